@@ -1,0 +1,5 @@
+"""``python -m attrbench`` runs the CLI."""
+
+from attrbench.cli import main
+
+main()

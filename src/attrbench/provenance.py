@@ -1,0 +1,49 @@
+"""What a run records beside its results: seed, configuration, git revision and library versions."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+_LIBRARIES = ("attrbench", "torch", "torchvision", "captum", "numpy", "scipy", "pandas", "pyarrow",
+              "safetensors", "matplotlib")
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries that affect results (``"missing"`` if not installed)."""
+    out: dict[str, str] = {"python": platform.python_version()}
+    for lib in _LIBRARIES:
+        try:
+            out[lib] = importlib.metadata.version(lib)
+        except importlib.metadata.PackageNotFoundError:
+            out[lib] = "missing"
+    return out
+
+
+def git_revision(path: str | Path | None = None) -> str:
+    """The git commit of the source tree (with ``-dirty`` if modified), or ``"unknown"``."""
+    cwd = Path(path) if path is not None else Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
+                             timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return rev + ("-dirty" if dirty else "")
+
+
+def provenance(config: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The record written beside every run's results."""
+    return {
+        "seed": seed,
+        "config": config,
+        "git_revision": git_revision(),
+        "versions": library_versions(),
+        "platform": platform.platform(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
