@@ -1,0 +1,107 @@
+"""The one training configuration: what to train, on what, how, and with which seed."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from attrbench.errors import AttrbenchError
+from attrbench.training.recipes import get_recipe
+
+_SCHEDULES = ("step", "cosine", "constant")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A fully resolved training run. Build it with :meth:`from_recipe`.
+
+    Attributes:
+        dataset: registered dataset name (``cifar10-mini``) or a directory (see ``attrbench data``).
+        model: registered model name (``small_cnn``, ``cifar_resnet18`` ...).
+        augment: ``none``, ``fpa`` or ``rectangle``.
+        augment_preset: preset of the augmentation (``cifar``/``imagenet`` for FPA) or None.
+        augment_params: overrides of the augmentation's parameters (e.g. ``{"p1_max": 0.3}``).
+        recipe: name of the recipe the optimisation fields came from.
+        epochs, batch_size, lr, momentum, weight_decay, schedule, milestones, gamma, hflip,
+        crop_padding, label_smoothing: see :class:`~attrbench.training.recipes.Recipe`.
+        seed: seeds weights, shuffling and every augmentation draw.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        amp: mixed precision (bfloat16 autocast) on CUDA; ignored on CPU.
+        train_limit, test_limit: use only the first N images of a split (None = all).
+        data_root: root folder for datasets read from disk.
+        image_size: resize (then centre crop) side for ImageFolder data; None keeps the files' size.
+    """
+
+    dataset: str
+    model: str
+    recipe: str
+    epochs: int
+    batch_size: int
+    lr: float
+    momentum: float
+    weight_decay: float
+    schedule: str
+    milestones: tuple[int, ...]
+    gamma: float
+    hflip: bool
+    crop_padding: int
+    label_smoothing: float
+    augment: str = "none"
+    augment_preset: str | None = None
+    augment_params: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = False
+    train_limit: int | None = None
+    test_limit: int | None = None
+    data_root: str | None = None
+    image_size: int | None = None
+
+    @classmethod
+    def from_recipe(cls, recipe: str, *, dataset: str, model: str, **overrides: Any) -> TrainConfig:
+        """Fill the optimisation fields from ``recipe``, then apply ``overrides`` (None = keep).
+
+        Raises:
+            AttrbenchError: unknown recipe, unknown field, or an invalid value.
+        """
+        spec = get_recipe(recipe)
+        values: dict[str, Any] = {
+            f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)
+            if f.name not in ("name", "description")
+        }
+        known = {f.name for f in dataclasses.fields(cls)}
+        for key, value in overrides.items():
+            if key not in known:
+                raise AttrbenchError(f"Unknown training option {key!r}; valid: {', '.join(sorted(known))}.")
+            if value is not None:
+                values[key] = value
+        values["milestones"] = tuple(values["milestones"])
+        cfg = cls(recipe=recipe, dataset=dataset, model=model, **values)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        """Check value ranges; raise :class:`AttrbenchError` with what to change."""
+        if self.epochs < 1:
+            raise AttrbenchError(f"epochs must be >= 1, got {self.epochs}.")
+        if self.batch_size < 1:
+            raise AttrbenchError(f"batch_size must be >= 1, got {self.batch_size}.")
+        if not self.lr > 0:
+            raise AttrbenchError(f"lr must be > 0, got {self.lr}.")
+        if self.schedule not in _SCHEDULES:
+            raise AttrbenchError(f"Unknown schedule {self.schedule!r}; use one of {', '.join(_SCHEDULES)}.")
+        if any(m < 1 for m in self.milestones):
+            raise AttrbenchError(f"milestones must be epochs >= 1, got {list(self.milestones)}.")
+        if self.crop_padding < 0:
+            raise AttrbenchError(f"crop_padding must be >= 0, got {self.crop_padding}.")
+        for name in ("train_limit", "test_limit"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise AttrbenchError(f"{name} must be >= 1 when given, got {value}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (tuples become lists)."""
+        out = dataclasses.asdict(self)
+        out["milestones"] = list(self.milestones)
+        return out

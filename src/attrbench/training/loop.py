@@ -1,0 +1,223 @@
+"""The one training loop: SGD + schedule + batch augmentation, atomic per-epoch state, exact resume.
+
+Determinism: every epoch draws its shuffling and augmentation from generators seeded by
+``(seed, epoch)``, so a run resumed after ``kill -9`` at any point produces the same weights as an
+uninterrupted run (on CPU; cuDNN may be non-deterministic on GPU).
+
+Files written to ``out_dir``:
+    run.json           provenance: resolved config, seed, git revision, library versions
+    history.json       per-epoch train loss/accuracy, test accuracy, learning rate, seconds
+    resume.pt          model + optimiser + scheduler state after the last completed epoch
+    model.safetensors  weights after the last completed epoch, with model.json (checkpoint sidecar)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from attrbench.atomic import atomic_path, write_json_atomic
+from attrbench.augment import create_augmentation
+from attrbench.data import load_dataset
+from attrbench.errors import AttrbenchError
+from attrbench.models import check_input_compatible, create_model, save_checkpoint
+from attrbench.provenance import provenance
+from attrbench.runtime import make_generator, resolve_device, seed_everything
+from attrbench.training.batch_transforms import random_crop, random_hflip
+from attrbench.training.config import TrainConfig
+from attrbench.progress import progress_bar
+
+_STATE_FILE = "resume.pt"
+_HISTORY_FILE = "history.json"
+_RUN_FILE = "run.json"
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes:
+        out_dir: folder with the checkpoint, history and provenance.
+        model: the trained model, in eval mode, on the training device.
+        history: one dict per completed epoch.
+        test_accuracy: accuracy (fraction in [0, 1]) on the test split after the last epoch.
+        checkpoint: path of ``model.safetensors``.
+    """
+
+    out_dir: Path
+    model: nn.Module
+    history: list[dict[str, float]]
+    test_accuracy: float
+    checkpoint: Path
+
+
+def _epoch_seed(seed: int, epoch: int, stream: int) -> int:
+    """A distinct, reproducible seed per (run seed, epoch, random stream)."""
+    return (seed * 1_000_003 + epoch * 7_919 + stream * 104_729) % (2**63 - 1)
+
+
+def _lr_at(cfg: TrainConfig, epoch: int) -> float:
+    """Learning rate used during ``epoch`` (0-based) under the config's schedule."""
+    if cfg.schedule == "step":
+        return cfg.lr * cfg.gamma ** sum(epoch >= m for m in cfg.milestones)
+    if cfg.schedule == "cosine":
+        return 0.5 * cfg.lr * (1.0 + math.cos(math.pi * epoch / cfg.epochs))
+    return cfg.lr
+
+
+def evaluate_accuracy(model: nn.Module, dataset: Dataset, *, batch_size: int = 256,
+                      device: torch.device | str = "cpu") -> float:
+    """Top-1 accuracy of ``model`` on ``dataset`` (fraction in [0, 1]); the model's mode is restored."""
+    was_training = model.training
+    model.eval()
+    correct = total = 0
+    with torch.no_grad():
+        for x, y in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+            logits = model(x.to(device))
+            correct += int((logits.argmax(1).cpu() == y).sum())
+            total += int(y.numel())
+    model.train(was_training)
+    if total == 0:
+        raise AttrbenchError("Cannot compute accuracy on an empty dataset; check the split and limit.")
+    return correct / total
+
+
+def _check_same_config(out_dir: Path, config: dict[str, Any]) -> None:
+    run_file = out_dir / _RUN_FILE
+    if not run_file.exists():
+        return
+    stored = json.loads(run_file.read_text())["config"]
+    if stored != config:
+        diff = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k))
+        raise AttrbenchError(
+            f"{out_dir} holds a run with a different config (differs in: {', '.join(diff)}); "
+            "choose another --out or delete the folder to start fresh.")
+
+
+def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
+          on_epoch_end: Callable[[int], None] | None = None) -> TrainResult:
+    """Train ``cfg.model`` on ``cfg.dataset`` and write checkpoints to ``out_dir``; resume if possible.
+
+    Args:
+        cfg: resolved configuration.
+        out_dir: run folder; created if missing. A folder from an interrupted run with the same
+            config resumes after its last completed epoch; a finished run is loaded, not retrained.
+        progress: show a progress bar.
+        on_epoch_end: called with the 0-based epoch index after each epoch's state is on disk
+            (tests use it to simulate a crash).
+
+    Raises:
+        AttrbenchError: bad names, data that does not fit the model, or a folder with another config.
+    """
+    out_dir = Path(out_dir)
+    config = cfg.to_dict()
+    _check_same_config(out_dir, config)
+    device = resolve_device(cfg.device)
+
+    train_set = load_dataset(cfg.dataset, split="train", root=cfg.data_root, limit=cfg.train_limit,
+                             image_size=cfg.image_size)
+    test_set = load_dataset(cfg.dataset, split="test", root=cfg.data_root, limit=cfg.test_limit,
+                            image_size=cfg.image_size)
+    spec = train_set.spec
+    seed_everything(cfg.seed)
+    model = create_model(cfg.model, num_classes=spec.num_classes, in_channels=spec.image_shape[0])
+    check_input_compatible(model, spec.image_shape)
+    model.to(device)
+    augmentation = create_augmentation(cfg.augment, preset=cfg.augment_preset, **cfg.augment_params)
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                weight_decay=cfg.weight_decay)
+    history: list[dict[str, float]] = []
+    start_epoch = 0
+    state_path = out_dir / _STATE_FILE
+    if state_path.exists():
+        state = torch.load(state_path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_epoch = int(state["epoch"]) + 1
+        history = json.loads((out_dir / _HISTORY_FILE).read_text())[:start_epoch]
+    else:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(out_dir / _RUN_FILE, provenance(config, cfg.seed))
+
+    use_amp = cfg.amp and device.type == "cuda"
+    steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
+    if len(train_set) == 0:
+        raise AttrbenchError(f"The training split of {cfg.dataset!r} is empty.")
+    with progress_bar(progress, total=steps_per_epoch * (cfg.epochs - start_epoch),
+                      description=f"train {cfg.model}/{cfg.augment}") as advance:
+        for epoch in range(start_epoch, cfg.epochs):
+            t0 = time.perf_counter()
+            lr = _lr_at(cfg, epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            shuffle_gen = make_generator(_epoch_seed(cfg.seed, epoch, 0))
+            aug_gen = make_generator(_epoch_seed(cfg.seed, epoch, 1), device)
+            loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True,
+                                generator=shuffle_gen)
+            model.train()
+            loss_sum, correct, seen = 0.0, 0, 0
+            for x, y in loader:
+                x, y = x.to(device), y.to(device)
+                if cfg.crop_padding:
+                    x = random_crop(x, cfg.crop_padding, aug_gen)
+                if cfg.hflip:
+                    x = random_hflip(x, aug_gen)
+                x = augmentation(x, aug_gen)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                    logits = model(x)
+                    loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+                if not torch.isfinite(loss):
+                    raise AttrbenchError(f"Training diverged (loss {loss.item()}) in epoch {epoch + 1}; "
+                                         "lower --lr.")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                loss_sum += float(loss) * y.numel()
+                correct += int((logits.argmax(1) == y).sum())
+                seen += int(y.numel())
+                advance(1)
+            test_acc = evaluate_accuracy(model, test_set, device=device)
+            history.append({"epoch": epoch + 1, "lr": lr, "train_loss": loss_sum / seen,
+                            "train_accuracy": correct / seen, "test_accuracy": test_acc,
+                            "seconds": time.perf_counter() - t0})
+            _save_epoch(out_dir, cfg, model, optimizer, epoch, history, spec)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch)
+
+    model.eval()
+    test_acc = history[-1]["test_accuracy"]
+    return TrainResult(out_dir=out_dir, model=model, history=history, test_accuracy=test_acc,
+                       checkpoint=out_dir / "model.safetensors")
+
+
+def _save_epoch(out_dir: Path, cfg: TrainConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
+                epoch: int, history: list[dict[str, float]], spec: Any) -> None:
+    """Write checkpoint, history and resume state; resume state last, so it never runs ahead."""
+    metadata = {
+        "architecture": cfg.model,
+        "classes": list(spec.classes),
+        "normalization": {"mean": list(spec.mean), "std": list(spec.std)},
+        "augmentation": {"name": cfg.augment, "preset": cfg.augment_preset,
+                         "params": cfg.augment_params},
+        "config": cfg.to_dict(),
+        "metrics": {"epoch": epoch + 1, "test_accuracy": history[-1]["test_accuracy"],
+                    "train_accuracy": history[-1]["train_accuracy"]},
+        "seed": cfg.seed,
+        "dataset": cfg.dataset,
+    }
+    save_checkpoint(model, out_dir / "model", metadata)
+    write_json_atomic(out_dir / _HISTORY_FILE, history)
+    with atomic_path(out_dir / _STATE_FILE) as tmp:
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "epoch": epoch}, tmp)
