@@ -1,0 +1,45 @@
+"""Parsing helpers shared by CLI commands: ``KEY=VALUE`` overrides and TOML config files."""
+
+from __future__ import annotations
+
+import ast
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from attrbench.errors import AttrbenchError
+
+
+def parse_key_values(pairs: list[str] | None, what: str) -> dict[str, Any]:
+    """Turn ``["p1_max=0.3", "mode=reference"]`` into ``{"p1_max": 0.3, "mode": "reference"}``.
+
+    Values are read as Python literals (numbers, booleans, tuples) when they parse, else kept as text;
+    ``ast.literal_eval`` never executes code.
+    """
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise AttrbenchError(f"Bad {what} {pair!r}; write KEY=VALUE, e.g. p1_max=0.3.")
+        try:
+            value: Any = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw
+        out[key.strip()] = value
+    return out
+
+
+def load_config_file(path: Path | None, section: str) -> dict[str, Any]:
+    """Read ``[section]`` of a TOML file (empty dict if no file); CLI flags override what it says."""
+    if path is None:
+        return {}
+    if not path.is_file():
+        raise AttrbenchError(f"Config file {path} does not exist.")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise AttrbenchError(f"Config file {path} is not valid TOML: {exc}.") from None
+    table = data.get(section, data)
+    if not isinstance(table, dict):
+        raise AttrbenchError(f"Section [{section}] of {path} must be a table.")
+    return table
