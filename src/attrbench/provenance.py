@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import importlib
 import importlib.metadata
 import platform
 import subprocess
@@ -21,6 +22,12 @@ def library_versions() -> dict[str, str]:
             out[lib] = importlib.metadata.version(lib)
         except importlib.metadata.PackageNotFoundError:
             out[lib] = "missing"
+    # The module's own version carries the build tag (e.g. "2.14.1+cu130"), which the metadata drops.
+    for lib in ("torch", "torchvision"):
+        try:
+            out[lib] = importlib.import_module(lib).__version__
+        except ImportError:
+            pass
     return out
 
 

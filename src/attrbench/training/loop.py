@@ -183,7 +183,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                loss_sum += float(loss) * y.numel()
+                loss_sum += float(loss.detach()) * y.numel()
                 correct += int((logits.argmax(1) == y).sum())
                 seen += int(y.numel())
                 advance(1)
