@@ -7,6 +7,7 @@ asserts the exact set of names.
 from __future__ import annotations
 
 import json
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
@@ -85,9 +86,9 @@ def get_model_spec(name: str) -> ModelSpec:
 
 
 def _check_positive_int(what: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise AttrbenchError(f"{what} must be a positive integer, got {value!r}.")
-    return value
+    return int(value)
 
 
 def create_model(
@@ -119,8 +120,8 @@ def create_model(
         AttrbenchError: unknown name, bad ``num_classes`` / ``in_channels``, unknown option.
     """
     spec = get_model_spec(name)
-    _check_positive_int("num_classes", num_classes)
-    _check_positive_int("in_channels", in_channels)
+    num_classes = _check_positive_int("num_classes", num_classes)
+    in_channels = _check_positive_int("in_channels", in_channels)
     unknown = sorted(set(kwargs) - set(spec.default_kwargs))
     if unknown:
         valid = ", ".join(sorted(spec.default_kwargs)) or "none"

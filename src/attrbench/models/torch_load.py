@@ -12,7 +12,7 @@ state dicts whose keys carry the Lightning module's ``model.`` prefix (``model.c
 from __future__ import annotations
 
 import pickle
-import zipfile
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -51,12 +51,20 @@ def safe_torch_load(path: str | Path, map_location: str | torch.device = "cpu") 
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         # torch's message is many lines long and suggests weights_only=False, which we never do.
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = str(exc)
+        found = re.search(r"GLOBAL (\S+)", text)
+        if found:
+            raise AttrbenchError(
+                f"Refusing to load {str(path)!r}: its pickle calls {found.group(1)}, which a weights-only load "
+                f"never runs; re-save the weights with torch.save(model.state_dict()) in a trusted environment."
+            ) from None
+        detail = next((ln.strip() for ln in text.splitlines()[1:] if ln.strip().startswith("Unsupported")),
+                      "not a weights-only pickle")
         raise AttrbenchError(
-            f"Refusing to load {str(path)!r}: it is not a plain weights file (its pickle would run code: "
-            f"{first[:160]}); re-save it with torch.save(model.state_dict()) from a trusted environment."
+            f"Cannot read {str(path)!r} as a plain weights file ({detail}); give a .pt/.pth state dict "
+            f"saved with torch.save(model.state_dict()) or a .safetensors file."
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - arbitrary bytes make the unpickler raise anything
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AttrbenchError(
             f"Cannot read {str(path)!r} as a torch.save file ({msg[:160]}); give a .pt/.pth state dict "
