@@ -43,3 +43,11 @@ def load_config_file(path: Path | None, section: str) -> dict[str, Any]:
     if not isinstance(table, dict):
         raise AttrbenchError(f"Section [{section}] of {path} must be a table.")
     return table
+
+
+def check_known_keys(values: dict[str, Any], known: set[str], source: str) -> None:
+    """Refuse keys (from a config file) that the target config does not have, listing valid ones."""
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise AttrbenchError(f"Unknown option(s) {', '.join(unknown)} in {source}; "
+                             f"valid: {', '.join(sorted(known))}.")

@@ -40,6 +40,7 @@ from attrbench.progress import progress_bar
 _STATE_FILE = "resume.pt"
 _HISTORY_FILE = "history.json"
 _RUN_FILE = "run.json"
+_RUNTIME_KEYS = frozenset({"device"})
 
 
 @dataclass
@@ -97,8 +98,10 @@ def _check_same_config(out_dir: Path, config: dict[str, Any]) -> None:
     if not run_file.exists():
         return
     stored = json.loads(run_file.read_text())["config"]
-    if stored != config:
-        diff = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k))
+    # Where the run executes is not part of its identity: a CPU run may resume on a GPU.
+    diff = sorted(k for k in set(stored) | set(config)
+                  if k not in _RUNTIME_KEYS and stored.get(k) != config.get(k))
+    if diff:
         raise AttrbenchError(
             f"{out_dir} holds a run with a different config (differs in: {', '.join(diff)}); "
             "choose another --out or delete the folder to start fresh.")

@@ -1,0 +1,278 @@
+"""The evaluation runner: dataset -> model -> method -> post-processing -> MIF/LIF curves -> Parquet.
+
+Streams the dataset in chunks of images; for each chunk and model it computes every raw attribution
+once (variants that share a method, e.g. ``VG_abs`` and ``VG'_sum``, reuse it), reduces it with each
+variant's post-processing, runs the batched perturbation engine and writes one Parquet shard
+atomically. A killed run resumes by skipping the shards on disk; all randomness (SmoothGrad noise,
+random maps, tie-breaks) is seeded from ``(seed, model, method, chunk)``, so the resumed table equals
+an uninterrupted run's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from attrbench.errors import AttrbenchError
+from attrbench.methods import create_method
+from attrbench.metrics.functional.perturbation import perturbation_curves, step_schedule
+from attrbench.postprocess import apply_postprocess
+from attrbench.progress import progress_bar
+from attrbench.results.schema import CURVE_SCHEMA
+from attrbench.results.store import ResultStore
+from attrbench.runtime import make_generator
+from attrbench.variants import Variant, resolve_variants
+
+TARGETS = ("predicted", "label")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How curves are computed; recorded with the results.
+
+    Attributes:
+        variants: variant or preset names (``"fpa-table"``, ``"integrated_gradients|sum"``, ``"IG_abs"``).
+        num_images: evaluate the first N images of the dataset (None = all).
+        chunk_size: images per shard (the unit of resume).
+        num_steps: perturbation steps after step 0; None = the authors' ``int(0.05*H*W)``-pixel step.
+        mask_value: fill of masked pixels in the model's input space (0 = mid-gray for [-1, 1]).
+        tie_break: ``"random"`` (seeded) or ``"reference"`` (authors' argsort, MIF = reversed LIF).
+        target: ``"predicted"`` (class predicted on the clean image, the paper's choice) or ``"label"``.
+        seed: root of every random draw.
+        max_batch: most images (x steps / samples) per forward pass.
+        method_params: per-method hyperparameter overrides, e.g. ``{"integrated_gradients":
+            {"steps": 50}}``.
+    """
+
+    variants: tuple[str, ...] = ("fpa-table",)
+    num_images: int | None = None
+    chunk_size: int = 64
+    num_steps: int | None = None
+    mask_value: float = 0.0
+    tie_break: str = "random"
+    target: str = "predicted"
+    seed: int = 0
+    max_batch: int = 512
+    method_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Raise :class:`AttrbenchError` for values that cannot work."""
+        if self.chunk_size < 1:
+            raise AttrbenchError(f"chunk_size must be >= 1, got {self.chunk_size}.")
+        if self.num_images is not None and self.num_images < 1:
+            raise AttrbenchError(f"num_images must be >= 1 when given, got {self.num_images}.")
+        if self.target not in TARGETS:
+            raise AttrbenchError(f"target must be one of {', '.join(TARGETS)}, got {self.target!r}.")
+        if self.max_batch < 1:
+            raise AttrbenchError(f"max_batch must be >= 1, got {self.max_batch}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        out = asdict(self)
+        out["variants"] = list(self.variants)
+        return out
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model to evaluate.
+
+    Attributes:
+        model: any ``nn.Module`` mapping ``(B, C, H, W)`` to logits ``(B, K)``.
+        name: architecture or user label (results column ``model``).
+        augmentation: how it was trained (results column ``augmentation``).
+    """
+
+    model: nn.Module
+    name: str
+    augmentation: str = "none"
+
+
+def _seed_for(seed: int, *parts: object) -> int:
+    """A reproducible 63-bit seed from the run seed and the identity of one unit of work."""
+    digest = hashlib.sha256(repr((seed, *parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+def _shard_key(entry: ModelEntry, chunk: int) -> str:
+    safe = "".join(c if c.isalnum() or c in "_.-" else "-" for c in f"{entry.augmentation}__{entry.name}")
+    return f"{safe}__chunk{chunk:05d}"
+
+
+def _dataset_ids(dataset: Dataset, n: int) -> np.ndarray:
+    ids = getattr(dataset, "ids", None)
+    if ids is None:
+        return np.arange(n, dtype=np.int64)
+    return np.asarray(ids[:n], dtype=np.int64)
+
+
+def _step_scores(maps: torch.Tensor, counts: torch.Tensor, descending: bool) -> torch.Tensor:
+    """Mean importance of the pixels newly masked at each step, ``(B, S+1)`` (NaN at step 0).
+
+    Sorted values do not depend on how ties are broken, so this matches the curve's order exactly.
+    """
+    flat = maps.reshape(maps.shape[0], -1).to(torch.float64)
+    ordered = flat.sort(dim=1, descending=descending).values
+    csum = torch.nn.functional.pad(ordered.cumsum(1), (1, 0))
+    idx = counts.to(ordered.device)
+    sums = csum[:, idx[1:]] - csum[:, idx[:-1]]
+    means = sums / (idx[1:] - idx[:-1]).to(torch.float64)
+    return torch.cat([torch.full_like(means[:, :1], float("nan")), means], dim=1)
+
+
+def _chunk_frame(entry: ModelEntry, variant: Variant, run: str, ids: np.ndarray, labels: torch.Tensor,
+                 targets: torch.Tensor, counts: torch.Tensor, fractions: torch.Tensor,
+                 mif: torch.Tensor, lif: torch.Tensor, maps: torch.Tensor) -> pd.DataFrame:
+    """Tidy rows (image x order x step) of one variant on one chunk."""
+    b, s1 = mif.shape
+    parts = []
+    for order, curves, descending in (("MIF", mif, True), ("LIF", lif, False)):
+        scores = _step_scores(maps, counts, descending)
+        parts.append(pd.DataFrame({
+            "image_id": np.repeat(ids, s1),
+            "label": np.repeat(labels.cpu().numpy(), s1),
+            "target": np.repeat(targets.cpu().numpy(), s1),
+            "order": order,
+            "step": np.tile(np.arange(s1, dtype=np.int32), b),
+            "fraction": np.tile(fractions.cpu().numpy().astype(np.float64), b),
+            "logit": curves.detach().cpu().numpy().astype(np.float64).reshape(-1),
+            "score": scores.cpu().numpy().reshape(-1),
+        }))
+    frame = pd.concat(parts, ignore_index=True)
+    frame.insert(0, "run", run)
+    frame.insert(1, "model", entry.name)
+    frame.insert(2, "augmentation", entry.augmentation)
+    frame.insert(3, "method", variant.method)
+    frame.insert(4, "postprocess", variant.postprocess)
+    frame.insert(5, "variant", variant.alias)
+    return frame[CURVE_SCHEMA.names]
+
+
+def _evaluate_chunk(entry: ModelEntry, variants: Sequence[Variant], cfg: EvalConfig, run: str,
+                    chunk: int, x: torch.Tensor, labels: torch.Tensor, ids: np.ndarray,
+                    counts: torch.Tensor | None, keep_maps: bool = False
+                    ) -> tuple[pd.DataFrame, dict[str, torch.Tensor]]:
+    model = entry.model
+    with torch.no_grad():
+        predicted = model(x).argmax(1)
+    targets = predicted if cfg.target == "predicted" else labels.to(x.device)
+    raw: dict[str, torch.Tensor] = {}
+    frames, maps_out = [], {}
+    for variant in variants:
+        if variant.method not in raw:
+            explainer = create_method(variant.method, model, max_batch=cfg.max_batch,
+                                      **_method_params(cfg, variant.method, chunk, entry))
+            raw[variant.method] = explainer(x, targets)
+        maps = apply_postprocess(variant.postprocess, raw[variant.method], x)
+        curves = perturbation_curves(
+            model, x, maps, targets=targets, counts=counts, mask_value=cfg.mask_value,
+            tie_break=cfg.tie_break, max_batch=cfg.max_batch,
+            generator=make_generator(_seed_for(cfg.seed, "ties", entry.augmentation, entry.name,
+                                               variant.alias, chunk), x.device))
+        frames.append(_chunk_frame(entry, variant, run, ids, labels, targets, curves.counts,
+                                   curves.fractions, curves.mif, curves.lif, maps))
+        if keep_maps:
+            maps_out[variant.alias] = maps.detach().cpu()
+    return pd.concat(frames, ignore_index=True), maps_out
+
+
+def _method_params(cfg: EvalConfig, method: str, chunk: int, entry: ModelEntry) -> dict[str, Any]:
+    from attrbench.methods import get_method_spec
+
+    params = dict(cfg.method_params.get(method, {}))
+    if get_method_spec(method).stochastic and "seed" not in params:
+        params["seed"] = _seed_for(cfg.seed, "method", entry.augmentation, entry.name, method, chunk)
+    return params
+
+
+def run_evaluation(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConfig, *,
+                   store: ResultStore | None = None, run: str = "run", device: str | torch.device = "cpu",
+                   progress: bool = True) -> pd.DataFrame:
+    """Evaluate every model x variant on the first ``cfg.num_images`` images of ``dataset``.
+
+    Args:
+        models: the models (each moved to ``device`` for the run and put in eval mode).
+        dataset: yields ``(image (C,H,W), label)``; an ``ids`` attribute gives image ids.
+        cfg: evaluation settings.
+        store: where shards go; with a store, existing shards are skipped (resume) and the returned
+            table is read back from disk. Without one, results stay in memory.
+        run: value of the ``run`` column.
+        device: where models and images live.
+        progress: show a progress bar.
+
+    Returns:
+        The tidy curve table (:data:`~attrbench.results.schema.CURVE_SCHEMA` columns).
+
+    Raises:
+        AttrbenchError: empty dataset, unknown variants, no models, bad config.
+    """
+    cfg.validate()
+    if not models:
+        raise AttrbenchError("No models to evaluate; pass at least one model.")
+    variants = resolve_variants(cfg.variants)
+    n_total = len(dataset)  # type: ignore[arg-type]
+    n = n_total if cfg.num_images is None else min(cfg.num_images, n_total)
+    if n == 0:
+        raise AttrbenchError("The dataset is empty; nothing to evaluate.")
+    ids_all = _dataset_ids(dataset, n)
+    n_chunks = math.ceil(n / cfg.chunk_size)
+    for entry in models:
+        entry.model.to(device).eval()
+    frames: list[pd.DataFrame] = []
+    with progress_bar(progress, total=n_chunks * len(models), description="evaluate") as advance:
+        for chunk in range(n_chunks):
+            todo = [m for m in models if store is None or not store.has_shard(_shard_key(m, chunk))]
+            advance(len(models) - len(todo))
+            if not todo:
+                continue
+            lo, hi = chunk * cfg.chunk_size, min(n, (chunk + 1) * cfg.chunk_size)
+            x, labels = next(iter(DataLoader(Subset(dataset, range(lo, hi)), batch_size=hi - lo)))
+            x = x.to(device)
+            _check_finite(x, ids_all[lo:hi])
+            counts = None
+            if cfg.num_steps is not None:
+                counts = step_schedule(x.shape[-2] * x.shape[-1], num_steps=cfg.num_steps)
+            for entry in todo:
+                frame, _ = _evaluate_chunk(entry, variants, cfg, run, chunk, x, labels,
+                                           ids_all[lo:hi], counts)
+                if store is not None:
+                    store.write_shard(_shard_key(entry, chunk), frame)
+                else:
+                    frames.append(frame)
+                advance(1)
+    if store is not None:
+        return store.read_curves()
+    return pd.concat(frames, ignore_index=True)
+
+
+def _check_finite(x: torch.Tensor, ids: np.ndarray) -> None:
+    bad = (~torch.isfinite(x.reshape(x.shape[0], -1))).any(1)
+    if bool(bad.any()):
+        raise AttrbenchError(f"Images with NaN/Inf pixels (ids {ids[bad.cpu().numpy()].tolist()[:10]}); "
+                             "fix or drop them before evaluating.")
+
+
+def sample_maps(entry: ModelEntry, dataset: Dataset, cfg: EvalConfig, num: int = 8,
+                device: str | torch.device = "cpu") -> dict[str, Any]:
+    """Maps of every variant for the first ``num`` images (for Fig. 5-style heatmaps).
+
+    Returns:
+        ``{"x": (N,C,H,W) tensor, "labels": (N,), "ids": (N,), "maps": {alias: (N,H,W)}}``.
+    """
+    variants = resolve_variants(cfg.variants)
+    num = min(num, len(dataset))  # type: ignore[arg-type]
+    x, labels = next(iter(DataLoader(Subset(dataset, range(num)), batch_size=num)))
+    x = x.to(device)
+    entry.model.to(device).eval()
+    _, maps = _evaluate_chunk(entry, variants, cfg, "samples", 0, x, labels,
+                              _dataset_ids(dataset, num), None, keep_maps=True)
+    return {"x": x.cpu(), "labels": labels, "ids": _dataset_ids(dataset, num), "maps": maps}
