@@ -149,13 +149,13 @@ def _register_all() -> None:
             name, embedded_spec(name).description, "embedded", ("train", "test"), _load_embedded(name),
             lambda norm, _n=name: embedded_spec(_n, norm)))
     DATASETS.register("cifar10", DatasetEntry(
-        "cifar10", "CIFAR-10 from a cifar-10-batches-py folder (--root DIR, --download to fetch it)", "disk",
+        "cifar10", "cifar-10-batches-py folder (--download fetches it)", "disk",
         ("train", "test"), _load_cifar10, cifar10_spec))
     DATASETS.register("cifar10-jpeg", DatasetEntry(
-        "cifar10-jpeg", "CIFAR-10 JPEG tree cifar10-jpeg/{train,test}/<class>/NNNN.jpg (--root DIR)", "disk",
+        "cifar10-jpeg", "extracted cifar10-jpeg/{train,test}/<class>/*.jpg", "disk",
         ("train", "test"), _load_cifar10_jpeg, _cifar10_jpeg_spec))
     DATASETS.register("imagefolder", DatasetEntry(
-        "imagefolder", "ImageFolder tree root/[split/]<class>/<image> or Food-101 (--root DIR)", "disk",
+        "imagefolder", "root/[split/]<class>/<image>, or Food-101", "disk",
         (), _load_imagefolder))
 
 

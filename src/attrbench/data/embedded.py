@@ -28,11 +28,11 @@ SPLITS = ("train", "test")
 _EMBEDDED: dict[str, tuple[str, tuple[str, ...], tuple[int, int, int], str]] = {
     "cifar10-mini": (
         "cifar10_mini.npz", CIFAR10_CLASSES, (3, 32, 32),
-        "CIFAR-10 subset, embedded: train 500/class (5,000), test = first 1,000 official test images",
+        "CIFAR-10: train 500/class, test = first 1000",
     ),
     "mnist-mini": (
         "mnist_mini.npz", tuple(str(d) for d in range(10)), (1, 28, 28),
-        "MNIST subset, embedded: train 500/class (5,000), test = first 1,000 official test images",
+        "MNIST: train 500/class, test = first 1000",
     ),
 }
 _CITATION = {
