@@ -62,3 +62,11 @@ def test_imagenet_normalization_and_denormalize_round_trip() -> None:
     pixels = ds.images_uint8.permute(0, 3, 1, 2).float() / 255
     torch.testing.assert_close(denormalize(x, ds.spec), pixels)
     torch.testing.assert_close(normalize_uint8(ds.images_uint8, ds.spec), x)
+
+
+def test_indexing_protocol() -> None:
+    ds = load_dataset("mnist-mini", "test", limit=3)
+    torch.testing.assert_close(ds[-1][0], ds[2][0])
+    assert len(list(ds)) == 3  # iteration stops on IndexError
+    with pytest.raises(IndexError):
+        ds[3]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from attrbench.data import load_dataset
 
@@ -57,3 +59,26 @@ def test_build_script_reproduces_the_committed_files(tmp_path: Path) -> None:
     for name in ("cifar10_mini.npz", "mnist_mini.npz"):
         committed = repo / "src/attrbench/data/embedded" / name
         assert (tmp_path / name).read_bytes() == committed.read_bytes(), name
+
+
+@pytest.mark.shared_data
+def test_jpeg_tree_images_match_lossless_pixels_within_jpeg_error(tmp_path: Path) -> None:
+    """train/airplane/NNNN.jpg is the NNNN-th airplane in official order; JPEG q75 error ~5.8/255."""
+    n = 50
+    members = []
+    with tarfile.open(_source("cifar10/cifar10-jpeg.tar")) as tar:
+        for member in tar:  # sorted: train/airplane/0000.jpg ... comes first
+            if len(members) == n:
+                break
+            if member.name.startswith("cifar10-jpeg/train/airplane/"):
+                members.append(member)
+        tar.extractall(tmp_path, members=members, filter="data")
+    jpeg = load_dataset("imagefolder", root=tmp_path / "cifar10-jpeg" / "train", normalization="none")
+    assert jpeg.spec.classes == ("airplane",) and len(jpeg) == n
+    mini = load_dataset("cifar10-mini", "train", normalization="none")
+    first = np.flatnonzero(mini.labels.numpy() == 0)[:n]
+    assert mini.ids[first].max() < 4000  # all from data_batch_1[0:4000], which is complete in the source
+    exact = mini.tensors()[0][torch.from_numpy(first)]
+    decoded = torch.stack([jpeg[i][0] for i in range(n)])
+    per_image = (decoded - exact).abs().mean(dim=(1, 2, 3)) * 255
+    assert float(per_image.max()) < 12 and 3 < float(per_image.mean()) < 9

@@ -152,7 +152,7 @@ class ArrayImageDataset(ImageDataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         """Image ``index`` as float32 ``(C, H, W)`` normalised, and its label."""
-        image = normalize_uint8(self.images_uint8[index : index + 1], self.spec)[0]
+        image = normalize_uint8(self.images_uint8[index].unsqueeze(0), self.spec)[0]
         return image, int(self.labels[index])
 
     def tensors(self, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
