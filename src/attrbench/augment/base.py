@@ -59,14 +59,15 @@ def draw_device(generator: torch.Generator | None, device: torch.device) -> torc
     return generator.device if generator is not None else device
 
 
-def rand(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> Tensor:
-    """Uniform [0, 1) float32 draws of ``shape`` from ``generator``, placed on ``device``.
+def rand(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device,
+         dtype: torch.dtype = torch.float32) -> Tensor:
+    """Uniform [0, 1) draws of ``shape`` and ``dtype`` from ``generator``, placed on ``device``.
 
     Draws happen on the generator's device (torch refuses a CPU generator for CUDA tensors) and are
     moved to ``device`` if it differs. A generator on the batch's device avoids that copy; a CPU
     generator gives the same masks on every device. ``generator=None`` uses torch's global RNG.
     """
-    out = torch.rand(shape, generator=generator, device=draw_device(generator, device))
+    out = torch.rand(shape, generator=generator, device=draw_device(generator, device), dtype=dtype)
     return out.to(device)
 
 

@@ -30,7 +30,6 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from attrbench.augment.base import batch_decision, check_image_batch, draw_device, fill, rand
@@ -121,21 +120,18 @@ FPA_PRESETS = MappingProxyType({
 })
 
 
-def _dilate_top_left(anchors: Tensor, s: int) -> Tensor:
-    """Grow every True pixel of ``anchors`` (B, H, W) into an ``s x s`` square with it as top-left
-    corner, clipped at the bottom/right border.
+def _grow_by_one(t: Tensor) -> Tensor:
+    """Dilate a (B, H, W) bool map by a 2 x 2 window with its top-left at each True pixel.
 
-    Output pixel (i, j) is True iff an anchor lies in rows ``i-s+1..i`` and columns ``j-s+1..j``:
-    a max-pool over that window after zero-padding top and left by ``s - 1``. The square window is
-    pooled as two 1-D passes (rows, then columns), 2s instead of s^2 comparisons per pixel.
+    Applied k - 1 times this turns a pixel into the k x k square it anchors (top-left corner),
+    clipped at the bottom/right border. Done as two shifted ORs on bool tensors rather than
+    ``F.max_pool2d``, which needs a float copy and is several times slower on CPU for these sizes.
     """
-    if s == 1:
-        return anchors
-    a = anchors.unsqueeze(1).to(torch.float32)
-    a = F.pad(a, (s - 1, 0, s - 1, 0))
-    a = F.max_pool2d(a, kernel_size=(s, 1), stride=1)
-    a = F.max_pool2d(a, kernel_size=(1, s), stride=1)
-    return a.squeeze(1) > 0
+    down = t.clone()
+    down[:, 1:, :] |= t[:, :-1, :]
+    out = down.clone()
+    out[:, :, 1:] |= down[:, :, :-1]
+    return out
 
 
 def fpa_mask(batch_size: int, height: int, width: int, p1: float, p2: float, s_max: int,
@@ -143,8 +139,9 @@ def fpa_mask(batch_size: int, height: int, width: int, p1: float, p2: float, s_m
              device: torch.device | str | None = None) -> Tensor:
     """Draw FPA masks for one perturbed mini-batch with a fixed ``p1`` (Algorithm 1's inner loops).
 
-    Vectorised: two uniform draws per pixel (selection; square-or-pixel and side length), then one
-    max-pool dilation per side length ``s = 1..s_max``. No Python loop over images or pixels.
+    Vectorised: one float64 uniform draw per pixel (selection, square-or-pixel and side length),
+    then ``2 (s_max - 1)`` shifted ORs that grow anchors into squares. No Python loop over images or
+    pixels; the only loop runs over the side lengths ``s = s_max..1``.
 
     Args:
         batch_size: number of images B.
@@ -173,24 +170,41 @@ def fpa_mask(batch_size: int, height: int, width: int, p1: float, p2: float, s_m
     device = torch.device(device)
     shape = (batch_size, height, width)
 
-    selected = rand(shape, generator, device) < p1
-    u = rand(shape, generator, device)
-    box = selected & (u < p2)
-    mask = selected & ~box
-    if p2 <= 0:
+    # One float64 uniform u per pixel decides everything (53 random bits, so the nested
+    # thresholds below keep ample resolution even for tiny p1 * p2):
+    #   u >= p1            not selected;
+    #   t <= u < p1        selected, stays a single pixel (t = p1 p2);
+    #   u < t              selected and a square; given that, u / t ~ U(0, 1) picks the side
+    #                      uniformly, largest first: side >= s iff u < t (s_max - s + 1) / n.
+    # Squares are built largest side first: the map grows by one pixel (2 x 2 top-left dilation)
+    # after each side, so anchors added at side s are grown s - 1 times into s x s squares.
+    # Dilation distributes over union, so one map suffices: 2 (s_max - 1) shifted ORs in all,
+    # and one comparison per side.
+    # MPS has no float64; its float32 draws still give >= 2^24 levels over [0, 1).
+    wide = torch.float32 if draw_device(generator, device).type == "mps" else torch.float64
+    u = rand(shape, generator, device, wide)
+    t = p1 * p2
+    mask = (u >= t) & (u < p1)
+    if t <= 0:
         return mask
-    # Given u < p2, u / p2 ~ U(0, 1): it picks the side uniformly among the allowed values.
-    low = 1 if mode == "paper" else 0
-    n_sides = s_max + 1 - low
-    side = low + (u / p2 * n_sides).floor().clamp_(max=n_sides - 1).to(torch.int64)
+    n_sides = s_max if mode == "paper" else s_max + 1  # reference: sides 0..s_max
     rows = torch.arange(height, device=device).view(height, 1)
     cols = torch.arange(width, device=device).view(1, width)
-    for s in range(1, s_max + 1):
-        anchors = box & (side == s)
-        if mode == "reference":
-            anchors &= (rows + s < height) & (cols + s < width)
-        mask |= _dilate_top_left(anchors, s)
-    return mask
+    squares = torch.zeros_like(mask)
+    larger = torch.zeros_like(mask)  # anchors of a side > s
+    for s in range(s_max, 0, -1):
+        k = s_max - s + 1
+        at_least_s = u < (t if k == n_sides else t * k / n_sides)
+        if mode == "paper":
+            # Re-adding anchors of larger sides is harmless: they already lie in their squares.
+            squares |= at_least_s
+        else:  # exact side s, and the authors drop squares with x + s >= W or y + s >= H
+            squares |= at_least_s & ~larger & (rows + s < height) & (cols + s < width)
+            larger = at_least_s
+        if s > 1:
+            squares = _grow_by_one(squares)
+    # Reference mode: side 0 (t s_max / n <= u < t) masks nothing, not even the selected pixel.
+    return mask | squares
 
 
 class FPA:
