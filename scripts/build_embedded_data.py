@@ -3,27 +3,29 @@
 
 Sources (see ``../shared/data/README.md``):
 
-* ``cifar10/cifar10-lossless.npz``: exact CIFAR-10 pixels (Krizhevsky 2009) for data_batch_1[0:4000],
-  data_batch_2..5[0:1017] and test_batch[0:1017].
-* ``mnist/mnist.npz``: MNIST (LeCun et al. 1998), all training images and the full official test set.
+* ``cifar10/cifar10-lossless.npz``: exact CIFAR-10 pixels (Krizhevsky 2009) for
+  data_batch_1[0:4000], data_batch_2..5[0:1017] and test_batch[0:1017].
+* ``mnist/mnist.npz``: MNIST (LeCun et al. 1998), all training images and the full test set.
 
 Each output holds
 
 * ``train_x`` / ``train_y`` / ``train_index``: the first 500 images of every class, in the original
   dataset order (5000 images, balanced); ``train_index`` is the image's index in the official
   training set.
-* ``test_x`` / ``test_y`` / ``test_index``: the first 1000 official test images in order; these are the
-  FPA paper's "first N test images" (Brocki & Chung, Sec. 4.2 evaluates on the test set in order).
+* ``test_x`` / ``test_y`` / ``test_index``: the first 1000 official test images in order (the FPA
+  paper evaluates on the test set, Brocki & Chung Sec. 4.2; its reference curves use the first 10).
 * ``classes``: the class names in label order.
 
-Images are uint8, CIFAR NHWC RGB ``(N, 32, 32, 3)``, MNIST ``(N, 28, 28)``; labels and indices int64.
-The output bytes are deterministic: arrays are written with :func:`numpy.lib.format.write_array` into a
-zip archive whose member timestamps are fixed (``np.savez_compressed`` stamps members with the current
-time, so two builds of the same data would differ byte for byte).
+Images are uint8, CIFAR NHWC RGB ``(N, 32, 32, 3)``, MNIST ``(N, 28, 28)``; labels and indices
+int64. The output bytes are deterministic: arrays are written with
+:func:`numpy.lib.format.write_array` into a zip archive whose member timestamps are fixed
+(``np.savez_compressed`` stamps members with the current time, so two builds of the same data
+would differ byte for byte).
 
 Usage::
 
-    python scripts/build_embedded_data.py [--shared ../shared/data] [--out src/attrbench/data/embedded]
+    python scripts/build_embedded_data.py [--shared ../shared/data] \\
+        [--out src/attrbench/data/embedded]
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ def first_per_class(labels: np.ndarray, per_class: int, num_classes: int) -> np.
 
 
 def write_npz_deterministic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write ``arrays`` as a deflate-compressed ``.npz`` with fixed timestamps (byte-reproducible)."""
+    """Write ``arrays`` as a deflate-compressed ``.npz`` with fixed timestamps (reproducible)."""
     tmp = path.with_suffix(".npz.tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
         for key, arr in arrays.items():
@@ -124,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     repo = Path(__file__).resolve().parents[1]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=repo.parent / "shared" / "data")
-    parser.add_argument("--out", type=Path, default=repo / "src" / "attrbench" / "data" / "embedded")
+    default_out = repo / "src" / "attrbench" / "data" / "embedded"
+    parser.add_argument("--out", type=Path, default=default_out)
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     outputs = {

@@ -1,4 +1,4 @@
-"""``attrbench data``: list the registered datasets and describe one (size, classes, label histogram)."""
+"""``attrbench data``: list the registered datasets; describe one (size, classes, histogram)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,17 @@ from rich.table import Table
 from attrbench.cli.app import app
 from attrbench.data import get_dataset_entry, list_datasets, load_dataset
 
-data_app = typer.Typer(help="Datasets: the embedded sets and loaders for CIFAR-10 / ImageFolder folders.",
-                       no_args_is_help=True)
+data_app = typer.Typer(
+    help="Datasets: the embedded sets and loaders for CIFAR-10 / ImageFolder folders.",
+    no_args_is_help=True,
+)
 
 
 @data_app.command("list")
 def list_command(
-    pattern: Annotated[str, typer.Argument(help="Shell-style filter on the names, e.g. 'cifar*'.")] = "*",
+    pattern: Annotated[
+        str, typer.Argument(help="Shell-style filter on the names, e.g. 'cifar*'.")
+    ] = "*",
 ) -> None:
     """Table of the registered datasets: name, kind, splits, classes, image shape, description."""
     table = Table(title="attrbench datasets (or pass a folder: its layout is detected)")
@@ -28,7 +32,8 @@ def list_command(
         entry = get_dataset_entry(name)
         spec = entry.static_spec("paper") if entry.static_spec is not None else None
         table.add_row(
-            name, entry.kind, ",".join(entry.splits) or "folder", str(spec.num_classes) if spec else "folder",
+            name, entry.kind, ",".join(entry.splits) or "folder",
+            str(spec.num_classes) if spec else "folder",
             "×".join(map(str, spec.image_shape)) if spec else "files", escape(entry.description),
         )
     Console(width=max(Console().width, 110)).print(table)
@@ -36,11 +41,17 @@ def list_command(
 
 @data_app.command("info")
 def info_command(
-    name_or_path: Annotated[str, typer.Argument(help="Registered dataset name or a dataset folder.")],
-    split: Annotated[Optional[str], typer.Option(help="Split: train, test (val, all for some folders) [default: test].")] = None,
-    root: Annotated[Optional[str], typer.Option(help="Folder of a disk dataset (cifar10, cifar10-jpeg, imagefolder).")] = None,
-    image_size: Annotated[Optional[int], typer.Option(help="ImageFolder data: resize shorter side + centre-crop to this.")] = None,
-    download: Annotated[bool, typer.Option("--download", help="cifar10 only: download the official archive into --root.")] = False,
+    name_or_path: Annotated[
+        str, typer.Argument(help="Registered dataset name or a dataset folder.")
+    ],
+    split: Annotated[Optional[str], typer.Option(
+        help="Split: train, test (val, all for some folders) [default: test].")] = None,
+    root: Annotated[Optional[str], typer.Option(
+        help="Folder of a disk dataset (cifar10, cifar10-jpeg, imagefolder).")] = None,
+    image_size: Annotated[Optional[int], typer.Option(
+        help="ImageFolder data: resize the shorter side and centre-crop to this.")] = None,
+    download: Annotated[bool, typer.Option(
+        "--download", help="cifar10 only: download the official archive into --root.")] = False,
 ) -> None:
     """Describe one split: size, image shape, normalisation, classes with their label counts."""
     dataset = load_dataset(name_or_path, split, root=root, image_size=image_size, download=download)

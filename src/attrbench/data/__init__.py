@@ -6,7 +6,7 @@ paper (mean = std = 0.5, inputs in [-1, 1]; Brocki & Chung, Appendix A), and car
 
 >>> from attrbench.data import load_dataset
 >>> test = load_dataset("cifar10-mini", "test", limit=100)   # the first 100 official test images
->>> image, label = test[0]                                   # (3, 32, 32) float32 in [-1, 1], 3 = cat
+>>> image, label = test[0]     # image (3, 32, 32) float32 in [-1, 1]; label 3 = cat
 """
 
 from __future__ import annotations
@@ -22,7 +22,13 @@ from attrbench.data.catalog import (
 )
 from attrbench.data.cifar_batches import CIFAR10_CLASSES
 from attrbench.data.imagefolder import ImageFolderDataset
-from attrbench.data.spec import NORMALIZATIONS, DatasetSpec, denormalize, normalize_uint8, resolve_normalization
+from attrbench.data.spec import (
+    NORMALIZATIONS,
+    DatasetSpec,
+    denormalize,
+    normalize_uint8,
+    resolve_normalization,
+)
 
 __all__ = [
     "CIFAR10_CLASSES",

@@ -8,10 +8,11 @@ Every dataset is a :class:`torch.utils.data.Dataset` of ``(image, label)`` with 
 * ``.labels``: int64 ``(N,)`` tensor of all labels (known without decoding any image);
 * ``.ids``: int64 ``(N,)`` tensor of image ids, the id written into results (for the embedded and
   ``cifar-10-batches-py`` sets, the image's index in the official split, so ``cifar10-mini`` test id
-  ``i`` is the official test image ``i``, the FPA paper's "first N test images").
+  ``i`` is the official test image ``i``).
 
-In-memory datasets (:class:`ArrayImageDataset`) additionally expose ``.images_uint8`` so training can
-gather and normalise whole mini-batches at once with :func:`~attrbench.data.spec.normalize_uint8`.
+In-memory datasets (:class:`ArrayImageDataset`) additionally expose ``.images_uint8`` so training
+can gather and normalise whole mini-batches at once with
+:func:`~attrbench.data.spec.normalize_uint8`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ from attrbench.errors import AttrbenchError
 
 
 def select_positions(
-    n: int, *, limit: int | None = None, indices: Sequence[int] | np.ndarray | torch.Tensor | None = None,
+    n: int,
+    *,
+    limit: int | None = None,
+    indices: Sequence[int] | np.ndarray | torch.Tensor | None = None,
     what: str = "dataset",
 ) -> np.ndarray | None:
     """Positions (0..n-1) selected by ``indices`` and then ``limit``; ``None`` means "all".
@@ -50,18 +54,23 @@ def select_positions(
     if indices is not None:
         idx = np.asarray(indices.cpu() if isinstance(indices, torch.Tensor) else indices)
         if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
-            raise AttrbenchError(f"indices must be a 1-D list of integer positions, got shape {idx.shape}.")
+            raise AttrbenchError(
+                f"indices must be a 1-D list of integer positions, got shape {idx.shape}."
+            )
         idx = idx.astype(np.int64)
         if idx.size and (idx.min() < 0 or idx.max() >= n):
             bad = idx[(idx < 0) | (idx >= n)][0]
-            raise AttrbenchError(f"Index {bad} is out of range for {what} with {n} images; use 0..{n - 1}.")
+            raise AttrbenchError(
+                f"Index {bad} is out of range for {what} with {n} images; use 0..{n - 1}."
+            )
         pos = pos[idx]
     if limit is not None:
         if limit <= 0:
             raise AttrbenchError(f"limit must be a positive number of images, got {limit}.")
         if limit > len(pos):
             raise AttrbenchError(
-                f"limit {limit} exceeds the {len(pos)} images available in {what}; use a smaller --limit."
+                f"limit {limit} exceeds the {len(pos)} images available in {what}; "
+                "use a smaller --limit."
             )
         pos = pos[:limit]
     if len(pos) == 0:
@@ -79,12 +88,15 @@ class ImageDataset(Dataset):
         ids: int64 ``(N,)`` image ids used in results.
     """
 
-    def __init__(self, spec: DatasetSpec, split: str, labels: torch.Tensor, ids: torch.Tensor) -> None:
+    def __init__(
+        self, spec: DatasetSpec, split: str, labels: torch.Tensor, ids: torch.Tensor
+    ) -> None:
         if len(labels) == 0:
             raise AttrbenchError(f"Dataset {spec.name!r} split {split!r} has no images.")
         if labels.min() < 0 or labels.max() >= spec.num_classes:
             raise AttrbenchError(
-                f"Labels of {spec.name!r} lie in {int(labels.min())}..{int(labels.max())} but there are "
+                f"Labels of {spec.name!r} lie in {int(labels.min())}..{int(labels.max())} but "
+                f"there are "
                 f"{spec.num_classes} classes; the label file does not match the class list."
             )
         self.spec = spec
@@ -121,7 +133,8 @@ class ArrayImageDataset(ImageDataset):
         ids: int ``(N,)`` image ids (e.g. the official test index).
 
     Attributes:
-        images_uint8: uint8 tensor ``(N, H, W, C)`` or ``(N, H, W)``, shares memory with the input array.
+        images_uint8: uint8 tensor ``(N, H, W, C)`` or ``(N, H, W)``; shares memory with the
+            input array.
     """
 
     def __init__(
@@ -137,7 +150,8 @@ class ArrayImageDataset(ImageDataset):
         expected = (h, w) if c == 1 and images.dim() == 3 else (h, w, c)
         if tuple(images.shape[1:]) != expected or not (len(images) == len(labels_t) == len(ids_t)):
             raise AttrbenchError(
-                f"Arrays of {spec.name!r} do not fit together: images {tuple(images.shape)} (expected "
+                f"Arrays of {spec.name!r} do not fit together: images {tuple(images.shape)} "
+                f"(expected "
                 f"(N, {', '.join(map(str, expected))})), {len(labels_t)} labels, {len(ids_t)} ids."
             )
         super().__init__(spec, split, labels_t, ids_t)
@@ -148,7 +162,9 @@ class ArrayImageDataset(ImageDataset):
         if positions is None:
             return self
         pos = torch.from_numpy(np.asarray(positions, dtype=np.int64))
-        return ArrayImageDataset(self.spec, self.split, self.images_uint8[pos], self.labels[pos], self.ids[pos])
+        return ArrayImageDataset(
+            self.spec, self.split, self.images_uint8[pos], self.labels[pos], self.ids[pos]
+        )
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         """Image ``index`` as float32 ``(C, H, W)`` normalised, and its label."""
@@ -156,5 +172,6 @@ class ArrayImageDataset(ImageDataset):
         return image, int(self.labels[index])
 
     def tensors(self, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-        """All images normalised, float32 ``(N, C, H, W)``, and labels int64 ``(N,)`` on ``device``."""
+        """All images normalised, float32 ``(N, C, H, W)``, and labels int64 ``(N,)``, on
+        ``device``."""
         return (normalize_uint8(self.images_uint8.to(device), self.spec), self.labels.to(device))

@@ -4,11 +4,13 @@ Registered names:
 
 * ``cifar10-mini``, ``mnist-mini``: embedded package data (no files needed);
 * ``cifar10``: a ``cifar-10-batches-py`` folder (``root=``; ``download=True`` fetches it);
-* ``cifar10-jpeg``: the extracted ``cifar10-jpeg/{train,test}/<class>/NNNN.jpg`` tree, official class order;
+* ``cifar10-jpeg``: the extracted ``cifar10-jpeg/{train,test}/<class>/NNNN.jpg`` tree, official
+  class order;
 * ``imagefolder``: any ImageFolder tree ``root/<class>/<image>``, optionally split into
-  ``root/{train,val,test}/<class>/<image>``, or the official Food-101 layout (``images/`` + ``meta/``).
+  ``root/{train,val,test}/<class>/<image>``, or the official Food-101 layout (``images/`` +
+  ``meta/``).
 
-A directory can also be passed instead of a name; its layout is detected (see :func:`detect_layout`).
+A directory can also be passed instead of a name; its layout is detected (:func:`detect_layout`).
 """
 
 from __future__ import annotations
@@ -23,9 +25,20 @@ import numpy as np
 import torch
 
 from attrbench.data.base import ImageDataset, select_positions
-from attrbench.data.cifar_batches import CIFAR10_CLASSES, cifar10_spec, find_batches_dir, load_cifar10_batches
+from attrbench.data.cifar_batches import (
+    CIFAR10_CLASSES,
+    cifar10_spec,
+    find_batches_dir,
+    load_cifar10_batches,
+)
 from attrbench.data.embedded import embedded_names, embedded_spec, load_embedded
-from attrbench.data.imagefolder import ImageSize, build_file_dataset, class_folders, food101_files, scan_class_folders
+from attrbench.data.imagefolder import (
+    ImageSize,
+    build_file_dataset,
+    class_folders,
+    food101_files,
+    scan_class_folders,
+)
 from attrbench.data.spec import DatasetSpec, Normalization, resolve_normalization
 from attrbench.errors import AttrbenchError, unknown_name_error
 from attrbench.registry import Registry
@@ -66,9 +79,13 @@ DATASETS: Registry[DatasetEntry] = Registry("dataset")
 
 def _no_extras(name: str, image_size: ImageSize, download: bool) -> None:
     if image_size is not None:
-        raise AttrbenchError(f"Dataset {name!r} has a fixed image size; drop image_size (--image-size).")
+        raise AttrbenchError(
+            f"Dataset {name!r} has a fixed image size; drop image_size (--image-size)."
+        )
     if download:
-        raise AttrbenchError(f"Only 'cifar10' can be downloaded; {name!r} cannot (drop --download).")
+        raise AttrbenchError(
+            f"Only 'cifar10' can be downloaded; {name!r} cannot (drop --download)."
+        )
 
 
 def _load_embedded(name: str) -> Callable[..., ImageDataset]:
@@ -92,15 +109,19 @@ def _jpeg_tree_base(root: Path) -> Path:
     return root / JPEG_TREE_DIR if (root / JPEG_TREE_DIR).is_dir() else root
 
 
-def _load_cifar10_jpeg(root: Path, split: str, *, normalization: Normalization, image_size: ImageSize,
-                       download: bool) -> ImageDataset:
+def _load_cifar10_jpeg(
+    root: Path, split: str, *, normalization: Normalization, image_size: ImageSize, download: bool
+) -> ImageDataset:
     _no_extras("cifar10-jpeg", None, download)
     base = _jpeg_tree_base(root)
     if split not in ("train", "test"):
-        raise AttrbenchError(f"The CIFAR-10 JPEG tree has splits 'train' and 'test', not {split!r}.")
+        raise AttrbenchError(
+            f"The CIFAR-10 JPEG tree has splits 'train' and 'test', not {split!r}."
+        )
     if not (base / split).is_dir():
         raise AttrbenchError(
-            f"{base} has no {split}/ folder; extract cifar10-jpeg.tar and pass the folder that holds cifar10-jpeg/."
+            f"{base} has no {split}/ folder; extract cifar10-jpeg.tar and pass the folder that "
+            "holds cifar10-jpeg/."
         )
     files, labels, classes = scan_class_folders(base / split, CIFAR10_CLASSES)
     return build_file_dataset(
@@ -115,9 +136,16 @@ def _split_dirs(root: Path) -> list[str]:
     return [s for s in SPLIT_DIRS if (root / s).is_dir() and class_folders(root / s)]
 
 
-def _load_imagefolder(root: Path, split: str | None, *, normalization: Normalization, image_size: ImageSize,
-                      download: bool, classes: Sequence[str] | None = None,
-                      name: str = "imagefolder") -> ImageDataset:
+def _load_imagefolder(
+    root: Path,
+    split: str | None,
+    *,
+    normalization: Normalization,
+    image_size: ImageSize,
+    download: bool,
+    classes: Sequence[str] | None = None,
+    name: str = "imagefolder",
+) -> ImageDataset:
     _no_extras(name, None, download)
     desc = "ImageFolder tree"
     if (root / "meta").is_dir() and (root / "images").is_dir():
@@ -129,14 +157,16 @@ def _load_imagefolder(root: Path, split: str | None, *, normalization: Normaliza
         if splits:
             split = split or splits[0]
             if split not in splits:
-                raise AttrbenchError(f"{root} has splits {', '.join(sorted(splits))}; there is no {split!r}.")
+                raise AttrbenchError(
+                    f"{root} has splits {', '.join(sorted(splits))}; there is no {split!r}."
+                )
             files, labels, found = scan_class_folders(root / split, classes)
         else:
             split = split or "all"
             if split != "all":
                 raise AttrbenchError(
-                    f"{root} is a single ImageFolder tree without train/val/test folders; use split 'all', "
-                    f"not {split!r}."
+                    f"{root} is a single ImageFolder tree without train/val/test folders; "
+                    f"use split 'all', not {split!r}."
                 )
             files, labels, found = scan_class_folders(root, classes)
     return build_file_dataset(name, split, files, labels, found, source=str(root), description=desc,
@@ -146,8 +176,8 @@ def _load_imagefolder(root: Path, split: str | None, *, normalization: Normaliza
 def _register_all() -> None:
     for name in embedded_names():
         DATASETS.register(name, DatasetEntry(
-            name, embedded_spec(name).description, "embedded", ("train", "test"), _load_embedded(name),
-            lambda norm, _n=name: embedded_spec(_n, norm)))
+            name, embedded_spec(name).description, "embedded", ("train", "test"),
+            _load_embedded(name), lambda norm, _n=name: embedded_spec(_n, norm)))
     DATASETS.register("cifar10", DatasetEntry(
         "cifar10", "cifar-10-batches-py folder (--download fetches it)", "disk",
         ("train", "test"), _load_cifar10, cifar10_spec))
@@ -161,8 +191,10 @@ def _register_all() -> None:
 
 def _cifar10_jpeg_spec(normalization: Normalization) -> DatasetSpec:
     mean, std = resolve_normalization(normalization, 3)
-    return DatasetSpec("cifar10-jpeg", CIFAR10_CLASSES, (3, 32, 32), mean, std,
-                       "CIFAR-10 as 32x32 JPEGs (quality 75), official class order", "cifar10-jpeg.tar")
+    return DatasetSpec(
+        "cifar10-jpeg", CIFAR10_CLASSES, (3, 32, 32), mean, std,
+        "CIFAR-10 as 32x32 JPEGs (quality 75), official class order", "cifar10-jpeg.tar",
+    )
 
 
 _register_all()
@@ -179,23 +211,27 @@ def get_dataset_entry(name: str) -> DatasetEntry:
 
 
 def detect_layout(path: Path) -> str:
-    """Which loader reads directory ``path``: ``"cifar10"``, ``"cifar10-jpeg"`` or ``"imagefolder"``.
+    """Which loader reads folder ``path``: ``"cifar10"``, ``"cifar10-jpeg"`` or ``"imagefolder"``.
 
     ``cifar-10-batches-py`` files (in ``path`` or ``path/cifar-10-batches-py``) -> ``cifar10``; a
     ``cifar10-jpeg`` sub-folder, or an ImageFolder tree whose classes are exactly CIFAR-10's -> the
-    ``cifar10-jpeg`` loader (official class order, not alphabetical); any other tree of class folders
-    (with or without ``train``/``val``/``test``) or Food-101 -> ``imagefolder``.
+    ``cifar10-jpeg`` loader (official class order, not alphabetical); any other tree of class
+    folders (with or without ``train``/``val``/``test``) or Food-101 -> ``imagefolder``.
 
     Raises:
-        AttrbenchError: ``path`` is missing, a file, or matches none of the layouts (they are listed).
+        AttrbenchError: ``path`` is missing, a file, or matches none of the layouts (listed).
     """
     if not path.exists():
         raise AttrbenchError(
-            f"Dataset folder {path} does not exist; give an existing folder or one of: {', '.join(list_datasets())}."
+            f"Dataset folder {path} does not exist; give an existing folder or one of: "
+            f"{', '.join(list_datasets())}."
         )
     if path.is_file():
-        hint = " extract it first (tar xf) and pass the folder;" if path.name.endswith((".tar", ".tar.gz", ".tgz", ".zip")) else ""
-        raise AttrbenchError(f"{path} is a file, not a dataset folder;{hint} accepted layouts: {ACCEPTED_LAYOUTS}.")
+        archive = path.name.endswith((".tar", ".tar.gz", ".tgz", ".zip"))
+        hint = " extract it first (tar xf) and pass the folder;" if archive else ""
+        raise AttrbenchError(
+            f"{path} is a file, not a dataset folder;{hint} accepted layouts: {ACCEPTED_LAYOUTS}."
+        )
     if find_batches_dir(path) is not None:
         return "cifar10"
     if (path / JPEG_TREE_DIR).is_dir():
@@ -208,13 +244,16 @@ def detect_layout(path: Path) -> str:
         return "cifar10-jpeg"
     if tree_classes:
         return "imagefolder"
-    raise AttrbenchError(f"{path} is not a dataset folder attrbench can read; accepted layouts: {ACCEPTED_LAYOUTS}.")
+    raise AttrbenchError(
+        f"{path} is not a dataset folder attrbench can read; accepted layouts: {ACCEPTED_LAYOUTS}."
+    )
 
 
 def _is_path(name_or_path: str | os.PathLike[str]) -> bool:
     if isinstance(name_or_path, os.PathLike):
         return True
-    return os.sep in name_or_path or name_or_path.startswith((".", "~")) or os.path.exists(name_or_path)
+    return (os.sep in name_or_path or name_or_path.startswith((".", "~"))
+            or os.path.exists(name_or_path))
 
 
 def load_dataset(
@@ -238,7 +277,7 @@ def load_dataset(
         normalization: ``"paper"`` (mean = std = 0.5, inputs in [-1, 1], FPA Appendix A),
             ``"imagenet"``, ``"none"`` or ``(mean, std)`` for pixels in [0, 1].
         image_size: ImageFolder trees only: ``s`` or ``(resize, crop)``.
-        limit: keep the first ``limit`` images (the paper's "first N test images").
+        limit: keep the first ``limit`` images (a reduced run on the first N test images).
         indices: positions (not ids) to keep, in order; applied before ``limit``.
         download: ``cifar10`` only: download the official archive into ``root`` if absent.
 
@@ -256,21 +295,27 @@ def load_dataset(
                 f"Dataset {entry.name!r} is read from disk; pass root (--root DIR) with its folder."
             )
         root_path = Path(root).expanduser() if root is not None else None
-        if root_path is not None and entry.kind == "disk" and not root_path.exists() and not download:
-            raise AttrbenchError(f"Dataset folder {root_path} does not exist; give the folder that holds {entry.name!r}.")
+        missing = root_path is not None and not root_path.exists()
+        if missing and entry.kind == "disk" and not download:
+            raise AttrbenchError(
+                f"Dataset folder {root_path} does not exist; give the folder that holds "
+                f"{entry.name!r}."
+            )
         if root_path is not None and root_path.is_file():
-            raise AttrbenchError(f"{root_path} is a file; root must be the folder holding {entry.name!r}.")
+            raise AttrbenchError(
+                f"{root_path} is a file; root must be the folder holding {entry.name!r}."
+            )
         # Fixed-split datasets default to "test"; folder trees pick their default in the loader.
         chosen = split if split is not None else ("test" if entry.splits else None)
-        dataset = entry.loader(root_path, chosen, normalization=normalization, image_size=image_size,
-                               download=download)
+        dataset = entry.loader(root_path, chosen, normalization=normalization,
+                               image_size=image_size, download=download)
     elif _is_path(name_or_path):
         if root is not None:
             raise AttrbenchError("Give either a dataset folder or a name with root, not both.")
         path = Path(name_or_path).expanduser()
         layout = detect_layout(path)
-        dataset = load_dataset(layout, split, root=path, normalization=normalization, image_size=image_size,
-                               download=download)
+        dataset = load_dataset(layout, split, root=path, normalization=normalization,
+                               image_size=image_size, download=download)
     else:
         raise unknown_name_error("dataset", str(name_or_path), DATASETS)
     what = f"{dataset.spec.name}/{dataset.split}"
@@ -288,10 +333,12 @@ def get_dataset_spec(
         root: directory of a disk dataset.
         normalization: as in :func:`load_dataset`.
         image_size: as in :func:`load_dataset`.
-        **kwargs: further :func:`load_dataset` arguments (``split``, ``download``) for folder datasets.
+        **kwargs: further :func:`load_dataset` arguments (``split``, ``download``) for folders.
     """
     if isinstance(name_or_path, str) and name_or_path in DATASETS and image_size is None:
         entry = DATASETS.get(name_or_path)
         if entry.static_spec is not None:
             return entry.static_spec(normalization)
-    return load_dataset(name_or_path, root=root, normalization=normalization, image_size=image_size, **kwargs).spec
+    dataset = load_dataset(name_or_path, root=root, normalization=normalization,
+                           image_size=image_size, **kwargs)
+    return dataset.spec

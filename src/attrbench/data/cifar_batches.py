@@ -1,11 +1,12 @@
 """CIFAR-10 (Krizhevsky 2009) from torchvision's ``cifar-10-batches-py`` layout on disk.
 
-The folder holds ``data_batch_1`` .. ``data_batch_5`` (train, 10,000 images each), ``test_batch`` and
-``batches.meta``; each batch is a pickled dict with ``data`` (uint8 ``(N, 3072)``, channel-major
+The folder holds ``data_batch_1`` .. ``data_batch_5`` (train, 10,000 images each), ``test_batch``
+and ``batches.meta``; each batch is a pickled dict with ``data`` (uint8 ``(N, 3072)``, channel-major
 ``3 x 32 x 32`` rows) and ``labels`` (N ints in 0..9). Batches are read with the restricted
 unpickler of :mod:`attrbench.data.safe_pickle`. Image ids are positions in the concatenated split
-(``data_batch_1`` then ``_2`` ...), i.e. the official index; the FPA paper's CIFAR-10 curves use the
-test set in this order (Brocki & Chung, Sec. 4.2).
+(``data_batch_1`` then ``_2`` ...), i.e. the official index. The FPA paper averages its CIFAR-10
+curves over all 10,000 test images (Brocki & Chung, Sec. 4.2); its code release ships curves for
+the first 10 test images in this order.
 
 Nothing is downloaded unless ``download=True`` (CLI ``--download``).
 """
@@ -35,13 +36,13 @@ def cifar10_spec(normalization: Normalization = "paper", source: str = "") -> Da
     mean, std = resolve_normalization(normalization, 3)
     return DatasetSpec(
         name="cifar10", classes=CIFAR10_CLASSES, image_shape=(3, 32, 32), mean=mean, std=std,
-        description="CIFAR-10 from a cifar-10-batches-py folder (50,000 train / 10,000 test, 32x32 RGB)",
+        description="cifar-10-batches-py folder (50,000 train / 10,000 test, 32x32 RGB)",
         source=source or "torchvision cifar-10-batches-py layout (Krizhevsky 2009)",
     )
 
 
 def find_batches_dir(root: Path) -> Path | None:
-    """``root`` itself or ``root/cifar-10-batches-py`` when it holds CIFAR-10 batch files, else None."""
+    """``root`` or ``root/cifar-10-batches-py`` when it holds CIFAR-10 batch files, else None."""
     for cand in (root, root / BATCHES_DIR):
         if (cand / "data_batch_1").is_file() or (cand / "test_batch").is_file():
             return cand
@@ -61,11 +62,13 @@ def download_cifar10(root: Path) -> None:
         return
     root.mkdir(parents=True, exist_ok=True)
     try:
-        download_and_extract_archive(CIFAR10.url, str(root), filename=CIFAR10.filename, md5=CIFAR10.tgz_md5)
+        download_and_extract_archive(
+            CIFAR10.url, str(root), filename=CIFAR10.filename, md5=CIFAR10.tgz_md5
+        )
     except OSError as exc:  # URLError is an OSError
         raise AttrbenchError(
-            f"Downloading CIFAR-10 into {root} failed ({exc}); download cifar-10-python.tar.gz by hand "
-            "and extract it there."
+            f"Downloading CIFAR-10 into {root} failed ({exc}); download "
+            "cifar-10-python.tar.gz by hand and extract it there."
         ) from None
 
 
@@ -83,27 +86,41 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """
     obj = load_array_pickle(path)
     if not isinstance(obj, dict):
-        raise AttrbenchError(f"{path} holds a {type(obj).__name__}, not a CIFAR-10 batch dict; re-extract it.")
+        raise AttrbenchError(
+            f"{path} holds a {type(obj).__name__}, not a CIFAR-10 batch dict; re-extract it."
+        )
     batch = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in obj.items()}
     if "fine_labels" in batch and "labels" not in batch:
-        raise AttrbenchError(f"{path} is a CIFAR-100 batch (fine_labels); attrbench reads CIFAR-10 here.")
+        raise AttrbenchError(
+            f"{path} is a CIFAR-100 batch (fine_labels); attrbench reads CIFAR-10 here."
+        )
     if "data" not in batch or "labels" not in batch:
-        raise AttrbenchError(f"{path} lacks the 'data' or 'labels' entry of a CIFAR-10 batch; re-extract it.")
+        raise AttrbenchError(
+            f"{path} lacks the 'data' or 'labels' entry of a CIFAR-10 batch; re-extract it."
+        )
     data = batch["data"]
-    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != _IMAGE_BYTES:
+    is_array = isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2
+    if not is_array or data.shape[1] != _IMAGE_BYTES:
         shape = getattr(data, "shape", None)
         raise AttrbenchError(
-            f"{path}: 'data' must be a uint8 array (N, 3072), got {type(data).__name__} {shape}; re-extract it."
+            f"{path}: 'data' must be a uint8 array (N, 3072), got {type(data).__name__} {shape}; "
+            "re-extract it."
         )
     try:
         labels = np.asarray(batch["labels"], dtype=np.int64).reshape(-1)
     except (TypeError, ValueError):
-        raise AttrbenchError(f"{path}: 'labels' is not a list of integers; re-extract it.") from None
+        raise AttrbenchError(
+            f"{path}: 'labels' is not a list of integers; re-extract it."
+        ) from None
     if len(labels) != len(data):
-        raise AttrbenchError(f"{path} has {len(data)} images but {len(labels)} labels; re-extract it.")
+        raise AttrbenchError(
+            f"{path} has {len(data)} images but {len(labels)} labels; re-extract it."
+        )
     if len(labels) and (labels.min() < 0 or labels.max() > 9):
         bad = labels[(labels < 0) | (labels > 9)][0]
-        raise AttrbenchError(f"{path} contains label {bad}, outside CIFAR-10's 0..9; the file is not CIFAR-10.")
+        raise AttrbenchError(
+            f"{path} contains label {bad}, outside CIFAR-10's 0..9; the file is not CIFAR-10."
+        )
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return np.ascontiguousarray(images), labels
 
@@ -114,21 +131,25 @@ def _split_files(batches: Path, split: str) -> list[Path]:
         files = [batches / "test_batch"]
     else:
         present = sorted(
-            (int(p.name.rsplit("_", 1)[1]), p) for p in batches.glob("data_batch_*") if p.name[11:].isdigit()
+            (int(p.name[11:]), p) for p in batches.glob("data_batch_*") if p.name[11:].isdigit()
         )
         numbers = [n for n, _ in present]
         if numbers and numbers != list(range(1, len(numbers) + 1)):
             missing = min(set(range(1, max(numbers) + 1)) - set(numbers))
-            raise AttrbenchError(f"{batches} lacks data_batch_{missing}; re-extract cifar-10-python.tar.gz.")
+            raise AttrbenchError(
+                f"{batches} lacks data_batch_{missing}; re-extract cifar-10-python.tar.gz."
+            )
         files = [p for _, p in present]
     if not files or not files[0].is_file():
         want = "test_batch" if split == "test" else "data_batch_1"
-        raise AttrbenchError(f"{batches} has no {want} for split {split!r}; re-extract cifar-10-python.tar.gz.")
+        raise AttrbenchError(
+            f"{batches} has no {want} for split {split!r}; re-extract cifar-10-python.tar.gz."
+        )
     return files
 
 
 def _check_meta(meta: Path) -> None:
-    """If ``batches.meta`` exists, its ``label_names`` must be CIFAR-10's classes in official order."""
+    """If ``batches.meta`` exists, its ``label_names`` must be CIFAR-10's, in official order."""
     if not meta.is_file():
         return
     obj = load_array_pickle(meta)
@@ -137,7 +158,9 @@ def _check_meta(meta: Path) -> None:
         raise AttrbenchError(f"{meta} has no 'label_names'; re-extract cifar-10-python.tar.gz.")
     decoded = tuple(n.decode("latin1") if isinstance(n, bytes) else str(n) for n in names)
     if decoded != CIFAR10_CLASSES:
-        raise AttrbenchError(f"{meta} lists classes {list(decoded)}, not CIFAR-10's; this folder is not CIFAR-10.")
+        raise AttrbenchError(
+            f"{meta} lists classes {list(decoded)}, not CIFAR-10's; this folder is not CIFAR-10."
+        )
 
 
 def load_cifar10_batches(
@@ -162,11 +185,14 @@ def load_cifar10_batches(
     if download:
         download_cifar10(root)
     if not root.is_dir():
-        raise AttrbenchError(f"CIFAR-10 folder {root} does not exist; give the right --root or pass --download.")
+        raise AttrbenchError(
+            f"CIFAR-10 folder {root} does not exist; give the right --root or pass --download."
+        )
     batches = find_batches_dir(root)
     if batches is None:
         raise AttrbenchError(
-            f"No CIFAR-10 batch files (data_batch_1..5, test_batch) in {root} or {root / BATCHES_DIR}; "
+            f"No CIFAR-10 batch files (data_batch_1..5, test_batch) in {root} or "
+            f"{root / BATCHES_DIR}; "
             "extract cifar-10-python.tar.gz there or pass --download."
         )
     parts = [read_batch(p) for p in _split_files(batches, split)]

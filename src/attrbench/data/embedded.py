@@ -3,8 +3,9 @@
 Built by ``scripts/build_embedded_data.py`` from exact (lossless) pixels:
 
 * ``cifar10-mini``: CIFAR-10 (Krizhevsky 2009); train = the first 500 images of each class in the
-  official order (5,000, balanced); test = the first 1,000 official test images, the FPA paper's
-  "first N test images" (Brocki & Chung, Sec. 4.2). ``(3, 32, 32)`` RGB.
+  official order (5,000, balanced); test = the first 1,000 official test images in order (the
+  FPA paper uses all 10,000, Brocki & Chung Sec. 4.2; its code release's reference curves are on
+  the first 10, which this set contains). ``(3, 32, 32)`` RGB.
 * ``mnist-mini``: MNIST (LeCun et al. 1998), same selection, ``(1, 28, 28)`` grayscale.
 
 Image ids are the indices into the official split, so results on ``cifar10-mini`` test image ``i``
@@ -56,7 +57,9 @@ def embedded_spec(name: str, normalization: Normalization = "paper") -> DatasetS
     )
 
 
-def load_embedded(name: str, split: str, *, normalization: Normalization = "paper") -> ArrayImageDataset:
+def load_embedded(
+    name: str, split: str, *, normalization: Normalization = "paper"
+) -> ArrayImageDataset:
     """Load split ``split`` of embedded dataset ``name`` into memory.
 
     Args:
@@ -81,9 +84,12 @@ def load_embedded(name: str, split: str, *, normalization: Normalization = "pape
             classes = tuple(str(c) for c in npz["classes"])
     except FileNotFoundError:
         raise AttrbenchError(
-            f"Embedded data file {_EMBEDDED[name][0]} is missing from the installation; reinstall attrbench "
-            "(pip install -e .) from a complete checkout."
+            f"Embedded data file {_EMBEDDED[name][0]} is missing from the installation; "
+            "reinstall attrbench (pip install -e .) from a complete checkout."
         ) from None
     if classes != spec.classes:
-        raise AttrbenchError(f"Embedded {name} lists classes {classes}; rebuild it with scripts/build_embedded_data.py.")
+        raise AttrbenchError(
+            f"Embedded {name} lists classes {classes}; rebuild it with "
+            "scripts/build_embedded_data.py."
+        )
     return ArrayImageDataset(spec, split, images, labels, ids)

@@ -1,9 +1,10 @@
-"""Image files on disk: ImageFolder trees (``root/<class>/<image>``), Food-101, the CIFAR-10 JPEG tree.
+"""Image files on disk: ImageFolder trees (``root/<class>/<image>``), Food-101, CIFAR-10 JPEGs.
 
-Images are decoded lazily, one per ``__getitem__``, so trees like ImageNet or Food-101 are never held
-in memory. File discovery uses torchvision's ``make_dataset`` and ``IMG_EXTENSIONS``; the class order
-is alphabetical (torchvision's convention) unless the caller fixes it (the CIFAR-10 JPEG tree uses the
-official order airplane..truck, so labels match models trained on ``cifar-10-batches-py``).
+Images are decoded lazily, one per ``__getitem__``, so trees like ImageNet or Food-101 are never
+held in memory. File discovery uses torchvision's ``make_dataset`` and ``IMG_EXTENSIONS``; the
+class order is alphabetical (torchvision's convention) unless the caller fixes it (the CIFAR-10
+JPEG tree uses the official order airplane..truck, so labels match models trained on
+``cifar-10-batches-py``).
 
 Optional ``image_size``: ``s`` resizes the shorter side to ``s`` and centre-crops ``s x s``;
 ``(r, c)`` resizes to ``r`` and crops ``c`` (ImageNet evaluation: ``(256, 224)``). Without it every
@@ -53,7 +54,9 @@ def scan_class_folders(
     """
     found = class_folders(directory)
     if not found:
-        raise AttrbenchError(f"{directory} has no class sub-folders; an ImageFolder tree is root/<class>/<image>.")
+        raise AttrbenchError(
+            f"{directory} has no class sub-folders; an ImageFolder tree is root/<class>/<image>."
+        )
     if classes is None:
         classes = found
     elif set(found) != set(classes):
@@ -63,14 +66,16 @@ def scan_class_folders(
             f"unexpected {extra}); fix the tree or load it as a generic imagefolder."
         )
     class_to_idx = {c: i for i, c in enumerate(classes)}
-    samples = make_dataset(str(directory), class_to_idx, extensions=IMG_EXTENSIONS, allow_empty=True)
+    samples = make_dataset(
+        str(directory), class_to_idx, extensions=IMG_EXTENSIONS, allow_empty=True
+    )
     labels = np.fromiter((lb for _, lb in samples), dtype=np.int64, count=len(samples))
     empty = [c for c, n in zip(classes, np.bincount(labels, minlength=len(classes))) if n == 0]
     if empty:
         shown = ", ".join(empty[:5]) + (" ..." if len(empty) > 5 else "")
         raise AttrbenchError(
-            f"Class folder(s) {shown} in {directory} contain no images ({', '.join(IMG_EXTENSIONS)}); "
-            "add images or remove the folder."
+            f"Class folder(s) {shown} in {directory} contain no images "
+            f"({', '.join(IMG_EXTENSIONS)}); add images or remove the folder."
         )
     return [path for path, _ in samples], labels, tuple(classes)
 
@@ -83,8 +88,8 @@ def food101_files(root: Path, split: str) -> tuple[list[str], np.ndarray, tuple[
         split: ``"train"`` or ``"test"`` (a ``meta/<split>.txt`` must exist).
 
     Returns:
-        ``(files, labels, classes)`` in the order of the split list; classes from ``meta/classes.txt``
-        when present, else the sorted image folders.
+        ``(files, labels, classes)`` in the order of the split list; classes from
+        ``meta/classes.txt`` when present, else the sorted image folders.
     """
     listing = root / "meta" / f"{split}.txt"
     if not listing.is_file():
@@ -96,11 +101,15 @@ def food101_files(root: Path, split: str) -> tuple[list[str], np.ndarray, tuple[
     class_to_idx = {c: i for i, c in enumerate(classes)}
     entries = [ln.strip() for ln in listing.read_text().splitlines() if ln.strip()]
     if not entries:
-        raise AttrbenchError(f"{listing} lists no images; restore the official Food-101 meta files.")
+        raise AttrbenchError(
+            f"{listing} lists no images; restore the official Food-101 meta files."
+        )
     try:
         labels = np.array([class_to_idx[e.split("/", 1)[0]] for e in entries], dtype=np.int64)
     except KeyError as exc:
-        raise AttrbenchError(f"{listing} names class {exc.args[0]!r}, which is not in {classes_txt}.") from None
+        raise AttrbenchError(
+            f"{listing} names class {exc.args[0]!r}, which is not in {classes_txt}."
+        ) from None
     return [str(root / "images" / f"{e}.jpg") for e in entries], labels, classes
 
 
@@ -109,7 +118,9 @@ def _crop_sizes(image_size: ImageSize) -> tuple[int, int] | None:
         return None
     resize, crop = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     if resize <= 0 or crop <= 0 or crop > resize:
-        raise AttrbenchError(f"image_size must be positive with crop <= resize, got {image_size!r}.")
+        raise AttrbenchError(
+            f"image_size must be positive with crop <= resize, got {image_size!r}."
+        )
     return int(resize), int(crop)
 
 
@@ -119,7 +130,9 @@ def _header(path: str) -> tuple[tuple[int, int], str]:
         with Image.open(path) as im:
             return im.size, im.mode
     except (UnidentifiedImageError, OSError) as exc:
-        raise AttrbenchError(f"Cannot read image {path} ({exc}); delete or replace the file.") from None
+        raise AttrbenchError(
+            f"Cannot read image {path} ({exc}); delete or replace the file."
+        ) from None
 
 
 class ImageFolderDataset(ImageDataset):
@@ -138,7 +151,12 @@ class ImageFolderDataset(ImageDataset):
     """
 
     def __init__(
-        self, spec: DatasetSpec, split: str, files: Sequence[str], labels: torch.Tensor, ids: torch.Tensor,
+        self,
+        spec: DatasetSpec,
+        split: str,
+        files: Sequence[str],
+        labels: torch.Tensor,
+        ids: torch.Tensor,
         sizes: tuple[int, int] | None,
     ) -> None:
         super().__init__(spec, split, labels, ids)
@@ -161,7 +179,9 @@ class ImageFolderDataset(ImageDataset):
             with Image.open(path) as im:
                 pixels = torch.from_numpy(np.asarray(im.convert(self._mode)).copy())
         except (UnidentifiedImageError, OSError) as exc:
-            raise AttrbenchError(f"Cannot decode image {path} ({exc}); delete or replace the file.") from None
+            raise AttrbenchError(
+                f"Cannot decode image {path} ({exc}); delete or replace the file."
+            ) from None
         chw = pixels.unsqueeze(0) if pixels.dim() == 2 else pixels.permute(2, 0, 1)
         if self._sizes is not None:
             resize, crop = self._sizes
@@ -169,7 +189,8 @@ class ImageFolderDataset(ImageDataset):
         elif tuple(chw.shape[1:]) != self.spec.image_shape[1:]:
             h, w = self.spec.image_shape[1:]
             raise AttrbenchError(
-                f"Image {path} is {chw.shape[2]}x{chw.shape[1]} but the dataset's images are {w}x{h}; "
+                f"Image {path} is {chw.shape[2]}x{chw.shape[1]} but the dataset's images are "
+                f"{w}x{h}; "
                 "pass image_size (--image-size) to resize and centre-crop them."
             )
         return chw
@@ -177,18 +198,27 @@ class ImageFolderDataset(ImageDataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         """Image ``index`` as float32 ``(C, H, W)`` normalised, and its label."""
         chw = self.load_uint8(index)
-        return normalize_uint8(chw.permute(1, 2, 0).unsqueeze(0), self.spec)[0], int(self.labels[index])
+        image = normalize_uint8(chw.permute(1, 2, 0).unsqueeze(0), self.spec)[0]
+        return image, int(self.labels[index])
 
 
 def build_file_dataset(
-    name: str, split: str, files: list[str], labels: np.ndarray, classes: tuple[str, ...], *,
-    source: str, description: str, normalization: Normalization = "paper", image_size: ImageSize = None,
+    name: str,
+    split: str,
+    files: list[str],
+    labels: np.ndarray,
+    classes: tuple[str, ...],
+    *,
+    source: str,
+    description: str,
+    normalization: Normalization = "paper",
+    image_size: ImageSize = None,
 ) -> ImageFolderDataset:
     """Make an :class:`ImageFolderDataset`, reading a few headers to fix the image shape.
 
     The channel count comes from the first image (grayscale modes give 1 channel, everything else is
-    converted to RGB). Without ``image_size``, up to 32 headers spread over the split are compared, so
-    a tree of mixed sizes fails now rather than mid-run.
+    converted to RGB). Without ``image_size``, up to 32 headers spread over the split are compared,
+    so a tree of mixed sizes fails now rather than mid-run.
 
     Raises:
         AttrbenchError: no files, unreadable first image, mixed image sizes without ``image_size``.
@@ -199,12 +229,14 @@ def build_file_dataset(
     (width, height), mode = _header(files[0])
     channels = 1 if mode in _GRAY_MODES else 3
     if sizes is None:
-        for i in np.unique(np.linspace(0, len(files) - 1, num=min(_SIZE_SAMPLE, len(files))).astype(int)):
+        sample = np.linspace(0, len(files) - 1, num=min(_SIZE_SAMPLE, len(files))).astype(int)
+        for i in np.unique(sample):
             other = _header(files[i])[0]
             if other != (width, height):
                 raise AttrbenchError(
-                    f"Images in {source} have mixed sizes ({files[0]} is {width}x{height}, {files[i]} is "
-                    f"{other[0]}x{other[1]}); pass image_size (--image-size) to resize and centre-crop them."
+                    f"Images in {source} have mixed sizes ({files[0]} is {width}x{height}, "
+                    f"{files[i]} is {other[0]}x{other[1]}); pass image_size (--image-size) to "
+                    "resize and centre-crop them."
                 )
         shape = (channels, height, width)
     else:

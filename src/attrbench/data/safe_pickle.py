@@ -1,9 +1,10 @@
 """Unpickling that can only rebuild numpy arrays and plain containers, for CIFAR-10 batch files.
 
-The official ``cifar-10-batches-py`` files are pickles of dicts holding a uint8 array, lists of labels
-and byte strings. ``pickle.load`` on a file from disk would run any callable the file names (e.g.
-``os.system``), so we use :class:`pickle.Unpickler` with :meth:`find_class` restricted to the few
-numpy reconstruction functions such a file needs; everything else is refused before it is imported.
+The official ``cifar-10-batches-py`` files are pickles of dicts holding a uint8 array, lists of
+labels and byte strings. ``pickle.load`` on a file from disk would run any callable the file
+names (e.g. ``os.system``), so we use :class:`pickle.Unpickler` with :meth:`find_class` restricted
+to the few numpy reconstruction functions such a file needs; everything else is refused before it
+is imported.
 (``numpy.load(allow_pickle=False)`` cannot read these files, and torchvision's ``CIFAR10`` calls
 ``pickle.load`` unrestricted, hence this small module.)
 """
@@ -28,7 +29,9 @@ _ALLOWED_NAMES: frozenset[tuple[str, str]] = frozenset(
     + [
         (f"numpy.{core}.{mod}", name)
         for core in ("core", "_core")
-        for mod, name in (("multiarray", "_reconstruct"), ("multiarray", "scalar"), ("numeric", "_frombuffer"))
+        for mod, name in (
+            ("multiarray", "_reconstruct"), ("multiarray", "scalar"), ("numeric", "_frombuffer")
+        )
     ]
 )
 
@@ -59,13 +62,18 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:  # noqa: D102 (pickle API)
         if (module, name) not in _ALLOWED_NAMES:
             raise AttrbenchError(
-                f"Refusing to load {self._source}: its pickle asks for {module}.{name}, but a CIFAR-10 "
-                "batch may only contain numpy arrays, lists and strings; replace the file with an official copy."
+                f"Refusing to load {self._source}: its pickle asks for {module}.{name}, but a "
+                "CIFAR-10 batch may only contain numpy arrays, lists and strings; replace the "
+                "file with an official copy."
             )
         return _resolve(module, name)
 
     def persistent_load(self, pid: Any) -> Any:  # noqa: D102 (pickle API)
         raise AttrbenchError(f"Refusing to load {self._source}: it uses pickle persistent ids.")
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [""])[0]
 
 
 def load_array_pickle(path: Path) -> Any:
@@ -87,9 +95,12 @@ def load_array_pickle(path: Path) -> Any:
     except AttrbenchError:
         raise
     except OSError as exc:
-        raise AttrbenchError(f"Cannot read {path}: {exc.strerror}; check the path and permissions.") from None
-    except Exception as exc:  # any decoding failure of a user file means "corrupt", said in one line
         raise AttrbenchError(
-            f"{path} is not a readable CIFAR-10 batch ({type(exc).__name__}: {exc}); the file is truncated "
-            "or corrupt, re-extract cifar-10-python.tar.gz."
+            f"Cannot read {path}: {exc.strerror}; check the path and permissions."
+        ) from None
+    except Exception as exc:  # any decoding failure of a user file means "corrupt", in one line
+        raise AttrbenchError(
+            f"{path} is not a readable CIFAR-10 batch ({type(exc).__name__}: "
+            f"{_first_line(exc)}); the file is truncated or corrupt, re-extract "
+            "cifar-10-python.tar.gz."
         ) from None

@@ -2,8 +2,8 @@
 
 The FPA paper scales CIFAR-10 and ImageNet inputs to ``[-1, 1]`` (Brocki & Chung, Appendix A:
 "we scaled input images to the range [-1, 1]"), i.e. per-channel ``mean = std = 0.5`` on pixels in
-``[0, 1]``; a masked pixel (value 0 in the model's input space) is then mid-gray. That is the default
-here; ImageNet statistics and the identity (``[0, 1]`` inputs) are the other named presets.
+``[0, 1]``; a masked pixel (value 0 in the model's input space) is then mid-gray. That is the
+default here; ImageNet statistics and the identity (``[0, 1]`` inputs) are the other named presets.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch
 
 from attrbench.errors import AttrbenchError, unknown_name_error
 
-#: Per-channel (mean, std) presets for pixels in [0, 1]. "paper": inputs in [-1, 1] (FPA, Appendix A).
+#: Per-channel (mean, std) presets for pixels in [0, 1]; "paper": inputs in [-1, 1] (FPA, App. A).
 NORMALIZATIONS: dict[str, tuple[float, float] | tuple[tuple[float, ...], tuple[float, ...]]] = {
     "paper": (0.5, 0.5),
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
@@ -51,8 +51,9 @@ class DatasetSpec:
         channels = self.image_shape[0]
         if len(self.mean) != channels or len(self.std) != channels:
             raise AttrbenchError(
-                f"Normalisation of {self.name!r} has {len(self.mean)} mean / {len(self.std)} std values "
-                f"but the images have {channels} channel(s); give one value or one per channel."
+                f"Normalisation of {self.name!r} has {len(self.mean)} mean / {len(self.std)} std "
+                f"values but the images have {channels} channel(s); give one value or one per "
+                "channel."
             )
         if any(s <= 0 for s in self.std):
             raise AttrbenchError(f"Normalisation std must be positive, got {self.std}.")
@@ -70,12 +71,14 @@ class DatasetSpec:
         return self.image_shape[0]
 
 
-def resolve_normalization(normalization: Normalization, channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def resolve_normalization(
+    normalization: Normalization, channels: int
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Turn a preset name or an explicit ``(mean, std)`` pair into per-channel tuples.
 
     Args:
-        normalization: ``"paper"`` (mean = std = 0.5, inputs in [-1, 1]), ``"imagenet"``, ``"none"``,
-            or ``(mean, std)`` with a scalar or one value per channel each.
+        normalization: ``"paper"`` (mean = std = 0.5, inputs in [-1, 1]), ``"imagenet"``,
+            ``"none"``, or ``(mean, std)`` with a scalar or one value per channel each.
         channels: number of image channels ``C``.
 
     Returns:
@@ -97,13 +100,20 @@ def resolve_normalization(normalization: Normalization, channels: int) -> tuple[
             ) from None
 
     def per_channel(value: Sequence[float] | float, what: str) -> tuple[float, ...]:
-        values = (float(value),) * channels if isinstance(value, (int, float)) else tuple(map(float, value))
+        if isinstance(value, (int, float)):
+            return (float(value),) * channels
+        try:
+            values = tuple(map(float, value))
+        except (TypeError, ValueError):
+            raise AttrbenchError(
+                f"Normalisation {what} must be a number or one number per channel, got {value!r}."
+            ) from None
         if len(values) == 1:
             values = values * channels
         if len(values) != channels:
             raise AttrbenchError(
-                f"Normalisation {what} has {len(values)} values but the images have {channels} channel(s); "
-                f"give one value or {channels}."
+                f"Normalisation {what} has {len(values)} values but the images have {channels} "
+                f"channel(s); give one value or {channels}."
             )
         return values
 
@@ -136,7 +146,8 @@ def normalize_uint8(images: torch.Tensor, spec: DatasetSpec) -> torch.Tensor:
     x = images.unsqueeze(-1) if images.dim() == 3 else images
     if x.dim() != 4 or x.shape[-1] != spec.in_channels:
         raise AttrbenchError(
-            f"Expected uint8 images (N, H, W, {spec.in_channels}) for {spec.name!r}, got {tuple(images.shape)}."
+            f"Expected uint8 images (N, H, W, {spec.in_channels}) for {spec.name!r}, "
+            f"got {tuple(images.shape)}."
         )
     x = x.permute(0, 3, 1, 2).to(torch.float32).div_(255.0)
     mean, std = _stats(spec, x)
@@ -155,7 +166,8 @@ def denormalize(x: torch.Tensor, spec: DatasetSpec) -> torch.Tensor:
     """
     if x.dim() not in (3, 4) or x.shape[-3] != spec.in_channels:
         raise AttrbenchError(
-            f"denormalize expects (C, H, W) or (B, C, H, W) with C = {spec.in_channels}, got {tuple(x.shape)}."
+            f"denormalize expects (C, H, W) or (B, C, H, W) with C = {spec.in_channels}, "
+            f"got {tuple(x.shape)}."
         )
     mean, std = _stats(spec, x)
     return (x.to(torch.float32) * std + mean).clamp_(0.0, 1.0)
