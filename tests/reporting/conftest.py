@@ -52,7 +52,8 @@ def curve_rows(d: np.ndarray, e: np.ndarray, logit0: np.ndarray = LOGIT0, *, mod
         frames.append(pd.DataFrame({
             "run": "synthetic", "model": model, "augmentation": augmentation, "method": method,
             "postprocess": post, "variant": variant,
-            "image_id": np.repeat(np.arange(n), steps + 1), "label": np.repeat(np.arange(n) % 3, steps + 1),
+            "image_id": np.repeat(np.arange(n), steps + 1),
+            "label": np.repeat(np.arange(n) % 3, steps + 1),
             "target": np.repeat(np.arange(n) % 3, steps + 1), "order": order,
             "step": np.tile(np.arange(steps + 1), n).astype(np.int32),
             "fraction": np.tile(k, n), "logit": logits.reshape(-1),
@@ -73,7 +74,7 @@ def synthetic_curves() -> pd.DataFrame:
 
 
 def write_results_folder(root: Path, *, samples: bool = True) -> Path:
-    """Write the synthetic folder (config.json, shards, accuracy.json, samples/*.npz) to ``root``."""
+    """Write the synthetic folder (config.json, shards, accuracy.json, samples/) to ``root``."""
     store = ResultStore(root, {"dataset": "synthetic", "model": "tiny", "steps": S}, seed=0)
     curves = synthetic_curves()
     for (aug, variant), frame in curves.groupby(["augmentation", "variant"]):

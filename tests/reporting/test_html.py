@@ -15,8 +15,9 @@ from attrbench.reporting.html import build_all, write_report
 from attrbench.reporting.paper import PAPER_SOURCE_LABEL
 
 # Anything a browser would fetch: src/href/url()/@import/srcset pointing at a network location.
-EXTERNAL = re.compile(r"""(?:src|href|srcset|action|data)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?"""
-                      r"""\s*(?:https?:)?//|@import""", re.IGNORECASE)
+EXTERNAL = re.compile(
+    r"""(?:src|href|srcset|action|data)\s*=\s*["']?\s*(?:https?:)?//"""
+    r"""|url\(\s*["']?\s*(?:https?:)?//|@import""", re.IGNORECASE)
 
 
 def test_build_all_writes_everything(results_root):

@@ -4,7 +4,8 @@ A results folder (see :mod:`attrbench.results.store`) holds::
 
     <root>/config.json                 resolved config + provenance (seed, git revision, versions)
     <root>/shards/*.parquet            tidy curve rows, columns of CURVE_SCHEMA
-    <root>/accuracy.json               optional: {augmentation: {"test_accuracy": float, "model": str}}
+    <root>/accuracy.json               optional: {augmentation: {"test_accuracy": float,
+                                                                 "model": str, ...}}
     <root>/samples/<augmentation>.npz  optional: images (N,C,H,W) in [0, 1], image_ids (N,),
                                        labels (N,), map__<variant> (N,H,W) per variant
 
@@ -73,7 +74,8 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
-        raise AttrbenchError(f"Cannot read {path} ({err}); rerun the evaluation to rewrite it.") from err
+        raise AttrbenchError(
+            f"Cannot read {path} ({err}); rerun the evaluation to rewrite it.") from err
 
 
 def load_samples(path: str | Path) -> SampleSet:
@@ -93,10 +95,12 @@ def load_samples(path: str | Path) -> SampleSet:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     except (OSError, ValueError) as err:
-        raise AttrbenchError(f"Cannot read sample file {path} ({err}); rerun the evaluation.") from err
+        raise AttrbenchError(
+            f"Cannot read sample file {path} ({err}); rerun the evaluation.") from err
     missing = [k for k in ("images", "image_ids", "labels") if k not in arrays]
     if missing:
-        raise AttrbenchError(f"Sample file {path} lacks {', '.join(missing)}; rerun the evaluation.")
+        raise AttrbenchError(
+            f"Sample file {path} lacks {', '.join(missing)}; rerun the evaluation.")
     images = np.asarray(arrays["images"], dtype=np.float32)
     if images.ndim != 4:
         raise AttrbenchError(f"images in {path} must have shape (N, C, H, W); got {images.shape}.")
@@ -126,10 +130,12 @@ def _read_curves(root: Path, prov: dict[str, Any]) -> pd.DataFrame:
     curves = store.read_curves()
     missing = [c for c in CURVE_SCHEMA.names if c not in curves.columns]
     if missing:
-        raise AttrbenchError(f"Shards in {root / 'shards'} lack columns {missing}; rerun the evaluation.")
+        raise AttrbenchError(
+            f"Shards in {root / 'shards'} lack columns {missing}; rerun the evaluation.")
     bad_orders = sorted(set(curves["order"].unique()) - set(ORDERS))
     if bad_orders:
-        raise AttrbenchError(f"Unknown curve order(s) {bad_orders} in {root}; expected MIF and LIF.")
+        raise AttrbenchError(
+            f"Unknown curve order(s) {bad_orders} in {root}; expected MIF and LIF.")
     return curves
 
 

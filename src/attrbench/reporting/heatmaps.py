@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from attrbench.errors import AttrbenchError
 from attrbench.reporting.folder import SampleSet
 from attrbench.reporting.paper import AUGMENT_LABELS, AUGMENT_ORDER, ordered
-from attrbench.reporting.plots import save_figure
+from attrbench.reporting.plots import margins, save_figure
 
 __all__ = ["heatmaps_figure", "plot_heatmaps", "truncate_maps"]
 
@@ -40,7 +40,8 @@ def truncate_maps(maps: np.ndarray, truncate_percentile: float | None = 98.0,
     maps = np.asarray(maps, dtype=np.float64)
     if maps.ndim != 3:
         raise AttrbenchError(f"maps must have shape (N, H, W); got {maps.shape}.")
-    for name, p in (("truncate_percentile", truncate_percentile), ("clip_percentile", clip_percentile)):
+    limits = (("truncate_percentile", truncate_percentile), ("clip_percentile", clip_percentile))
+    for name, p in limits:
         if p is not None and not 0.0 <= p <= 100.0:
             raise AttrbenchError(f"{name} must lie in [0, 100]; got {p}.")
     mag = np.abs(np.nan_to_num(maps))
@@ -55,7 +56,7 @@ def truncate_maps(maps: np.ndarray, truncate_percentile: float | None = 98.0,
 
 
 def _display_image(image: np.ndarray) -> tuple[np.ndarray, str | None]:
-    """``(C, H, W)`` in [0, 1] -> an array imshow takes, and a colormap for single-channel images."""
+    """``(C, H, W)`` in [0, 1] -> an array imshow takes, and a colormap for 1-channel images."""
     img = np.clip(image, 0.0, 1.0)
     if img.shape[0] == 1:
         return img[0], "gray"
@@ -82,15 +83,18 @@ def heatmaps_figure(samples: Mapping[str, SampleSet], variants: Sequence[str] = 
         AttrbenchError: no samples, an unknown augmentation, or none of ``variants`` stored.
     """
     if not samples:
-        raise AttrbenchError("No sample maps stored (samples/*.npz); rerun the evaluation with samples.")
+        raise AttrbenchError(
+            "No sample maps stored (samples/*.npz); rerun the evaluation with samples.")
     augs = list(augmentations) if augmentations else ordered(list(samples), AUGMENT_ORDER)
     unknown = [a for a in augs if a not in samples]
     if unknown:
-        raise AttrbenchError(f"No samples for augmentation(s) {unknown}; stored: {sorted(samples)}.")
+        raise AttrbenchError(
+            f"No samples for augmentation(s) {unknown}; stored: {sorted(samples)}.")
     columns = [(a, v) for a in augs for v in variants if v in samples[a].maps]
     if not columns:
         stored = sorted({v for a in augs for v in samples[a].maps})
-        raise AttrbenchError(f"None of the variants {list(variants)} has stored maps; stored: {stored}.")
+        raise AttrbenchError(
+            f"None of the variants {list(variants)} has stored maps; stored: {stored}.")
     first = samples[augs[0]]
     ids = first.image_ids[: max(1, n_images)]
     shown: dict[tuple[str, str], tuple[np.ndarray, dict[int, int]]] = {}
@@ -100,8 +104,10 @@ def heatmaps_figure(samples: Mapping[str, SampleSet], variants: Sequence[str] = 
         shown[(a, v)] = (maps / np.where(vmax > 0, vmax, 1.0)[:, None, None],
                          {int(i): k for k, i in enumerate(samples[a].image_ids)})
     ncols, nrows = 1 + len(columns), len(ids)
-    fig = Figure(figsize=(1.45 * ncols + 0.3, 1.45 * nrows + 0.5), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False)
+    fig = Figure(figsize=(1.4 * ncols + 0.6, 1.4 * nrows + 0.6))
+    axes = fig.subplots(nrows, ncols, squeeze=False,
+                        gridspec_kw=margins(fig, left=0.5, right=0.1, bottom=0.1, top=0.5,
+                                            wspace=0.06, hspace=0.06))
     for r, image_id in enumerate(ids):
         img, cmap = _display_image(first.images[r])
         axes[r, 0].imshow(img, cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from attrbench.atomic import write_bytes_atomic, write_text_atomic
+from attrbench.reporting.aggregate import mean_curves
 from attrbench.reporting.folder import ResultsFolder, load_results
 from attrbench.reporting.heatmaps import heatmaps_figure
 from attrbench.reporting.paper import (
@@ -57,12 +58,14 @@ padding-bottom:4px}.sub{color:#666;margin:0 0 16px}
 table{border-collapse:collapse;margin:8px 0 6px;font-size:.86em;background:#fff}
 th,td{border:1px solid #ddd;padding:4px 8px;text-align:right;white-space:nowrap}
 th{background:#f0f0f3}td:first-child,th:first-child{text-align:left}
-td.best{background:#ffe9a8;font-weight:700}tr.paper td{color:#555;font-style:italic;background:#f7f7f7}
-.scroll{overflow-x:auto}figure{margin:14px 0 26px}figure img{max-width:100%;height:auto;
+td.best{background:#ffe9a8;font-weight:700}
+tr.paper td{color:#555;font-style:italic;background:#f7f7f7}
+.scroll{overflow-x:auto}figure{margin:14px 0 26px}figure img{max-width:none;height:auto;
 border:1px solid #e3e3e3;background:#fff}figcaption{font-size:.86em;color:#444;margin-top:4px}
 .note{font-size:.9em;background:#fff;border-left:4px solid #8aa;padding:8px 14px}
 dl{display:grid;grid-template-columns:max-content auto;gap:2px 14px;font-size:.86em}
-dt{font-weight:600}dd{margin:0;font-family:ui-monospace,Menlo,Consolas,monospace;word-break:break-all}
+dt{font-weight:600}
+dd{margin:0;font-family:ui-monospace,Menlo,Consolas,monospace;word-break:break-all}
 code{font-family:ui-monospace,Menlo,Consolas,monospace}
 """
 
@@ -92,18 +95,20 @@ def _compose(folder: ResultsFolder, ci: str) -> _Parts:
     table = fidelity_table(folder.curves, ci)
     layout = paper_layout(table, accuracy=folder.accuracy or None)
     figures: dict[str, tuple[bytes, str]] = {}
-    figures["curves"] = (figure_png(curves_figure(folder.curves)),
-                         "Mean normalised logit vs % pixels masked (FPA paper Fig. 3 / App. C.1-C.2 "
-                         "style): MIF top, LIF bottom, one panel per estimator, one line per "
-                         "augmentation. Each mean curve is divided by its own first value.")
+    means = mean_curves(folder.curves)  # once, shared by the curve figures
+    figures["curves"] = (figure_png(curves_figure(folder.curves, means=means)),
+                         "Mean normalised logit vs % pixels masked (FPA paper Fig. 3 / "
+                         "App. C.1-C.2 style): MIF top, LIF bottom, one panel per estimator, "
+                         "one line per augmentation. Each mean curve is divided by its own "
+                         "first value.")
     signed = _pick_signed(set(table["variant"]))
     if signed is not None:
         figures["fidelity_area"] = (
-            figure_png(fidelity_area_figure(folder.curves, signed, table=table)),
+            figure_png(fidelity_area_figure(folder.curves, signed, table=table, means=means)),
             f"Fidelity A as the area between LIF (orange) and MIF (blue) for {signed} (paper "
             "Fig. 2 style). Titles give A ± 95 % CI from per-image normalised curves.")
         figures["lif_scores"] = (
-            figure_png(lif_scores_figure(folder.curves, signed)),
+            figure_png(lif_scores_figure(folder.curves, signed, means=means)),
             f"LIF curve of {signed} (top) and the mean importance of the pixels masked at each "
             "step, in LIF order (bottom; blue = negative = counter-evidence), paper Fig. 4 / "
             "App. C.3 style. With FPA the logit should rise while negative pixels are masked.")
@@ -116,7 +121,8 @@ def _compose(folder: ResultsFolder, ci: str) -> _Parts:
                 figure_png(heatmaps_figure(folder.samples, chosen)),
                 "Sample maps (paper Fig. 5(c) style): per map, scores with |score| below the "
                 "98th percentile set to 0 and the rest clipped at the 99th percentile; red = "
-                "positive (evidence), blue = negative (counter-evidence), each map on its own scale.")
+                "positive (evidence), blue = negative (counter-evidence), each map on its own "
+                "scale.")
     return _Parts(table=table, layout=layout, best=best_per_row(table), figures=figures)
 
 
@@ -134,6 +140,10 @@ def _html_table(frame: pd.DataFrame, best: Mapping[str, str] | None = None,
     return '<div class="scroll"><table>' + "".join(rows) + "</table></div>"
 
 
+def _pct(value: Any) -> str:
+    return "" if value is None else f"{100 * float(value):.1f} %"
+
+
 def _accuracy_section(folder: ResultsFolder, table: pd.DataFrame) -> str:
     augs = ordered(list(table["augmentation"]) + list(folder.accuracy), tuple(AUGMENT_LABELS))
     rows = []
@@ -145,9 +155,10 @@ def _accuracy_section(folder: ResultsFolder, table: pd.DataFrame) -> str:
         paper = PAPER_CIFAR10_ACCURACY.get(aug)
         rows.append({
             "augmentation": aug, "model": rec.get("model", models),
-            "test accuracy": "" if acc is None else f"{100 * float(acc):.1f} %",
+            "test accuracy": _pct(acc),
+            "accuracy on evaluated images": _pct(rec.get("evaluated_images_accuracy")),
             "images evaluated": "" if sub.empty else int((sub["n"] + sub["n_excluded"]).max()),
-            PAPER_SOURCE_LABEL: "" if paper is None else f"{100 * paper:.1f} %",
+            PAPER_SOURCE_LABEL: _pct(paper),
         })
     frame = pd.DataFrame(rows).set_index("augmentation")
     return _html_table(frame)
@@ -163,7 +174,8 @@ def _paper_comparison(table: pd.DataFrame) -> str:
             n = int(ours["n"].max())
             cells = [f"{ours.at[v, 'A']:.1f} ± {ours.at[v, 'ci']:.1f}" if v in ours.index else ""
                      for v in variants]
-            rows.append(("", f"ours: {AUGMENT_LABELS.get(aug, aug)} ({model}, {n} images)", cells))
+            rows.append(("", f"ours: {AUGMENT_LABELS.get(aug, aug)} ({model}, {n} images used)",
+                         cells))
             paper = PAPER_CIFAR10_FIDELITY.get(aug)
             if paper is not None:
                 pcells = [f"{paper[v][0]:.1f} ± {paper[v][1]:.1f}" if v in paper else "—"
@@ -171,8 +183,9 @@ def _paper_comparison(table: pd.DataFrame) -> str:
                 rows.append((' class="paper"', f"{PAPER_SOURCE_LABEL}: {AUGMENT_LABELS[aug]}",
                              pcells))
     head = "<tr><th>source</th>" + "".join(f"<th>{_esc(v)}</th>" for v in variants) + "</tr>"
-    body = "".join(f"<tr{cls}><td>{_esc(label)}</td>" + "".join(f"<td>{_esc(c)}</td>" for c in cells)
-                   + "</tr>" for cls, label, cells in rows)
+    body = "".join(f"<tr{cls}><td>{_esc(label)}</td>"
+                   + "".join(f"<td>{_esc(c)}</td>" for c in cells) + "</tr>"
+                   for cls, label, cells in rows)
     return f'<div class="scroll"><table>{head}{body}</table></div>'
 
 
@@ -190,32 +203,43 @@ def _dl(pairs: list[tuple[str, str]]) -> str:
     return "<dl>" + "".join(f"<dt>{_esc(k)}</dt><dd>{_esc(v)}</dd>" for k, v in pairs) + "</dl>"
 
 
-def _notes(table: pd.DataFrame) -> str:
+def _excluded_note(table: pd.DataFrame) -> str:
+    """What was excluded for a step-0 logit <= 0: per row if few rows, else per augmentation."""
     excluded = table[table["n_excluded"] > 0]
     if excluded.empty:
-        exc = "No image had a step-0 logit &lt;= 0; every evaluated image was used."
+        return "No image had a step-0 logit &lt;= 0; every evaluated image was used."
+    if len(excluded) <= 6:
+        items = [f"{r.augmentation} / {r.variant} ({r.model}): {int(r.n_excluded)} of "
+                 f"{int(r.n + r.n_excluded)} images excluded" for r in excluded.itertuples()]
     else:
-        items = "".join(
-            f"<li>{_esc(r.augmentation)} / {_esc(r.variant)} ({_esc(r.model)}): "
-            f"{int(r.n_excluded)} of {int(r.n + r.n_excluded)} images excluded</li>"
-            for r in excluded.itertuples())
-        exc = ("Images whose unperturbed (step-0) logit of the tracked class is &lt;= 0 cannot be "
-               "normalised and were excluded from A and its CI:<ul>" + items + "</ul>")
+        items = []
+        for (model, aug), g in excluded.groupby(["model", "augmentation"], sort=False):
+            lo, hi = int(g["n_excluded"].min()), int(g["n_excluded"].max())
+            span = f"{lo}" if lo == hi else f"{lo}-{hi}"
+            items.append(f"{aug} ({model}): {span} of {int((g['n'] + g['n_excluded']).max())} "
+                         f"images excluded, in {len(g)} estimator(s); see All numbers")
+    return ("Images whose unperturbed (step-0) logit of the tracked class is &lt;= 0 cannot be "
+            "normalised and were excluded from A and its CI:<ul>"
+            + "".join(f"<li>{_esc(i)}</li>" for i in items) + "</ul>")
+
+
+def _notes(table: pd.DataFrame) -> str:
     ci_kind = _esc(table["ci_kind"].iloc[0])
     level = 100 * float(table["level"].iloc[0])
     return (
-        '<div class="note"><p><b>What A means.</b> For each image, the logit of the class predicted '
-        "on the clean image is recorded while pixels are masked (set to 0 in the model's input "
-        "space, all channels) in most-important-first (MIF) and least-important-first (LIF) "
-        "order. Each curve is divided by its own step-0 logit and integrated with the trapezoid "
-        "rule over 0-100 % masked, so a flat curve has area 100. A = mean AUC(LIF) - mean AUC(MIF): "
-        "larger A means the estimator separates important from unimportant pixels better (FPA "
-        "paper, Sec. 3). Random scores give A ≈ 0.</p>"
+        '<div class="note"><p><b>What A means.</b> For each image, the logit of the class '
+        "predicted on the clean image is recorded while pixels are masked (set to the mask "
+        "value, by default 0 in the model's input space, all channels) in most-important-first "
+        "(MIF) and least-important-first (LIF) order. Each curve is divided by its own step-0 "
+        "logit and integrated with the trapezoid rule over 0-100 % masked, so a flat curve has "
+        "area 100. A = mean AUC(LIF) - mean AUC(MIF): larger A means the estimator separates "
+        "important from unimportant pixels better (FPA paper, Sec. 3). Random scores give "
+        "A ≈ 0.</p>"
         f"<p><b>Confidence interval.</b> ± is the {level:.0f} % CI half-width, kind "
         f"<code>{ci_kind}</code> (independent = the paper's 1.96·sqrt(var MIF + var LIF)/sqrt(N); "
         "paired = on the per-image difference). Plotted curves normalise the <i>mean</i> curve "
         "by its first value, as the authors' plots do, so they can differ slightly from A.</p>"
-        f"<p><b>Excluded images.</b> {exc}</p></div>")
+        f"<div><b>Excluded images.</b> {_excluded_note(table)}</div></div>")
 
 
 def _render(folder: ResultsFolder, parts: _Parts, title: str) -> str:
@@ -226,8 +250,9 @@ def _render(folder: ResultsFolder, parts: _Parts, title: str) -> str:
                  ("created", str(prov.get("created", "unknown"))),
                  ("platform", str(prov.get("platform", "unknown")))]
     figs = "".join(
-        f'<figure><img alt="{_esc(name)}" src="data:image/png;base64,'
-        f'{base64.b64encode(png).decode("ascii")}"><figcaption>{_esc(cap)}</figcaption></figure>'
+        f'<figure><div class="scroll"><img alt="{_esc(name)}" src="data:image/png;base64,'
+        f'{base64.b64encode(png).decode("ascii")}"></div>'
+        f"<figcaption>{_esc(cap)}</figcaption></figure>"
         for name, (png, cap) in parts.figures.items())
     long = parts.table.assign(
         A=parts.table["A"].round(3), ci=parts.table["ci"].round(3),
@@ -249,8 +274,8 @@ row is highlighted.</p>
 {_html_table(parts.layout, parts.best)}
 {_notes(parts.table)}
 <h2>Beside the paper</h2>
-<p>The published numbers come from a ResNet-18 trained for 90 epochs on the full CIFAR-10 training
-set and evaluated on all 10,000 test images; ours come from the model and images named in each row,
+<p>The published numbers come from a ResNet-18 trained on the full CIFAR-10 training set and
+evaluated on all 10,000 test images; ours come from the model and images named in each row,
 so agreement in the ranking of estimators and in the FPA-vs-none gap matters more than the values.
 The paper reports no Rectangle table.</p>
 {_paper_comparison(parts.table)}
@@ -293,7 +318,8 @@ def _write_html(folder: ResultsFolder, parts: _Parts, title: str) -> Path:
     return path
 
 
-def build_all(root: str | Path, title: str = DEFAULT_TITLE, *, ci: str = "independent") -> dict[str, Path]:
+def build_all(root: str | Path, title: str = DEFAULT_TITLE, *,
+              ci: str = "independent") -> dict[str, Path]:
     """Write every report artefact of a results folder from its stored contents.
 
     Writes ``fidelity.md`` and ``fidelity.csv`` (paper layout, "A ± CI", accuracy column),
@@ -320,7 +346,8 @@ def build_all(root: str | Path, title: str = DEFAULT_TITLE, *, ci: str = "indepe
                                         title="Fidelity A of importance estimators",
                                         bold=parts.best, notes=notes)
     out["fidelity_csv"] = write_csv(parts.layout, folder.root / "fidelity.csv")
-    out["fidelity_long_csv"] = write_csv(parts.table, folder.root / "fidelity_long.csv", index=False)
+    out["fidelity_long_csv"] = write_csv(parts.table, folder.root / "fidelity_long.csv",
+                                         index=False)
     for name, (png, _cap) in parts.figures.items():
         path = folder.root / "figures" / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)

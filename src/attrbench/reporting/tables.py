@@ -19,6 +19,7 @@ import pandas as pd
 from attrbench.atomic import write_text_atomic
 from attrbench.errors import AttrbenchError
 from attrbench.metrics.functional.fidelity import fidelity
+from attrbench.metrics.functional.perturbation import X_AXES
 from attrbench.reporting.paper import AUGMENT_ORDER, VARIANT_ORDER, ordered
 
 __all__ = [
@@ -38,7 +39,6 @@ TABLE_COLUMNS = ["model", "augmentation", "variant", "method", "postprocess", "A
                  "auc_mif", "auc_lif", "n", "n_excluded", "ci_kind", "level"]
 """Columns of :func:`fidelity_table` (A, ci, auc_* in percent units; n = images used)."""
 ACCURACY_COLUMN = "accuracy"
-X_AXES = ("linspace", "fraction")
 
 
 def _group_curves(group: pd.DataFrame, label: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -61,7 +61,8 @@ def _group_curves(group: pd.DataFrame, label: str) -> tuple[np.ndarray, np.ndarr
             f"{label}: MIF and LIF cover different images; resume the evaluation to complete it.")
     lif = lif.reindex(mif.index)
     if mif.isna().any().any() or lif.isna().any().any():
-        raise AttrbenchError(f"{label}: some curves miss steps; resume the evaluation to complete them.")
+        raise AttrbenchError(
+            f"{label}: some curves miss steps; resume the evaluation to complete them.")
     fractions = group.groupby("step")["fraction"].mean().to_numpy()
     return mif.to_numpy(np.float64, copy=True), lif.to_numpy(np.float64, copy=True), fractions
 
@@ -95,7 +96,8 @@ def fidelity_table(curves: pd.DataFrame, ci: str = "independent", *, level: floa
         raise AttrbenchError("No curve rows to score; run the evaluation first.")
     missing = [c for c in GROUP_KEYS + ["order", "image_id", "step", "logit"] if c not in curves]
     if missing:
-        raise AttrbenchError(f"Curve rows lack columns {missing}; pass rows with CURVE_SCHEMA columns.")
+        raise AttrbenchError(
+            f"Curve rows lack columns {missing}; pass rows with CURVE_SCHEMA columns.")
     rows: list[dict[str, Any]] = []
     for (model, aug, variant), group in curves.groupby(GROUP_KEYS, sort=False):
         label = f"{model} / {aug} / {variant}"
@@ -144,7 +146,8 @@ def paper_layout(table: pd.DataFrame, variants_order: tuple[str, ...] | list[str
         variants_order: column order; variants in the table but not here are appended.
         augment_order: row order; augmentations not listed are appended.
         accuracy: optional augmentation -> test accuracy (a fraction, or a record with a
-            ``"test_accuracy"`` key as in ``accuracy.json``); adds an ``accuracy`` column in percent.
+            ``"test_accuracy"`` key as in ``accuracy.json``); adds an ``accuracy`` column
+            (percent).
         digits: decimals of A and CI.
 
     Returns:
