@@ -1,0 +1,83 @@
+"""``attrbench explain`` end to end on a tiny checkpoint and the embedded cifar10-mini set."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import attrbench.cli.explain as explain_cli  # registers the command on the app
+from attrbench.cli.app import app
+from attrbench.errors import AttrbenchError
+from attrbench.models import create_model, save_checkpoint
+
+
+@pytest.fixture
+def checkpoint(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    model = create_model("small_cnn", 10, 3)
+    save_checkpoint(model, tmp_path / "ckpt")
+    return tmp_path / "ckpt"
+
+
+def _run(*args: str):
+    return CliRunner().invoke(app, ["explain", *args], catch_exceptions=True)
+
+
+def test_explain_writes_npz_png_and_provenance(checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = _run("--checkpoint", str(checkpoint), "--dataset", "cifar10-mini", "--indices", "0:3",
+                  "--method", "SG'_sum", "-p", "n_samples=2", "--out", str(out), "--device", "cpu")
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    with np.load(out / "maps.npz") as npz:
+        assert npz["images"].shape == (3, 3, 32, 32) and npz["attributions"].shape == (3, 3, 32, 32)
+        assert npz["maps"].shape == (3, 32, 32)
+        np.testing.assert_allclose(npz["maps"], (npz["images"] * npz["attributions"]).sum(1), rtol=1e-5, atol=1e-7)
+        assert (npz["targets"] == npz["predictions"]).all() and list(npz["positions"]) == [0, 1, 2]
+        assert str(npz["variant"]) == "smoothgrad|input_sum"
+    assert (out / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    record = json.loads((out / "explain.json").read_text())
+    assert record["config"]["method"] == "smoothgrad" and record["config"]["n_samples"] == 2
+    assert record["config"]["noise_level"] == 0.15 and record["seed"] == 0
+
+
+def test_explain_plain_method_with_labels(checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "o2"
+    result = _run("--checkpoint", str(checkpoint), "--dataset", "cifar10-mini", "--indices", "5,9",
+                  "--method", "grad_cam", "--target", "label", "--out", str(out), "--device", "cpu")
+    assert result.exit_code == 0, repr(result.exception)
+    with np.load(out / "maps.npz") as npz:
+        assert (npz["targets"] == npz["labels"]).all()
+        np.testing.assert_allclose(npz["maps"], npz["attributions"].sum(1), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--method", "integrated_gradient"], r"Unknown variant 'integrated_gradient'\. Did you mean 'integrated_gradients'"),
+        (["--indices", "a:b"], r"Bad --indices 'a:b'"),
+        (["--target", "truth"], r"--target must be 'predicted' or 'label'"),
+        (["-p", "steps=0"], r"steps must be an integer >= 1"),
+    ],
+)
+def test_explain_errors(extra: list[str], message: str, checkpoint: Path, tmp_path: Path) -> None:
+    result = _run("--checkpoint", str(checkpoint), "--dataset", "cifar10-mini", "--out", str(tmp_path / "x"),
+                  "--device", "cpu", *extra)
+    assert isinstance(result.exception, AttrbenchError)
+
+
+    assert re.search(message, str(result.exception)), str(result.exception)
+
+
+def test_parse_indices() -> None:
+    assert explain_cli.parse_indices("0:4") == [0, 1, 2, 3]
+    assert explain_cli.parse_indices("0:10:5, 7") == [0, 5, 7]
+    with pytest.raises(AttrbenchError, match=r"selects negative positions"):
+        explain_cli.parse_indices("-1")
+    with pytest.raises(AttrbenchError, match=r"selects no positions"):
+        explain_cli.parse_indices("3:3")
