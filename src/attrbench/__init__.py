@@ -1,12 +1,61 @@
 """attrbench: which feature-attribution method really explains your image classifier.
 
-The public API is re-exported here; see the README for a tour.
+The public API (names are imported on first use, so ``import attrbench`` stays fast)::
+
+    import attrbench
+    test = attrbench.load_dataset("cifar10-mini", "test", limit=100)
+    model = attrbench.create_model("small_cnn")            # or any torch.nn.Module
+    curves = attrbench.evaluate(model, test, ["fpa-table"])  # tidy MIF/LIF curves (pandas)
+    table = attrbench.fidelity_table(curves)                 # fidelity A +- 95 % CI per variant
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from attrbench.errors import AttrbenchError
 
 __version__ = "0.1.0"
 
-__all__ = ["AttrbenchError", "__version__"]
+#: public name -> module that defines it
+_EXPORTS = {
+    "DatasetSpec": "attrbench.data",
+    "denormalize": "attrbench.data",
+    "get_dataset_spec": "attrbench.data",
+    "list_datasets": "attrbench.data",
+    "load_dataset": "attrbench.data",
+    "create_model": "attrbench.models",
+    "list_models": "attrbench.models",
+    "load_checkpoint": "attrbench.models",
+    "save_checkpoint": "attrbench.models",
+    "create_augmentation": "attrbench.augment",
+    "list_augmentations": "attrbench.augment",
+    "TrainConfig": "attrbench.training",
+    "train": "attrbench.training",
+    "list_recipes": "attrbench.training",
+    "create_method": "attrbench.methods",
+    "list_methods": "attrbench.methods",
+    "create_variant": "attrbench.variants",
+    "resolve_variants": "attrbench.variants",
+    "perturbation_curves": "attrbench.metrics.functional.perturbation",
+    "fidelity": "attrbench.metrics.functional.fidelity",
+    "evaluate": "attrbench.evaluation",
+    "EvalConfig": "attrbench.evaluation",
+    "fidelity_table": "attrbench.reporting",
+    "build_all": "attrbench.reporting",
+}
+
+__all__ = ["AttrbenchError", "__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'attrbench' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
