@@ -2,7 +2,8 @@
 
 The composed name is what results and reports show; the FPA paper's names are aliases of it
 (Sec. 3, NOTES §1.5): ``IG_sum`` = ``integrated_gradients|sum``, ``VG'_abs`` =
-``vanilla_gradient|input_abs_sum``, ``SQ-SG_sum`` = ``smoothgrad_sq|sum``, ``Random`` = ``random|sum``.
+``vanilla_gradient|input_abs_sum``, ``SQ-SG_sum`` = ``smoothgrad_sq|sum``, ``Random`` =
+``random|sum``.
 A *preset* names a list of variants; ``fpa-table`` is the paper's ten columns in the paper's order.
 
 >>> [v.label for v in resolve_variants(["fpa-table"])][:3]
@@ -23,8 +24,8 @@ from attrbench.errors import AttrbenchError
 from attrbench.methods import Explainer, create_method, get_method_spec, list_methods
 from attrbench.postprocess import keeps_sign, list_postprocess, parse_steps, postprocess
 
-#: Paper names -> composed names. Primed = multiplied by the input (FPA Sec. 3). The ``*_sum`` of VG and
-#: SG and ``SQ-SG'_sum`` exist only in the authors' code (NOTES §1.5).
+#: Paper names -> composed names. Primed = multiplied by the input (FPA Sec. 3). The ``*_sum`` of VG
+#: and SG and ``SQ-SG'_sum`` exist only in the authors' code (NOTES §1.5).
 ALIASES: dict[str, str] = {
     "Random": "random|sum",
     "IG_sum": "integrated_gradients|sum",
@@ -45,14 +46,17 @@ _BY_NAME: dict[str, str] = {v: k for k, v in ALIASES.items()}
 #: Named lists of variants (aliases or composed names).
 PRESETS: dict[str, tuple[str, ...]] = {
     # FPA paper Table 1 / App. D.1-D.2, columns in the paper's order.
-    "fpa-table": ("Random", "IG_sum", "IG_abs", "VG_abs", "VG'_sum", "VG'_abs", "SG_abs", "SG'_sum", "SG'_abs", "SQ-SG_sum"),
+    "fpa-table": (
+        "Random", "IG_sum", "IG_abs", "VG_abs", "VG'_sum",
+        "VG'_abs", "SG_abs", "SG'_sum", "SG'_abs", "SQ-SG_sum",
+    ),
     # The paper's two settings (Sec. 4.3): magnitude only, and signed scores; Random as the control.
     "fpa-unsigned": ("Random", "IG_abs", "VG_abs", "VG'_abs", "SG_abs", "SG'_abs", "SQ-SG_sum"),
     "fpa-signed": ("Random", "IG_sum", "VG'_sum", "SG'_sum"),
 }
 
-#: Method overrides that reproduce a source: the paper's text (the registry defaults) or the authors'
-#: code (NOTES §1.4: IG at linspace(0, 1, 200) incl. both ends; SG and SQ-SG with n = 50).
+#: Method overrides that reproduce a source: the paper's text (the registry defaults) or the
+#: authors' code (NOTES §1.4: IG at linspace(0, 1, 200) incl. both ends; SG and SQ-SG with n = 50).
 PARITY_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
     "paper": {},
     "code": {
@@ -100,7 +104,7 @@ class Variant:
         return sign_in and keeps_sign(self.steps)
 
     def apply(self, e: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Post-process raw attributions ``e`` (B,C,H,W) of images ``x`` (B,C,H,W) -> maps (B,H,W)."""
+        """Post-process raw attributions ``e`` (B,C,H,W) of images ``x`` (B,C,H,W) to (B,H,W)."""
         return postprocess(e, x, self.steps)
 
     def create(self, model: nn.Module, **overrides: Any) -> VariantExplainer:
@@ -109,7 +113,7 @@ class Variant:
 
 
 class VariantExplainer:
-    """``(x (B,C,H,W), target (B,) | None) -> maps (B,H,W)``: an explainer plus a post-processing."""
+    """``(x (B,C,H,W), target (B,) | None) -> maps (B,H,W)``: explainer plus post-processing."""
 
     def __init__(self, variant: Variant, explainer: Explainer) -> None:
         self.variant = variant
@@ -122,9 +126,12 @@ class VariantExplainer:
 
     def describe(self) -> dict[str, Any]:
         """What results record: variant name, alias, method and its parameters."""
-        return {"variant": self.variant.name, "alias": self.variant.alias, **self.explainer.describe()}
+        head = {"variant": self.variant.name, "alias": self.variant.alias}
+        return {**head, **self.explainer.describe()}
 
-    def __call__(self, x: torch.Tensor, target: torch.Tensor | Sequence[int] | None = None) -> torch.Tensor:
+    def __call__(
+        self, x: torch.Tensor, target: torch.Tensor | Sequence[int] | None = None
+    ) -> torch.Tensor:
         return self.variant.apply(self.explainer(x, target), x)
 
     def __repr__(self) -> str:
@@ -177,7 +184,10 @@ def resolve_variants(names: str | Iterable[str]) -> list[Variant]:
     items = [names] if isinstance(names, str) else list(names)
     tokens = [t.strip() for item in items for t in item.split(",") if t.strip()]
     if not tokens:
-        raise AttrbenchError(f"No variants given; use e.g. 'fpa-table' or 'integrated_gradients|sum'. Presets: {', '.join(PRESETS)}.")
+        raise AttrbenchError(
+            "No variants given; use e.g. 'fpa-table' or 'integrated_gradients|sum'. "
+            f"Presets: {', '.join(PRESETS)}."
+        )
     out: list[Variant] = []
     for token in tokens:
         for name in PRESETS.get(token, (token,)):

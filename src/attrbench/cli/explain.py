@@ -1,9 +1,9 @@
 """``attrbench explain``: attribution maps for a checkpoint and a slice of a dataset.
 
-Writes into ``--out``: ``maps.npz`` (images, raw attributions (B,C,H,W), post-processed maps (B,H,W),
-targets, labels, predictions, dataset positions and ids), ``grid.png`` (each image above its signed map
-in a diverging colormap clipped at the 99th percentile of |map|, as Fig. 5 of the FPA paper) and
-``explain.json`` (resolved method parameters and provenance).
+Writes into ``--out``: ``maps.npz`` (images, raw attributions (B,C,H,W), post-processed maps
+(B,H,W), targets, labels, predictions, dataset positions and ids), ``grid.png`` (each image above
+its signed map in a diverging colormap clipped at the 99th percentile of |map|, as Fig. 5 of the FPA
+paper) and ``explain.json`` (resolved method parameters and provenance).
 """
 
 from __future__ import annotations
@@ -26,10 +26,13 @@ from attrbench.runtime import resolve_device
 from attrbench.variants import Variant, create_variant, parse_variant
 
 _GRID_COLUMNS = 8
+_HELP_METHOD = (
+    "A method (integrated_gradients), a variant (smoothgrad|input_sum) or an alias (SG'_sum)."
+)
 
 
 def parse_indices(text: str) -> list[int]:
-    """``"0:8"`` -> 0..7, ``"0:100:10"`` -> every 10th, ``"3,5,9"`` -> those positions (no negatives).
+    """``"0:8"`` -> 0..7, ``"0:100:10"`` -> every 10th, ``"3,5,9"`` -> those positions.
 
     Raises:
         AttrbenchError: malformed text, a negative index, or an empty selection.
@@ -49,21 +52,30 @@ def parse_indices(text: str) -> list[int]:
             else:
                 out.append(int(part))
     except ValueError:
-        raise AttrbenchError(f"Bad --indices {text!r}; use START:STOP[:STEP] or a list like 0,3,7.") from None
+        raise AttrbenchError(
+            f"Bad --indices {text!r}; use START:STOP[:STEP] or a list like 0,3,7."
+        ) from None
     if not out or min(out) < 0:
-        raise AttrbenchError(f"--indices {text!r} selects {'no' if not out else 'negative'} positions; use e.g. 0:8.")
+        what = "no" if not out else "negative"
+        raise AttrbenchError(f"--indices {text!r} selects {what} positions; use e.g. 0:8.")
     return out
 
 
 def _variant_for(method: str) -> tuple[Variant, bool]:
-    """A method name (shown with the signed channel sum) or a variant/alias; returns (variant, given)."""
+    """A method (shown with the signed channel sum) or a variant/alias; returns (variant, given)."""
     if method in list_methods():
         return Variant(method, ("sum",)), False
     return parse_variant(method), True
 
 
 def render_grid(images: np.ndarray, maps: np.ndarray, titles: list[str], heading: str) -> bytes:
-    """PNG bytes: each image (B,C,H,W in [0,1]) above its map (B,H,W) in RdBu_r clipped at +-P99(|map|).
+    """PNG bytes: each image above its map, the map in RdBu_r clipped at +-P99(|map|).
+
+    Args:
+        images: (B, C, H, W) pixels in [0, 1].
+        maps: (B, H, W) scores.
+        titles: one per image.
+        heading: figure title.
 
     Uses matplotlib's object API (no global backend or pyplot state).
     """
@@ -81,7 +93,10 @@ def render_grid(images: np.ndarray, maps: np.ndarray, titles: list[str], heading
     for i in range(n):
         top, bottom = axes[2 * (i // cols), i % cols], axes[2 * (i // cols) + 1, i % cols]
         img = images[i].transpose(1, 2, 0)
-        top.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None, vmin=0, vmax=1)
+        if img.shape[-1] == 1:
+            top.imshow(img[..., 0], cmap="gray", vmin=0, vmax=1)
+        else:
+            top.imshow(img, vmin=0, vmax=1)
         top.set_title(titles[i], fontsize=7)
         clip = float(np.percentile(np.abs(maps[i]), 99)) or 1e-12
         bottom.imshow(np.clip(maps[i], -clip, clip), cmap="RdBu_r", vmin=-clip, vmax=clip)
@@ -92,21 +107,26 @@ def render_grid(images: np.ndarray, maps: np.ndarray, titles: list[str], heading
     return buf.getvalue()
 
 
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
+    write_bytes_atomic(path, buf.getvalue())
+
+
 @app.command("explain")
 def explain(
-    checkpoint: Annotated[Path, typer.Option(help="Checkpoint stem or its .safetensors/.json file.")],
-    dataset: Annotated[str, typer.Option(help="Registered dataset name (e.g. cifar10-mini) or a folder.")],
-    out: Annotated[Path, typer.Option(help="Output folder for maps.npz, grid.png and explain.json.")],
-    method: Annotated[str, typer.Option(
-        help="A method (integrated_gradients), a variant (smoothgrad|input_sum) or a paper alias (SG'_sum).")]
-    = "integrated_gradients",
+    checkpoint: Annotated[Path, typer.Option(help="Checkpoint stem or its .safetensors/.json.")],
+    dataset: Annotated[str, typer.Option(help="Registered dataset (cifar10-mini) or a folder.")],
+    out: Annotated[Path, typer.Option(help="Folder for maps.npz, grid.png and explain.json.")],
+    method: Annotated[str, typer.Option(help=_HELP_METHOD)] = "integrated_gradients",
     split: Annotated[str, typer.Option(help="Dataset split.")] = "test",
     root: Annotated[Optional[str], typer.Option(help="Folder of a disk dataset.")] = None,
-    indices: Annotated[str, typer.Option(help="Dataset positions: START:STOP[:STEP] or 0,3,7.")] = "0:8",
+    indices: Annotated[str, typer.Option(help="Positions: START:STOP[:STEP] or 0,3,7.")] = "0:8",
     param: Annotated[Optional[list[str]], typer.Option(
-        "--param", "-p", help="Method hyperparameter KEY=VALUE (repeatable), e.g. -p steps=50.")] = None,
-    target: Annotated[str, typer.Option(help="'predicted' (FPA: the model's class) or 'label'.")] = "predicted",
-    max_batch: Annotated[int, typer.Option(min=1, help="Model inputs per forward/backward pass.")] = 128,
+        "--param", "-p", help="Method hyperparameter KEY=VALUE (repeatable): -p steps=50.")] = None,
+    target: Annotated[str, typer.Option(
+        help="'predicted' (FPA: the model's class) or 'label'.")] = "predicted",
+    max_batch: Annotated[int, typer.Option(min=1, help="Model inputs per pass.")] = 128,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
 ) -> None:
     """Explain images of a dataset with one method; save maps (.npz), a PNG grid and provenance."""
@@ -121,7 +141,9 @@ def explain(
     positions = parse_indices(indices)
     model, meta = load_checkpoint(checkpoint, dev)
     norm = meta.get("normalization")
-    normalization: Any = (tuple(norm["mean"]), tuple(norm["std"])) if isinstance(norm, dict) else "paper"
+    normalization: Any = "paper"
+    if isinstance(norm, dict):  # the checkpoint records how its training data was normalised
+        normalization = (tuple(norm["mean"]), tuple(norm["std"]))
     data = load_dataset(dataset, split, root=root, indices=positions, normalization=normalization)
     if data.spec.num_classes != meta.get("num_classes", data.spec.num_classes):
         raise AttrbenchError(
@@ -144,22 +166,22 @@ def explain(
         "predictions": predictions.cpu().numpy(), "positions": np.asarray(positions),
         "ids": np.asarray(data.ids), "variant": np.asarray(variant.name),
     }
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    write_bytes_atomic(out / "maps.npz", buf.getvalue())
+    _save_npz(out / "maps.npz", arrays)
     classes = data.spec.classes
     titles = [
-        f"#{int(i)} {classes[int(t)]}" + ("" if int(p) == int(t) else f" (pred {classes[int(p)]})")
+        f"#{int(i)} {classes[t]}" + ("" if p == t else f" (pred {classes[p]})")
         for i, t, p in zip(data.ids, labels.tolist(), predictions.tolist())
     ]
     shown = variant.label if given else f"{variant.method} (channel sum)"
-    heading = f"{shown}: red = evidence, blue = counter-evidence; clipped at the 99th percentile of |map|"
+    heading = f"{shown}: red = evidence, blue = counter-evidence; clipped at P99 of |map|"
     pixels = denormalize(x.cpu(), data.spec).numpy()
     write_bytes_atomic(out / "grid.png", render_grid(pixels, arrays["maps"], titles, heading))
     config = {
-        "checkpoint": str(checkpoint), "dataset": data.spec.name, "split": split, "indices": indices,
-        "target": target, "variant": variant.name if given else None, **explainer.describe(),
-        "signed": get_method_spec(variant.method).signed, "max_batch": max_batch, "device": str(dev),
+        "checkpoint": str(checkpoint), "dataset": data.spec.name, "split": split,
+        "indices": indices, "target": target, "variant": variant.name if given else None,
+        **explainer.describe(), "signed": get_method_spec(variant.method).signed,
+        "max_batch": max_batch, "device": str(dev),
     }
-    write_json_atomic(out / "explain.json", provenance(config, int(explainer.params.get("seed", 0))))
-    typer.echo(f"Wrote {out / 'maps.npz'}, {out / 'grid.png'} and {out / 'explain.json'} ({len(x)} images).")
+    seed = int(explainer.params.get("seed", 0))
+    write_json_atomic(out / "explain.json", provenance(config, seed))
+    typer.echo(f"Wrote maps.npz, grid.png and explain.json for {len(x)} images to {out}.")

@@ -1,23 +1,24 @@
 """The random control: importance scores that know nothing about the model.
 
-FPA's "Random" column (NOTES §1.5) draws a fresh U(0, 1) value per pixel and image. Here the draw is
-seeded per image (:class:`~attrbench.methods.noise.ImageNoise`), so it is reproducible and independent
-of batching, and the pixel value is tiled over the C channels like the CAM methods.
+FPA's "Random" column (NOTES §1.5) draws a fresh U(0, 1) value per pixel and image. Here the draw
+is seeded per image (:class:`~attrbench.methods.noise.ImageNoise`), so it is reproducible and
+independent of batching, and the pixel value is tiled over the C channels like the CAM methods.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
 from attrbench.methods.noise import ImageNoise
-from attrbench.methods.spec import MethodSpec, check_int
+from attrbench.methods.spec import MethodSpec, Params, check_int
 
 
-def random_scores(model: nn.Module, x: torch.Tensor, target: torch.Tensor, params: Mapping[str, Any], max_batch: int) -> torch.Tensor:
+def random_scores(
+    model: nn.Module, x: torch.Tensor, target: torch.Tensor, params: Params, max_batch: int
+) -> torch.Tensor:
     """U[0, 1) per pixel, tiled over channels: (B, C, H, W). The model and target are not used."""
     draws = ImageNoise(x, params["seed"]).uniform((1, *x.shape[-2:]))
     return draws.expand(-1, x.shape[1], -1, -1).contiguous()

@@ -1,14 +1,15 @@
 """The batched gradient engine behind IG, SmoothGrad, SQ-SG, VarGrad and IG-SG.
 
-Why our own engine and not Captum's ``IntegratedGradients`` / ``NoiseTunnel``: Captum materialises all
-B x m interpolated images and runs them in one pass unless ``internal_batch_size`` is given, which runs
-out of memory at the paper's m = 200 (FPA App. B); with ``internal_batch_size`` it batches per call but
-keeps the full expanded input and gradient tensors alive, and NoiseTunnel wraps IG in a second, separate
-expansion. Here every (image, point) pair (point = IG step, SG sample, or sample x step) is one *item*;
-items are enumerated lazily, built chunk by chunk (``max_batch`` items per forward/backward pass, the
-memory bound), and their weighted gradients are folded into per-image float64 accumulators with
-``index_add_``. Memory is O(max_batch) model inputs plus O(B) accumulators, independent of m and n; the
-work is the floor of B x points forward+backward passes plus one cheap forward for the target.
+Why our own engine and not Captum's ``IntegratedGradients`` / ``NoiseTunnel``: Captum
+materialises all B x m interpolated images and runs them in one pass unless
+``internal_batch_size`` is given, which runs out of memory at the paper's m = 200 (FPA App. B);
+with ``internal_batch_size`` it batches per call but keeps the full expanded input and gradient
+tensors alive, and NoiseTunnel wraps IG in a second, separate expansion. Here every (image, point)
+pair (point = IG step, SG sample, or sample x step) is one *item*; items are enumerated lazily,
+built chunk by chunk (``max_batch`` items per forward/backward pass, the memory bound), and their
+weighted gradients are folded into per-image float64 accumulators with ``index_add_``. Memory is
+O(max_batch) model inputs plus O(B) accumulators, independent of m and n; the work is the floor of
+B x points forward+backward passes plus one cheap forward for the target.
 """
 
 from __future__ import annotations
@@ -31,12 +32,14 @@ BuildFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tenso
 
 
 def forward_logits(model: nn.Module, x: torch.Tensor, max_batch: int) -> torch.Tensor:
-    """Logits (B, K) of ``model`` on ``x`` (B, C, H, W), without gradients, ``max_batch`` at a time."""
+    """Logits (B, K) of ``model`` on ``x`` (B, C, H, W), no gradients, in chunks of max_batch."""
     with torch.no_grad():
         return torch.cat([model(chunk) for chunk in torch.split(x, max_batch)])
 
 
-def captum_in_chunks(attr: Any, x: torch.Tensor, target: torch.Tensor, max_batch: int, **kwargs: Any) -> torch.Tensor:
+def captum_in_chunks(
+    attr: Any, x: torch.Tensor, target: torch.Tensor, max_batch: int, **kwargs: Any
+) -> torch.Tensor:
     """Run a Captum attribution object on ``x`` (B,C,H,W) ``max_batch`` images at a time.
 
     Inputs are passed as fresh leaves that already require grad (Captum would otherwise warn).
@@ -101,7 +104,9 @@ def accumulate_gradients(
         if bool(bad.any()):
             hit = torch.zeros(batch, dtype=torch.bool, device=x.device)
             hit[image[bad]] = True
-            raise AttrbenchError(f"The model produced NaN or Inf logits for images {_indices(hit)} on {what}.")
+            raise AttrbenchError(
+                f"The model produced NaN or Inf logits for images {_indices(hit)} on {what}."
+            )
         selected = logits.gather(1, target[image].unsqueeze(1)).sum()
         (grad,) = torch.autograd.grad(selected, inputs)
         coef = _expand(coef, grad)

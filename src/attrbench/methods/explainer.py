@@ -1,8 +1,8 @@
 """``create_method`` / ``list_methods`` and the :class:`Explainer` they return.
 
-An explainer is a callable ``(x (B,C,H,W), target (B,) int64 | None) -> (B,C,H,W)`` bound to one model
-and one set of resolved hyperparameters. The target defaults to the class the model predicts on the
-unperturbed images, and gradients are taken of the pre-softmax logit (FPA paper App. B).
+An explainer is a callable ``(x (B,C,H,W), target (B,) int64 | None) -> (B,C,H,W)`` bound to one
+model and one set of resolved hyperparameters. The target defaults to the class the model predicts
+on the unperturbed images, and gradients are taken of the pre-softmax logit (FPA paper App. B).
 """
 
 from __future__ import annotations
@@ -18,7 +18,12 @@ from attrbench.errors import AttrbenchError
 from attrbench.methods.engine import DEFAULT_MAX_BATCH, forward_logits
 from attrbench.methods.guard import attribution_mode
 from attrbench.methods.spec import METHODS, MethodSpec
-from attrbench.methods.validate import check_attributions, check_images, check_logits, resolve_targets
+from attrbench.methods.validate import (
+    check_attributions,
+    check_images,
+    check_logits,
+    resolve_targets,
+)
 
 
 class Explainer:
@@ -35,7 +40,9 @@ class Explainer:
             are batched together up to this number); changes speed and memory, not results.
     """
 
-    def __init__(self, spec: MethodSpec, model: nn.Module, params: Mapping[str, Any], max_batch: int) -> None:
+    def __init__(
+        self, spec: MethodSpec, model: nn.Module, params: Mapping[str, Any], max_batch: int
+    ) -> None:
         self.spec = spec
         self.model = model
         self.params: Mapping[str, Any] = MappingProxyType(dict(params))
@@ -50,16 +57,18 @@ class Explainer:
         """``{"method": name, **params}``: what results record about this explainer."""
         return {"method": self.name, **self.params}
 
-    def __call__(self, x: torch.Tensor, target: torch.Tensor | Sequence[int] | None = None) -> torch.Tensor:
+    def __call__(
+        self, x: torch.Tensor, target: torch.Tensor | Sequence[int] | None = None
+    ) -> torch.Tensor:
         """Attribute the target logit to the input features.
 
         Args:
-            x: images (B, C, H, W), floating point, in the model's input space, on the model's device.
+            x: images (B, C, H, W), floating point, in the model's input space and on its device.
             target: (B,) int64 class per image, or None for the model's prediction on ``x``.
 
         Returns:
-            Attributions (B, C, H, W) with the dtype and device of ``x`` (units: logit per input unit
-            for gradients, logit for IG/occlusion; see each method).
+            Attributions (B, C, H, W) with the dtype and device of ``x`` (units: logit per input
+            unit for gradients, logit for IG/occlusion; see each method).
 
         Raises:
             AttrbenchError: bad images (shape, dtype, NaN/Inf: names the images), targets out of
@@ -83,11 +92,13 @@ def list_methods(pattern: str = "*") -> list[str]:
 
 
 def get_method_spec(name: str) -> MethodSpec:
-    """The :class:`MethodSpec` registered as ``name`` (AttrbenchError with suggestions if unknown)."""
+    """The :class:`MethodSpec` registered as ``name`` (AttrbenchError with suggestions if not)."""
     return METHODS.get(name)
 
 
-def create_method(name: str, model: nn.Module, *, max_batch: int = DEFAULT_MAX_BATCH, **overrides: Any) -> Explainer:
+def create_method(
+    name: str, model: nn.Module, *, max_batch: int = DEFAULT_MAX_BATCH, **overrides: Any
+) -> Explainer:
     """Build the explainer ``name`` for ``model``.
 
     Args:
@@ -107,7 +118,8 @@ def create_method(name: str, model: nn.Module, *, max_batch: int = DEFAULT_MAX_B
     if unknown:
         valid = ", ".join(spec.defaults) or "none"
         raise AttrbenchError(
-            f"{name}: unknown parameter(s) {', '.join(repr(u) for u in unknown)}. Valid parameters: {valid}."
+            f"{name}: unknown parameter(s) {', '.join(repr(u) for u in unknown)}. "
+            f"Valid parameters: {valid}."
         )
     if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
         raise AttrbenchError(f"max_batch must be an integer >= 1, got {max_batch!r}.")

@@ -7,7 +7,6 @@ Captum's ``IntegratedGradients``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -16,25 +15,32 @@ from torch import nn
 
 from attrbench.methods.engine import accumulate_gradients, captum_in_chunks
 from attrbench.methods.quadrature import QUADRATURES, ig_points
-from attrbench.methods.spec import MethodSpec, baseline_tensor, check_baseline, check_choice, check_int
+from attrbench.methods.spec import (
+    MethodSpec,
+    Params,
+    baseline_tensor,
+    check_baseline,
+    check_choice,
+    check_int,
+)
 
 
-def vanilla_gradient(model: nn.Module, x: torch.Tensor, target: torch.Tensor, params: Mapping[str, Any], max_batch: int) -> torch.Tensor:
+def vanilla_gradient(
+    model: nn.Module, x: torch.Tensor, target: torch.Tensor, params: Params, max_batch: int
+) -> torch.Tensor:
     """VG (Simonyan et al. 2014; FPA App. B): e = dS_c/dx, (B,C,H,W), logit per input unit."""
     return captum_in_chunks(Saliency(model), x, target, max_batch, abs=False)
 
 
-def input_x_gradient(model: nn.Module, x: torch.Tensor, target: torch.Tensor, params: Mapping[str, Any], max_batch: int) -> torch.Tensor:
+def input_x_gradient(
+    model: nn.Module, x: torch.Tensor, target: torch.Tensor, params: Params, max_batch: int
+) -> torch.Tensor:
     """G x I (Shrikumar et al. 2016): e = x * dS_c/dx, (B,C,H,W), in logits."""
     return captum_in_chunks(InputXGradient(model), x, target, max_batch)
 
 
 def integrated_gradients(
-    model: nn.Module,
-    x: torch.Tensor,
-    target: torch.Tensor,
-    params: Mapping[str, Any],
-    max_batch: int,
+    model: nn.Module, x: torch.Tensor, target: torch.Tensor, params: Params, max_batch: int
 ) -> torch.Tensor:
     """IG (Sundararajan et al. 2017; FPA App. B) with the quadrature in ``params``.
 
@@ -57,7 +63,9 @@ def integrated_gradients(
     return (diff.to(torch.float64) * first).to(x.dtype)
 
 
-def prepare_ig(model: nn.Module, params: dict[str, Any], method: str = "integrated_gradients") -> dict[str, Any]:
+def prepare_ig(
+    model: nn.Module, params: dict[str, Any], method: str = "integrated_gradients"
+) -> dict[str, Any]:
     """Check IG's ``steps``, ``quadrature`` and ``baseline``."""
     check_int(method, params, "steps")
     check_choice(method, params, "quadrature", QUADRATURES)
@@ -86,7 +94,7 @@ SPECS: tuple[MethodSpec, ...] = (
         defaults={"steps": 200, "baseline": 0.0, "quadrature": "riemann_right"},
         signed=True,
         needs_baseline=True,
-        summary="IG: path-integrated gradients from a baseline (m = 200, baseline 0, batched engine).",
+        summary="IG: path-integrated gradients from a baseline (m = 200, baseline 0).",
         reference="Sundararajan et al. 2017; FPA paper App. B (m = 200, right Riemann sum)",
         prepare=prepare_ig,
     ),

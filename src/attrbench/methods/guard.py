@@ -1,11 +1,12 @@
 """Context managers that leave the model exactly as they found it.
 
-Every explainer runs inside :func:`attribution_mode`: the model is put in eval mode (so batch norm uses
-its running statistics and one image's attribution never depends on the other images in the batch),
-parameters stop requiring gradients (we only ever differentiate with respect to the *input*, which
-saves the activation memory that weight gradients would need), and on exit the per-module train/eval
-mode, every ``requires_grad`` flag and every ``.grad`` tensor are put back and any hook that was added
-meanwhile is removed (Zennit's habit: hooks are owned by a context, never by the caller's memory).
+Every explainer runs inside :func:`attribution_mode`: the model is put in eval mode (so batch norm
+uses its running statistics and one image's attribution never depends on the other images in the
+batch), parameters stop requiring gradients (we only ever differentiate with respect to the *input*,
+which saves the activation memory that weight gradients would need), and on exit the per-module
+train/eval mode, every ``requires_grad`` flag and every ``.grad`` tensor are put back and any hook
+that was added meanwhile is removed (Zennit's habit: hooks are owned by a context, never by the
+caller's memory).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-# Per-module hook dictionaries of ``torch.nn.Module`` (PyTorch >= 2.0). Hooks are keyed by handle id.
+# Per-module hook dictionaries of ``torch.nn.Module`` (PyTorch >= 2.0), keyed by handle id.
 HOOK_DICTS: tuple[str, ...] = (
     "_forward_hooks",
     "_forward_pre_hooks",

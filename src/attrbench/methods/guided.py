@@ -2,9 +2,9 @@
 
 Why not Captum's ``GuidedBackprop``: it hooks ``nn.ReLU`` *modules* only, so a model that calls
 ``F.relu`` / ``torch.relu`` (as many CIFAR ResNets do) silently gets plain gradients (checked: the
-Captum result equals ``Saliency`` on such a model). Here every ReLU *call* made during the forward pass,
-module or functional, is routed through :class:`GuidedReLU` by a ``TorchFunctionMode`` that is active only
-inside the call; no hooks are registered at all.
+Captum result equals ``Saliency`` on such a model). Here every ReLU *call* made during the forward
+pass, module or functional, is routed through :class:`GuidedReLU` by a ``TorchFunctionMode`` that is
+active only inside the call; no hooks are registered at all.
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ from torch.overrides import TorchFunctionMode
 
 from attrbench.errors import AttrbenchError
 from attrbench.methods.engine import accumulate_gradients
-from attrbench.methods.spec import MethodSpec
+from attrbench.methods.spec import MethodSpec, Params
 
-_RELUS = frozenset({torch.relu, torch.relu_, F.relu, F.relu_, torch.Tensor.relu, torch.Tensor.relu_})
+_RELUS = frozenset(
+    {torch.relu, torch.relu_, F.relu, F.relu_, torch.Tensor.relu, torch.Tensor.relu_}
+)
 
 
 class GuidedReLU(torch.autograd.Function):
@@ -47,7 +49,9 @@ class _GuidedReLUMode(TorchFunctionMode):
         super().__init__()
         self.calls = 0
 
-    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+    def __torch_function__(
+        self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None
+    ) -> Any:
         if func in _RELUS:
             self.calls += 1
             return GuidedReLU.apply(args[0])
@@ -61,7 +65,9 @@ def guided_relus() -> Iterator[_GuidedReLUMode]:
         yield mode
 
 
-def guided_backprop(model: nn.Module, x: torch.Tensor, target: torch.Tensor, params: Mapping[str, Any], max_batch: int) -> torch.Tensor:
+def guided_backprop(
+    model: nn.Module, x: torch.Tensor, target: torch.Tensor, params: Params, max_batch: int
+) -> torch.Tensor:
     """GB: the target logit's gradient with every ReLU replaced by :class:`GuidedReLU`, (B,C,H,W).
 
     Raises:
@@ -72,7 +78,9 @@ def guided_backprop(model: nn.Module, x: torch.Tensor, target: torch.Tensor, par
         return x[image], torch.ones(image.shape, dtype=x.dtype, device=x.device)
 
     with guided_relus() as mode:
-        first, _ = accumulate_gradients(model, x, target, 1, build, max_batch, what="the input images")
+        first, _ = accumulate_gradients(
+            model, x, target, 1, build, max_batch, what="the input images"
+        )
     if mode.calls == 0:
         raise AttrbenchError(
             "guided_backprop needs a ReLU network, but the model's forward pass calls no ReLU; "

@@ -1,9 +1,9 @@
 """Seeded noise that depends only on (seed, image, sample index), never on the batch.
 
 Stochastic methods (SmoothGrad and friends, the random control) draw their noise through
-:class:`ImageNoise`. Each image gets its own 63-bit seed, a hash of the method's ``seed`` and the image's
-bytes, and each sample ``s`` of that image is drawn from a ``torch.Generator`` re-seeded with a hash of
-(image seed, s). Consequences, all tested:
+:class:`ImageNoise`. Each image gets its own 63-bit seed, a hash of the method's ``seed`` and the
+image's bytes, and each sample ``s`` of that image is drawn from a ``torch.Generator`` re-seeded
+with a hash of (image seed, s). Consequences, all tested:
 
 * the same seed gives the same maps (determinism);
 * an image's map does not depend on which other images share its batch, on the batch size, or on how
@@ -15,6 +15,7 @@ bytes, and each sample ``s`` of that image is drawn from a ``torch.Generator`` r
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import torch
 
@@ -27,7 +28,7 @@ def _hash_to_seed(*parts: bytes) -> int:
 
 
 def image_seeds(x: torch.Tensor, seed: int) -> list[int]:
-    """One seed per image of ``x`` (B, C, H, W): a hash of ``seed`` and the image's float32 bytes."""
+    """One seed per image of ``x`` (B, C, H, W): hash of ``seed`` and the image's float32 bytes."""
     head = int(seed).to_bytes(16, "little", signed=True)
     flat = x.detach().to(device="cpu", dtype=torch.float32).contiguous()
     shape = repr(tuple(x.shape[1:])).encode()
@@ -50,8 +51,13 @@ class ImageNoise:
         self._gen = torch.Generator(device=x.device)
 
     def _reseed(self, image: int, sample: int) -> torch.Generator:
-        self._gen.manual_seed(_hash_to_seed(self._seeds[image].to_bytes(8, "little"), sample.to_bytes(8, "little")))
+        key = self._seeds[image].to_bytes(8, "little") + sample.to_bytes(8, "little")
+        self._gen.manual_seed(_hash_to_seed(key))
         return self._gen
+
+    def _draw(self, fn: Any, shape: tuple[int, ...], image: int, sample: int) -> torch.Tensor:
+        gen = self._reseed(image, sample)
+        return fn(shape, generator=gen, dtype=self._dtype, device=self._device)
 
     def normal(self, image: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
         """Standard normal noise for each (image, sample) pair.
@@ -65,19 +71,10 @@ class ImageNoise:
         """
         pairs = torch.stack([image, sample], dim=1).cpu()
         unique, inverse = torch.unique(pairs, dim=0, return_inverse=True)
-        draws = torch.stack(
-            [
-                torch.randn(self._shape, generator=self._reseed(int(b), int(s)), dtype=self._dtype, device=self._device)
-                for b, s in unique.tolist()
-            ]
-        )
+        pairs_list = unique.tolist()
+        draws = torch.stack([self._draw(torch.randn, self._shape, b, s) for b, s in pairs_list])
         return draws[inverse.to(self._device)]
 
     def uniform(self, shape: tuple[int, ...]) -> torch.Tensor:
         """U[0, 1) draws of ``shape`` per image (sample index 0): returns (B, *shape)."""
-        return torch.stack(
-            [
-                torch.rand(shape, generator=self._reseed(b, 0), dtype=self._dtype, device=self._device)
-                for b in range(len(self._seeds))
-            ]
-        )
+        return torch.stack([self._draw(torch.rand, shape, b, 0) for b in range(len(self._seeds))])

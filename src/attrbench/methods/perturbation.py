@@ -14,15 +14,17 @@ from captum.attr import Occlusion
 from torch import nn
 
 from attrbench.errors import AttrbenchError
-from attrbench.methods.spec import MethodSpec, baseline_tensor, check_baseline, check_int
+from attrbench.methods.spec import MethodSpec, Params, baseline_tensor, check_baseline, check_int
 
 
-def occlusion(model: nn.Module, x: torch.Tensor, target: torch.Tensor, params: Mapping[str, Any], max_batch: int) -> torch.Tensor:
+def occlusion(
+    model: nn.Module, x: torch.Tensor, target: torch.Tensor, params: Params, max_batch: int
+) -> torch.Tensor:
     """Occlusion map (B, C, H, W) in logits.
 
-    Every ``window`` x ``window`` square (all channels, moved by ``stride`` pixels) is replaced by the
-    baseline; each pixel's score is the mean of S_c(x) - S_c(x occluded) over the windows covering
-    it (0 for pixels no window covers when (H - window) is not a multiple of stride).
+    Every ``window`` x ``window`` square (all channels, moved by ``stride`` pixels) is replaced by
+    the baseline; each pixel's score is the mean of S_c(x) - S_c(x occluded) over the windows
+    covering it (0 for pixels no window covers when (H - window) is not a multiple of stride).
 
     Raises:
         AttrbenchError: the window is larger than the images.
@@ -30,7 +32,10 @@ def occlusion(model: nn.Module, x: torch.Tensor, target: torch.Tensor, params: M
     window, stride = params["window"], params["stride"]
     channels, height, width = x.shape[1:]
     if window > min(height, width):
-        raise AttrbenchError(f"occlusion: window {window} is larger than the {height}x{width} images; pass a smaller window=.")
+        raise AttrbenchError(
+            f"occlusion: window {window} is larger than the {height}x{width} images; "
+            "pass a smaller window=."
+        )
     base = baseline_tensor(params["baseline"], x).expand(1, channels, height, width).contiguous()
     attr = Occlusion(model)
     outs = []

@@ -1,13 +1,13 @@
 """Quadrature rules for the Integrated Gradients path integral over alpha in [0, 1].
 
-IG (Sundararajan et al. 2017) is e = (x - x0) * int_0^1 grad f(x0 + a (x - x0)) da. The rules differ in
-where the m gradients are taken and how they are weighted; all weights sum to 1:
+IG (Sundararajan et al. 2017) is e = (x - x0) * int_0^1 grad f(x0 + a (x - x0)) da. The rules
+differ in where the m gradients are taken and how they are weighted; all weights sum to 1:
 
 * ``riemann_right`` (FPA paper App. B): a_k = k/m, k = 1..m, weight 1/m.
 * ``linspace`` (authors' code via ``saliency.core``, NOTES §1.4): a = linspace(0, 1, m) (both ends),
   weight 1/m.
-* ``gauss_legendre``: the m-point Gauss-Legendre nodes and weights mapped from [-1, 1] to [0, 1]; exact
-  for polynomials of degree 2m - 1, so far fewer points reach the same map on smooth models.
+* ``gauss_legendre``: the m-point Gauss-Legendre nodes and weights mapped from [-1, 1] to [0, 1];
+  exact for polynomials of degree 2m - 1, so far fewer points reach the same map on smooth models.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ import torch
 QUADRATURES: tuple[str, ...] = ("riemann_right", "linspace", "gauss_legendre")
 
 
-def ig_points(rule: str, m: int, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+def ig_points(
+    rule: str, m: int, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Nodes and weights of an m-point rule on [0, 1].
 
     Args:

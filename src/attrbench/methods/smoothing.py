@@ -1,13 +1,14 @@
 """Noise-averaged gradients: SmoothGrad, squared SmoothGrad, VarGrad, IG-SmoothGrad.
 
-All four run on the batched engine (images x samples [x IG steps] in chunks of ``max_batch``), not on
-Captum's ``NoiseTunnel``: NoiseTunnel expands every input n times in memory before the wrapped method
-expands it again, and it draws from the global RNG, whereas here the noise for image b and sample s
-comes from :class:`~attrbench.methods.noise.ImageNoise` (seeded per image, batch-independent) and SQ-SG
-and VarGrad are computed from the same draws in one pass.
+All four run on the batched engine (images x samples [x IG steps] in chunks of ``max_batch``), not
+on Captum's ``NoiseTunnel``: NoiseTunnel expands every input n times in memory before the wrapped
+method expands it again, and it draws from the global RNG, whereas here the noise for image b and
+sample s comes from :class:`~attrbench.methods.noise.ImageNoise` (seeded per image,
+batch-independent) and SQ-SG and VarGrad are computed from the same draws in one pass.
 
-Noise: eps ~ N(0, sigma^2) per element with sigma = noise_level * (max(x_b) - min(x_b)) over the whole
-image b (all channels), as ``saliency.core`` (``stdev_spread = 0.15``) used by the FPA code (NOTES §1.4).
+Noise: eps ~ N(0, sigma^2) per element with sigma = noise_level * (max(x_b) - min(x_b)) over the
+whole image b (all channels), as ``saliency.core`` (``stdev_spread = 0.15``) used by the FPA code
+(NOTES §1.4).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from attrbench.methods.engine import accumulate_gradients
 from attrbench.methods.gradient import prepare_ig
 from attrbench.methods.noise import ImageNoise
 from attrbench.methods.quadrature import ig_points
-from attrbench.methods.spec import MethodSpec, baseline_tensor, check_float, check_int
+from attrbench.methods.spec import MethodSpec, Params, baseline_tensor, check_float, check_int
 
 
 def noise_sigma(x: torch.Tensor, noise_level: float) -> torch.Tensor:
@@ -32,9 +33,9 @@ def noise_sigma(x: torch.Tensor, noise_level: float) -> torch.Tensor:
 
 
 def _noisy_gradient_sums(
-    model: nn.Module, x: torch.Tensor, target: torch.Tensor, params: Mapping[str, Any], max_batch: int
+    model: nn.Module, x: torch.Tensor, target: torch.Tensor, params: Params, max_batch: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean gradient, mean squared gradient), float64 (B,C,H,W), over n noisy copies of each image."""
+    """(mean gradient, mean squared gradient), float64 (B,C,H,W), over n noisy copies per image."""
     n = params["n_samples"]
     sigma = noise_sigma(x, params["noise_level"])
     noise = ImageNoise(x, params["seed"])
@@ -50,18 +51,24 @@ def _noisy_gradient_sums(
     return mean, mean_sq
 
 
-def smoothgrad(model: nn.Module, x: torch.Tensor, target: torch.Tensor, params: Mapping[str, Any], max_batch: int) -> torch.Tensor:
+def smoothgrad(
+    model: nn.Module, x: torch.Tensor, target: torch.Tensor, params: Params, max_batch: int
+) -> torch.Tensor:
     """SG (Smilkov et al. 2017; FPA App. B): e = 1/n sum_s dS_c(x + eps_s)/dx, (B,C,H,W)."""
     return _noisy_gradient_sums(model, x, target, params, max_batch)[0].to(x.dtype)
 
 
-def smoothgrad_sq(model: nn.Module, x: torch.Tensor, target: torch.Tensor, params: Mapping[str, Any], max_batch: int) -> torch.Tensor:
-    """SQ-SG (Hooker et al. 2019; FPA App. B): e = 1/n sum_s (dS_c(x + eps_s)/dx)^2 >= 0, (B,C,H,W)."""
+def smoothgrad_sq(
+    model: nn.Module, x: torch.Tensor, target: torch.Tensor, params: Params, max_batch: int
+) -> torch.Tensor:
+    """SQ-SG (Hooker et al. 2019; FPA App. B): e = 1/n sum_s (dS_c(x + eps_s)/dx)^2 >= 0."""
     return _noisy_gradient_sums(model, x, target, params, max_batch)[1].to(x.dtype)
 
 
-def vargrad(model: nn.Module, x: torch.Tensor, target: torch.Tensor, params: Mapping[str, Any], max_batch: int) -> torch.Tensor:
-    """VarGrad (Adebayo et al. 2018): per-element variance (1/n) of the noisy gradients = SQ-SG - SG^2.
+def vargrad(
+    model: nn.Module, x: torch.Tensor, target: torch.Tensor, params: Params, max_batch: int
+) -> torch.Tensor:
+    """VarGrad (Adebayo et al. 2018): per-element variance (1/n) of noisy gradients = SQ-SG - SG^2.
 
     Computed in float64 from the same draws; clipped at 0 against rounding.
     """
@@ -70,7 +77,7 @@ def vargrad(model: nn.Module, x: torch.Tensor, target: torch.Tensor, params: Map
 
 
 def integrated_gradients_smoothgrad(
-    model: nn.Module, x: torch.Tensor, target: torch.Tensor, params: Mapping[str, Any], max_batch: int
+    model: nn.Module, x: torch.Tensor, target: torch.Tensor, params: Params, max_batch: int
 ) -> torch.Tensor:
     """IG-SG (Smilkov et al. 2017; BAM): mean over n noisy copies x + eps_s of IG(x + eps_s).
 
@@ -86,13 +93,18 @@ def integrated_gradients_smoothgrad(
     def build(image: torch.Tensor, point: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         sample, step = point // m, point % m
         diff = x[image] + sigma[image] * noise.normal(image, sample) - x0
-        return x0 + alphas[step].view(-1, 1, 1, 1) * diff, (weights[step] / n).view(-1, 1, 1, 1) * diff
+        coef = (weights[step] / n).view(-1, 1, 1, 1) * diff
+        return x0 + alphas[step].view(-1, 1, 1, 1) * diff, coef
 
-    first, _ = accumulate_gradients(model, x, target, n * m, build, max_batch, what="IG-SmoothGrad points")
+    first, _ = accumulate_gradients(
+        model, x, target, n * m, build, max_batch, what="IG-SmoothGrad points"
+    )
     return first.to(x.dtype)
 
 
-def prepare_noise(model: nn.Module, params: dict[str, Any], method: str = "smoothgrad") -> dict[str, Any]:
+def prepare_noise(
+    model: nn.Module, params: dict[str, Any], method: str = "smoothgrad"
+) -> dict[str, Any]:
     """Check ``n_samples``, ``noise_level`` and ``seed``."""
     check_int(method, params, "n_samples")
     params["noise_level"] = check_float(method, params, "noise_level")
@@ -106,7 +118,7 @@ def _prepare_ig_sg(model: nn.Module, params: dict[str, Any]) -> dict[str, Any]:
 
 
 _NOISE_DEFAULTS = {"n_samples": 15, "noise_level": 0.15, "seed": 0}
-_SG_REF = "Smilkov et al. 2017; FPA paper App. B (n = 15; authors' code n = 50, sigma 0.15 (max - min))"
+_SG_REF = "Smilkov et al. 2017; FPA paper App. B (n = 15; code: n = 50, sigma 0.15 (max - min))"
 
 SPECS: tuple[MethodSpec, ...] = (
     MethodSpec(
@@ -142,7 +154,10 @@ SPECS: tuple[MethodSpec, ...] = (
     MethodSpec(
         name="integrated_gradients_smoothgrad",
         compute=integrated_gradients_smoothgrad,
-        defaults={"steps": 25, "quadrature": "riemann_right", "baseline": 0.0, "n_samples": 25, "noise_level": 0.15, "seed": 0},
+        defaults={
+            "steps": 25, "quadrature": "riemann_right", "baseline": 0.0,
+            "n_samples": 25, "noise_level": 0.15, "seed": 0,
+        },
         signed=True,
         stochastic=True,
         needs_baseline=True,

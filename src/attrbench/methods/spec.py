@@ -1,8 +1,9 @@
 """The frozen description of one attribution method and the registry that holds them.
 
 A :class:`MethodSpec` carries every default hyperparameter (IG's ``steps`` and ``baseline``,
-SmoothGrad's ``n_samples`` and ``noise_level`` ...) so nothing is hidden inside an adapter: the resolved
-parameters are exposed on the explainer and recorded with results (DESIGN.md, "Registries").
+SmoothGrad's ``n_samples`` and ``noise_level`` ...) so nothing is hidden inside an adapter: the
+resolved parameters are exposed on the explainer and recorded with results (DESIGN.md,
+"Registries").
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from torch import nn
 from attrbench.errors import AttrbenchError
 from attrbench.registry import Registry
 
+#: Resolved hyperparameters of one explainer (read-only mapping, name -> value).
+Params = Mapping[str, Any]
+
 #: ``compute(model, x (B,C,H,W), target (B,) int64, params, max_batch) -> (B,C,H,W)``. Called inside
 #: :func:`attrbench.methods.guard.attribution_mode` with validated inputs and targets.
-ComputeFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, Mapping[str, Any], int], torch.Tensor]
+ComputeFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, Params, int], torch.Tensor]
 
 #: ``prepare(model, params) -> params``: check and resolve parameters once, when the explainer is
 #: created (e.g. turn ``layer=None`` into the model's default CAM layer). Raises AttrbenchError.
@@ -57,7 +61,8 @@ class MethodSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
-        for flag, key in (("stochastic", "seed"), ("needs_baseline", "baseline"), ("needs_layer", "layer")):
+        required = {"stochastic": "seed", "needs_baseline": "baseline", "needs_layer": "layer"}
+        for flag, key in required.items():
             if getattr(self, flag) and key not in self.defaults:
                 raise TypeError(f"MethodSpec {self.name!r}: {flag} requires a {key!r} default")
 
@@ -81,8 +86,11 @@ def check_int(method: str, params: Mapping[str, Any], key: str, minimum: int = 1
 def check_float(method: str, params: Mapping[str, Any], key: str, minimum: float = 0.0) -> float:
     """Return ``params[key]`` as a finite float >= ``minimum`` or raise AttrbenchError."""
     value = params[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not minimum <= value < float("inf"):
-        raise AttrbenchError(f"{method}: {key} must be a finite number >= {minimum}, got {value!r}.")
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not minimum <= value < float("inf"):
+        raise AttrbenchError(
+            f"{method}: {key} must be a finite number >= {minimum}, got {value!r}."
+        )
     return float(value)
 
 

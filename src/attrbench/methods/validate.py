@@ -43,18 +43,27 @@ def check_images(x: object, model: nn.Module) -> torch.Tensor:
         AttrbenchError: not a 4-D floating tensor, NaN/Inf in some images, or on another device.
     """
     if not isinstance(x, torch.Tensor):
-        raise AttrbenchError(f"Images must be a torch.Tensor of shape (B, C, H, W), got {type(x).__name__}.")
+        raise AttrbenchError(
+            f"Images must be a torch.Tensor of shape (B, C, H, W), got {type(x).__name__}."
+        )
     if x.ndim != 4 or x.shape[0] == 0:
-        raise AttrbenchError(f"Images must have shape (B, C, H, W) with B >= 1, got {tuple(x.shape)}.")
+        raise AttrbenchError(
+            f"Images must have shape (B, C, H, W) with B >= 1, got {tuple(x.shape)}."
+        )
     if not x.is_floating_point():
-        raise AttrbenchError(f"Images must be floating point (normalised as the model expects), got {x.dtype}.")
+        raise AttrbenchError(
+            f"Images must be floating point (normalised as the model expects), got {x.dtype}."
+        )
     bad = bad_rows(x)
     if bool(bad.any()):
-        raise AttrbenchError(f"Input images {_indices(bad)} contain NaN or Inf; fix or drop them before explaining.")
+        raise AttrbenchError(
+            f"Input images {_indices(bad)} contain NaN or Inf; fix or drop them before explaining."
+        )
     param = next(iter(model.parameters()), None)
     if param is not None and param.device != x.device:
         raise AttrbenchError(
-            f"Images are on {x.device} but the model is on {param.device}; move both to the same device."
+            f"Images are on {x.device} but the model is on {param.device}; "
+            "move both to the same device."
         )
     return x.detach()
 
@@ -67,10 +76,14 @@ def check_logits(logits: object, batch: int, what: str = "the input images") -> 
     """
     if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or logits.shape[0] != batch:
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise AttrbenchError(f"The model must return logits of shape (B, num_classes) = ({batch}, K), got {shape}.")
+        raise AttrbenchError(
+            f"The model must return logits of shape (B, num_classes) = ({batch}, K), got {shape}."
+        )
     bad = bad_rows(logits)
     if bool(bad.any()):
-        raise AttrbenchError(f"The model produced NaN or Inf logits for images {_indices(bad)} on {what}.")
+        raise AttrbenchError(
+            f"The model produced NaN or Inf logits for images {_indices(bad)} on {what}."
+        )
     return logits
 
 
