@@ -120,3 +120,33 @@ def test_nothing_downloaded_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_network)
     create_model("resnet50", num_classes=3, in_channels=2)
     assert calls == [None]
+
+
+def _quadrant_task(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Noise images (3, 16, 16) with a bright 8x8 quadrant; the label is which quadrant."""
+    y = torch.randint(0, 4, (n,), generator=gen)
+    x = 0.5 * torch.randn(n, 3, 16, 16, generator=gen)
+    rows, cols = (y // 2) * 8, (y % 2) * 8
+    grid = torch.arange(16)
+    in_r = (grid.view(1, 16) >= rows.view(-1, 1)) & (grid.view(1, 16) < rows.view(-1, 1) + 8)
+    in_c = (grid.view(1, 16) >= cols.view(-1, 1)) & (grid.view(1, 16) < cols.view(-1, 1) + 8)
+    x = x + 1.5 * (in_r.view(n, 1, 16, 1) & in_c.view(n, 1, 1, 16)).float()
+    return x, y
+
+
+def test_small_cnn_learns_a_simple_task() -> None:
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    x, y = _quadrant_task(128, gen)
+    x_test, y_test = _quadrant_task(128, gen)
+    model = create_model("small_cnn", num_classes=4)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for step in range(30):
+        idx = torch.arange(32) + 32 * (step % 4)
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        accuracy = (model(x_test).argmax(1) == y_test).float().mean().item()
+    assert accuracy > 0.9

@@ -16,6 +16,7 @@ from attrbench.models import (
     apply_state_dict,
     create_model,
     load_state_dict_file,
+    load_weights_file,
     safe_torch_load,
     strip_state_dict_prefix,
 )
@@ -81,6 +82,16 @@ def test_lightning_prefix_auto_detected(tmp_path: Path) -> None:
     target = create_model("cifar_resnet18")
     apply_state_dict(target, sd, source=str(path))
     assert all(torch.equal(a, b) for a, b in zip(source.state_dict().values(), target.state_dict().values()))
+
+
+def test_load_weights_file_into_registry_model(tmp_path: Path) -> None:
+    path, source = _fpa_style_checkpoint(tmp_path)
+    model = load_weights_file(create_model("cifar_resnet18"), path)
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(model.eval()(x), source.eval()(x))
+    with pytest.raises(AttrbenchError, match=r"Weights in .*rand.pt' do not fit cifar_resnet20"):
+        load_weights_file(create_model("cifar_resnet20"), path)
 
 
 def test_lightning_prefix_explicit_and_kept(tmp_path: Path) -> None:

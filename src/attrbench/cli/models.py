@@ -15,20 +15,28 @@ from attrbench.models.factory import architecture_summary, list_models
 
 @app.command("models")
 def models(
-    pattern: str = typer.Argument("*", help="Shell-style filter on the names, e.g. 'cifar_resnet*'."),
-    num_classes: int = typer.Option(10, "--num-classes", min=1, help="Classes used to count parameters."),
-    in_channels: int = typer.Option(3, "--in-channels", min=1, help="Input channels used to count parameters."),
+    pattern: str = typer.Argument("*", help="Shell-style name filter, e.g. 'cifar_resnet*'."),
+    num_classes: int = typer.Option(
+        10, "--num-classes", min=1, help="Classes used to count parameters."
+    ),
+    in_channels: int = typer.Option(
+        3, "--in-channels", min=1, help="Input channels used to count parameters."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """List registered models: name, parameter count, design input, Grad-CAM layer, description."""
     names = list_models(pattern)
     if not names:
-        raise AttrbenchError(f"No model matches {pattern!r}; run 'attrbench models' to see them all.")
+        raise AttrbenchError(
+            f"No model matches {pattern!r}; run 'attrbench models' to see them all."
+        )
     rows = [architecture_summary(n, num_classes, in_channels) for n in names]
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    table = Table(title=f"attrbench models (parameters for {num_classes} classes, {in_channels} channel(s))")
+    table = Table(
+        title=f"attrbench models (parameters for {num_classes} classes, {in_channels} channel(s))"
+    )
     for col, justify in (("name", "left"), ("params", "right"), ("input", "left"),
                          ("cam_layer", "left"), ("description", "left")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]

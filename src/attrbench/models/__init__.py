@@ -2,8 +2,10 @@
 
 - :func:`list_models`, :func:`get_model_spec`, :func:`create_model`: the registered architectures
   (``small_cnn``, ``cifar_resnet18``, ``cifar_resnet20/32/44/56``, ``resnet18``, ``resnet50``).
-- :func:`save_checkpoint`, :func:`load_checkpoint`: ``<stem>.safetensors`` + ``<stem>.json`` sidecar.
-- :func:`load_state_dict_file`, :func:`safe_torch_load`: users' ``.pt``/``.pth`` files, weights only.
+- :func:`save_checkpoint`, :func:`load_checkpoint`: ``<stem>.safetensors`` plus a ``<stem>.json``
+  sidecar.
+- :func:`load_state_dict_file`, :func:`load_weights_file`, :func:`safe_torch_load`: users' ``.pt`` /
+  ``.pth`` files, weights only.
 - :func:`check_input_compatible`: channels and minimum size, checked at the boundary.
 """
 
@@ -13,6 +15,7 @@ from attrbench.models.checkpoint import (
     apply_state_dict,
     checkpoint_paths,
     load_checkpoint,
+    load_weights_file,
     read_checkpoint_metadata,
     save_checkpoint,
 )
@@ -29,7 +32,11 @@ from attrbench.models.factory import (
 )
 from attrbench.models.normalization import NORMALIZATION_PRESETS, InputNormalization, unwrap_model
 from attrbench.models.spec import ModelBuild, ModelSpec
-from attrbench.models.torch_load import load_state_dict_file, safe_torch_load, strip_state_dict_prefix
+from attrbench.models.torch_load import (
+    load_state_dict_file,
+    safe_torch_load,
+    strip_state_dict_prefix,
+)
 
 __all__ = [
     "MODELS",
@@ -47,6 +54,7 @@ __all__ = [
     "list_models",
     "load_checkpoint",
     "load_state_dict_file",
+    "load_weights_file",
     "model_build_of",
     "model_spec_of",
     "read_checkpoint_metadata",

@@ -2,14 +2,16 @@
 
 Convention: a checkpoint is named by a *stem* path. ``save_checkpoint(model, "runs/x/last", meta)``
 writes ``runs/x/last.safetensors`` (the bare network's ``state_dict``, no pickle) and
-``runs/x/last.json`` (how to rebuild the model plus the run's metadata). ``load_checkpoint`` accepts the
-stem or either file name. Both files are written atomically, weights first; the sidecar records the
-weights' SHA-256, so a pair torn by an interruption between the two writes is detected on load.
+``runs/x/last.json`` (how to rebuild the model plus the run's metadata). ``load_checkpoint``
+accepts the stem or either file name. Both files are written atomically, weights first; the sidecar
+records the weights' SHA-256, so a pair torn by an interruption between the two writes is detected
+on load.
 
-Sidecar keys: ``format``, ``format_version``, ``weights_file``, ``weights_sha256``, ``num_parameters``,
-``architecture``, ``num_classes``, ``in_channels``, ``input_normalization``, ``model_kwargs``,
-``classes``, ``normalization``, ``augmentation``, ``config``, ``metrics``, ``seed``, ``versions``,
-``git_revision``, ``created``, and any further keys the caller passes in ``metadata``.
+Sidecar keys: ``format``, ``format_version``, ``weights_file``, ``weights_sha256``,
+``num_parameters``, ``architecture``, ``num_classes``, ``in_channels``, ``input_normalization``,
+``model_kwargs``, ``classes``, ``normalization``, ``augmentation``, ``config``, ``metrics``,
+``seed``, ``versions``, ``git_revision``, ``created``, and any further keys the caller passes in
+``metadata``.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ from torch import nn
 from attrbench.atomic import atomic_path, write_json_atomic
 from attrbench.errors import AttrbenchError
 from attrbench.models.factory import MODELS, create_model, get_model_spec, model_build_of
-from attrbench.models.normalization import unwrap_model
+from attrbench.models.normalization import resolve_normalization, unwrap_model
 from attrbench.models.spec import ModelBuild
+from attrbench.models.torch_load import load_state_dict_file
 from attrbench.provenance import git_revision, library_versions
 
 CHECKPOINT_FORMAT = "attrbench-checkpoint"
@@ -73,7 +76,9 @@ def _rebuild(build: ModelBuild, device: torch.device | str | None = None) -> nn.
                             input_normalization=build.input_normalization, **kwargs)
 
 
-def apply_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str = "weights") -> None:
+def apply_state_dict(
+    model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str = "weights"
+) -> None:
     """Load ``state_dict`` into the bare network of ``model``, strictly, with a readable error.
 
     Args:
@@ -101,10 +106,35 @@ def apply_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], s
         if shapes:
             parts.append(f"{len(shapes)} shape mismatch(es) e.g. {shapes[0]}")
         raise AttrbenchError(
-            f"{source} do not fit {arch}: {'; '.join(parts)}. Check the model name, num_classes and "
-            f"in_channels, or strip a key prefix (strip_prefix)."
+            f"{source} do not fit {arch}: {'; '.join(parts)}. Check the model name, num_classes "
+            f"and in_channels, or strip a key prefix (strip_prefix)."
         )
     bare.load_state_dict(dict(state_dict), strict=True)
+
+
+def load_weights_file(
+    model: nn.Module, path: str | Path, strip_prefix: str | None = "auto"
+) -> nn.Module:
+    """Load a user's ``.pt`` / ``.pth`` / ``.ckpt`` / ``.safetensors`` state dict into ``model``.
+
+    For example the FPA authors' ``weights/cifar/rand.pt`` into ``create_model("cifar_resnet18")``
+    (their ``model.`` key prefix is stripped automatically, NOTES §1.3).
+
+    Args:
+        model: the network to fill (e.g. from :func:`~attrbench.models.create_model`).
+        path: the weights file, read weights-only (see
+            :func:`~attrbench.models.load_state_dict_file`).
+        strip_prefix: ``"auto"``, ``None`` or an explicit key prefix to remove.
+
+    Returns:
+        ``model`` (same object) with the weights loaded.
+
+    Raises:
+        AttrbenchError: unreadable or unsafe file, or weights that do not fit the model.
+    """
+    state = load_state_dict_file(path, strip_prefix=strip_prefix)
+    apply_state_dict(model, state, source=f"Weights in {str(path)!r}")
+    return model
 
 
 def _resolve_build(model: nn.Module, metadata: Mapping[str, Any]) -> ModelBuild:
@@ -118,30 +148,37 @@ def _resolve_build(model: nn.Module, metadata: Mapping[str, Any]) -> ModelBuild:
             )
         spec = get_model_spec(arch)
         bare = unwrap_model(model)
-        fc = bare.get_submodule(spec.fc_layer)
+        fc: Any = dict(bare.named_modules()).get(spec.fc_layer)
         first_conv = next((m for m in bare.modules() if isinstance(m, nn.Conv2d)), None)
+        in_channels = int(metadata.get("in_channels", getattr(first_conv, "in_channels", 3)))
         build = ModelBuild(
             architecture=arch,
             num_classes=int(metadata.get("num_classes", getattr(fc, "out_features", 0))),
-            in_channels=int(metadata.get("in_channels", getattr(first_conv, "in_channels", 3))),
-            input_normalization=metadata.get("input_normalization"),
+            in_channels=in_channels,
+            input_normalization=resolve_normalization(
+                metadata.get("input_normalization"), in_channels
+            ),
             kwargs=dict(metadata.get("model_kwargs", {})),
         )
     for key, have in (("architecture", build.architecture), ("num_classes", build.num_classes),
                       ("in_channels", build.in_channels)):
         if key in metadata and metadata[key] != have:
             raise AttrbenchError(
-                f"metadata[{key!r}] = {metadata[key]!r} contradicts the model ({have!r}); drop it or fix it."
+                f"metadata[{key!r}] = {metadata[key]!r} contradicts the model ({have!r}); "
+                f"drop it or fix it."
             )
     return build
 
 
-def save_checkpoint(model: nn.Module, path: str | Path, metadata: Mapping[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    model: nn.Module, path: str | Path, metadata: Mapping[str, Any] | None = None
+) -> Path:
     """Write ``<stem>.safetensors`` and ``<stem>.json`` atomically.
 
     Args:
-        model: a model from :func:`~attrbench.models.create_model` (or any registry architecture when
-            ``metadata["architecture"]`` names it); its bare network's ``state_dict`` is stored.
+        model: a model from :func:`~attrbench.models.create_model` (or any registry architecture
+            when ``metadata["architecture"]`` names it); its bare network's ``state_dict`` is
+            stored.
         path: the checkpoint stem (a trailing ``.safetensors`` / ``.json`` is dropped).
         metadata: JSON-ready run facts. Standard keys: ``classes`` (list of ``num_classes`` names),
             ``normalization`` (the data loader's ``{"mean", "std"}``), ``augmentation``, ``config``
@@ -151,31 +188,37 @@ def save_checkpoint(model: nn.Module, path: str | Path, metadata: Mapping[str, A
         The path of the ``.safetensors`` file.
 
     Raises:
-        AttrbenchError: unknown architecture, metadata contradicting the model, wrong number of class
-            names, or weights that would not load back into the registry architecture.
+        AttrbenchError: unknown architecture, metadata contradicting the model, wrong number of
+            class names, or weights that would not load back into the registry architecture.
     """
     metadata = dict(metadata or {})
     clash = sorted(set(metadata) & set(_WRITTEN_KEYS))
     if clash:
-        raise AttrbenchError(f"metadata keys {clash} are written by save_checkpoint itself; rename them.")
+        raise AttrbenchError(
+            f"metadata keys {clash} are written by save_checkpoint itself; rename them."
+        )
     build = _resolve_build(model, metadata)
     classes = metadata.get("classes")
     if classes is not None and len(classes) != build.num_classes:
         raise AttrbenchError(
-            f"metadata['classes'] has {len(classes)} names but the model has {build.num_classes} outputs."
+            f"metadata['classes'] has {len(classes)} names but the model has "
+            f"{build.num_classes} outputs."
         )
-    state = {k: v.detach().to("cpu").contiguous() for k, v in unwrap_model(model).state_dict().items()}
-    # Check now, cheaply on the meta device, that load_checkpoint will be able to rebuild and load this.
+    bare_state = unwrap_model(model).state_dict()
+    state = {k: v.detach().to("cpu").contiguous() for k, v in bare_state.items()}
+    # Check now, cheaply on the meta device, that load_checkpoint will rebuild and load this.
     apply_check = _rebuild(build, device="meta")
     own = unwrap_model(apply_check).state_dict()
     if set(own) != set(state) or any(own[k].shape != state[k].shape for k in own):
         raise AttrbenchError(
-            f"The model's weights do not match the registered {build.architecture!r} architecture with "
-            f"num_classes={build.num_classes}, in_channels={build.in_channels}; save a model made by create_model."
+            f"The model's weights do not match the registered {build.architecture!r} architecture "
+            f"with num_classes={build.num_classes}, in_channels={build.in_channels}; save a model "
+            f"made by create_model."
         )
     weights_path, sidecar_path = checkpoint_paths(path)
     with atomic_path(weights_path) as tmp:
-        save_file(state, str(tmp), metadata={"format": "pt", "attrbench_architecture": build.architecture})
+        header = {"format": "pt", "attrbench_architecture": build.architecture}
+        save_file(state, str(tmp), metadata=header)
     sidecar: dict[str, Any] = {
         "format": CHECKPOINT_FORMAT,
         "format_version": CHECKPOINT_FORMAT_VERSION,
@@ -207,26 +250,33 @@ def read_checkpoint_metadata(path: str | Path) -> dict[str, Any]:
     if Path(path).is_dir():
         found = sorted(p.name for p in Path(path).glob("*.safetensors"))
         raise AttrbenchError(
-            f"{str(path)!r} is a directory; pass a checkpoint file (found: {', '.join(found) or 'none'})."
+            f"{str(path)!r} is a directory; pass a checkpoint file "
+            f"(found: {', '.join(found) or 'none'})."
         )
     if not sidecar_path.is_file():
         raise AttrbenchError(
-            f"Checkpoint sidecar {str(sidecar_path)!r} not found; a checkpoint is <stem>.safetensors + "
-            f"<stem>.json written by save_checkpoint (for a bare .pt file use load_state_dict_file)."
+            f"Checkpoint sidecar {str(sidecar_path)!r} not found; a checkpoint is "
+            f"<stem>.safetensors + <stem>.json written by save_checkpoint (for a bare .pt file use "
+            f"load_state_dict_file)."
         )
     try:
         meta = json.loads(sidecar_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise AttrbenchError(f"Checkpoint sidecar {str(sidecar_path)!r} is not valid JSON ({exc}).") from None
+        raise AttrbenchError(
+            f"Checkpoint sidecar {str(sidecar_path)!r} is not valid JSON ({exc})."
+        ) from None
     if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
         raise AttrbenchError(f"{str(sidecar_path)!r} is not an attrbench checkpoint sidecar.")
     if meta.get("format_version", 0) > CHECKPOINT_FORMAT_VERSION:
         raise AttrbenchError(
-            f"{str(sidecar_path)!r} has format version {meta['format_version']}; upgrade attrbench to read it."
+            f"{str(sidecar_path)!r} has format version {meta['format_version']}; upgrade "
+            f"attrbench to read it."
         )
     missing = [k for k in ("architecture", "num_classes", "in_channels") if k not in meta]
     if missing:
-        raise AttrbenchError(f"Checkpoint sidecar {str(sidecar_path)!r} lacks {missing}; it cannot be rebuilt.")
+        raise AttrbenchError(
+            f"Checkpoint sidecar {str(sidecar_path)!r} lacks {missing}; it cannot be rebuilt."
+        )
     return meta
 
 
@@ -242,7 +292,8 @@ def load_checkpoint(
     Args:
         path: checkpoint stem, or its ``.safetensors`` / ``.json`` file.
         device: where to put the model.
-        expected_num_classes: if given, the checkpoint must have this many classes (e.g. the dataset's).
+        expected_num_classes: if given, the checkpoint must have this many classes (e.g. the
+            dataset's).
         expected_arch: if given, the checkpoint's architecture must be this registry name.
 
     Returns:
@@ -257,8 +308,8 @@ def load_checkpoint(
     arch = meta["architecture"]
     if arch not in MODELS:
         raise AttrbenchError(
-            f"Checkpoint {str(weights_path)!r} uses architecture {arch!r}, which this attrbench does not "
-            f"register; valid models: {', '.join(MODELS.names())}."
+            f"Checkpoint {str(weights_path)!r} uses architecture {arch!r}, which this attrbench "
+            f"does not register; valid models: {', '.join(MODELS.names())}."
         )
     if expected_arch is not None and arch != expected_arch:
         raise AttrbenchError(
@@ -267,21 +318,25 @@ def load_checkpoint(
         )
     if expected_num_classes is not None and meta["num_classes"] != expected_num_classes:
         raise AttrbenchError(
-            f"Checkpoint {str(weights_path)!r} has {meta['num_classes']} classes but {expected_num_classes} "
-            f"are expected; use a checkpoint trained on this dataset."
+            f"Checkpoint {str(weights_path)!r} has {meta['num_classes']} classes but "
+            f"{expected_num_classes} are expected; use a checkpoint trained on this dataset."
         )
     if not weights_path.is_file():
-        raise AttrbenchError(f"Checkpoint weights {str(weights_path)!r} not found beside its sidecar.")
+        raise AttrbenchError(
+            f"Checkpoint weights {str(weights_path)!r} not found beside its sidecar."
+        )
     sha = meta.get("weights_sha256")
     if sha is not None and _sha256(weights_path) != sha:
         raise AttrbenchError(
-            f"Checkpoint weights {str(weights_path)!r} do not match their sidecar (interrupted or altered "
-            f"write); re-save the checkpoint or use the previous one."
+            f"Checkpoint weights {str(weights_path)!r} do not match their sidecar (interrupted or "
+            f"altered write); re-save the checkpoint or use the previous one."
         )
     try:
         state = load_file(str(weights_path), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
-        raise AttrbenchError(f"Cannot read {str(weights_path)!r} as safetensors ({str(exc)[:160]}).") from None
+        raise AttrbenchError(
+            f"Cannot read {str(weights_path)!r} as safetensors ({str(exc)[:160]})."
+        ) from None
     build = ModelBuild(arch, int(meta["num_classes"]), int(meta["in_channels"]),
                        meta.get("input_normalization"), dict(meta.get("model_kwargs") or {}))
     model = _rebuild(build)

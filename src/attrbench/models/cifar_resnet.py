@@ -1,4 +1,5 @@
-"""The CIFAR-10 ResNets of He et al. 2016 ("Deep Residual Learning for Image Recognition", Sec. 4.2).
+"""The CIFAR-10 ResNets of He et al. 2016 ("Deep Residual Learning for Image Recognition",
+Sec. 4.2).
 
 The network takes 32x32 inputs; a 3x3 convolution with 16 filters is followed by three stages of
 ``n`` BasicBlocks (two 3x3 convolutions each) on feature maps of 32, 16 and 8 pixels with 16, 32 and
@@ -6,9 +7,9 @@ The network takes 32x32 inputs; a 3x3 convolution with 16 filters is followed by
 and a fully connected layer. Depth is ``6n + 2``: ResNet-20/32/44/56 for n = 3/5/7/9, with
 0.27M/0.46M/0.66M/0.85M parameters (Table 6 of the paper).
 
-Shortcuts are identity everywhere; where dimensions grow they use the paper's **option A**: the input
-is subsampled with stride 2 and the new channels are zero (no extra parameters). Weights use the
-initialisation of He et al. 2015 (Kaiming normal, fan-out), BatchNorm starts at weight 1, bias 0.
+Shortcuts are identity everywhere; where dimensions grow they use the paper's **option A**: the
+input is subsampled with stride 2 and the new channels are zero (no extra parameters). Weights use
+the initialisation of He et al. 2015 (Kaiming normal, fan-out); BatchNorm starts at 1 and 0.
 
 torchvision ships only the ImageNet ResNets (7x7 stem, projection shortcuts, 64-512 filters), so
 this architecture is written here from the paper.

@@ -17,7 +17,7 @@ from attrbench.models.spec import ModelSpec
 
 
 def first_conv_in_channels(model: nn.Module) -> int | None:
-    """``in_channels`` of the first ``nn.Conv2d`` in module order (``None`` if the model has none)."""
+    """``in_channels`` of the first ``nn.Conv2d`` in module order (``None`` if there is none)."""
     for module in unwrap_model(model).modules():
         if isinstance(module, nn.Conv2d):
             return module.in_channels
@@ -40,12 +40,14 @@ def check_input_compatible(
             channels against a spec or name, optional (and cross-checked) for a model.
 
     Raises:
-        AttrbenchError: ``image_shape`` is not ``(C, H, W)``, the channels differ, or ``H`` or ``W`` is
-            below the architecture's ``min_input_size``.
+        AttrbenchError: ``image_shape`` is not ``(C, H, W)``, the channels differ, or ``H`` or
+            ``W`` is below the architecture's ``min_input_size``.
     """
     shape = tuple(int(v) for v in image_shape)
     if len(shape) != 3 or min(shape) < 1:
-        raise AttrbenchError(f"Image shape must be (C, H, W) with positive sizes, got {tuple(image_shape)}.")
+        raise AttrbenchError(
+            f"Image shape must be (C, H, W) with positive sizes, got {tuple(image_shape)}."
+        )
     c, h, w = shape
     spec: ModelSpec | None
     if isinstance(model_or_spec, str):
@@ -71,6 +73,7 @@ def check_input_compatible(
         )
     if spec is not None and min(h, w) < spec.min_input_size:
         raise AttrbenchError(
-            f"Images of {h}x{w} pixels are smaller than the {spec.min_input_size}x{spec.min_input_size} "
-            f"minimum of model {name}; resize them or choose a model for small images (e.g. small_cnn)."
+            f"Images of {h}x{w} pixels are smaller than the {spec.min_input_size}x"
+            f"{spec.min_input_size} minimum of model {name}; resize them or choose a model for "
+            f"small images (e.g. small_cnn)."
         )

@@ -1,7 +1,7 @@
 """The model registry: ``list_models``, ``get_model_spec``, ``create_model`` (the timm way).
 
-Registration is explicit: every entry is listed in :func:`_register_builtin_models` below, and a test
-asserts the exact set of names.
+Registration is explicit: every entry is listed in :func:`_register_builtin_models` below, and a
+test asserts the exact set of names.
 """
 
 from __future__ import annotations
@@ -35,13 +35,13 @@ _CIFAR_RESNET_PARAMS = {20: "0.27M", 32: "0.46M", 44: "0.66M", 56: "0.85M"}
 def _register_builtin_models() -> None:
     MODELS.register("small_cnn", ModelSpec(
         name="small_cnn", builder=small_cnn,
-        description="Small fast CNN (conv32-32-pool-64-64-pool-128-GAP-fc, BN+ReLU) for tests and demos",
+        description="Small fast CNN (conv32-32-pool-64-64-pool-128-GAP-fc) for tests and demos",
         cam_layer="features.block5", fc_layer="fc", min_input_size=4,
         default_input_shape=(3, 32, 32), family="small", reference="attrbench",
     ))
     MODELS.register("cifar_resnet18", ModelSpec(
         name="cifar_resnet18", builder=cifar_resnet18,
-        description="torchvision ResNet-18 with a 3x3 stride-1 stem and no max-pool (FPA authors' CIFAR model)",
+        description="torchvision ResNet-18, 3x3 stride-1 stem, no max-pool (FPA authors' CIFAR)",
         cam_layer="layer4", fc_layer="fc", min_input_size=8,
         default_input_shape=(3, 32, 32), family="cifar",
         reference="Brocki & Chung, FPA code create_model (NOTES §1.3)",
@@ -50,17 +50,17 @@ def _register_builtin_models() -> None:
         name = f"cifar_resnet{depth}"
         MODELS.register(name, ModelSpec(
             name=name, builder=build_cifar_resnet(depth),
-            description=(f"ResNet-{depth} for CIFAR, 16/32/64 filters, option-A shortcuts "
-                         f"({_CIFAR_RESNET_PARAMS[depth]} params, He et al. 2016)"),
+            description=f"ResNet-{depth} for CIFAR, option-A shortcuts (He et al. 2016, "
+                        f"{_CIFAR_RESNET_PARAMS[depth]})",
             cam_layer="layer3", fc_layer="fc", min_input_size=4,
             default_input_shape=(3, 32, 32), family="cifar",
             reference="He et al. 2016, Deep Residual Learning, Sec. 4.2",
         ))
     for name, builder, what in (("resnet18", resnet18, "ResNet-18"),
-                                ("resnet50", resnet50, "ResNet-50 (FPA paper's ImageNet/Food-101 model)")):
+                                ("resnet50", resnet50, "ResNet-50 (FPA ImageNet/Food-101)")):
         MODELS.register(name, ModelSpec(
             name=name, builder=builder,
-            description=f"torchvision {what}, random init (pretrained only with allow_download)",
+            description=f"torchvision {what}, random init",
             cam_layer="layer4", fc_layer="fc", min_input_size=32,
             default_input_shape=(3, 224, 224), family="imagenet",
             reference="He et al. 2016; torchvision",
@@ -108,9 +108,10 @@ def create_model(
         name: registry name, see :func:`list_models`.
         num_classes: number of output logits ``K``.
         in_channels: image channels ``C`` (3 for RGB, 1 for MNIST).
-        input_normalization: ``None`` (default: inputs come normalised by the data loader, mean = std
-            = 0.5 for the embedded sets), a preset (``"imagenet"``, ``"half"``), or a ``(mean, std)``
-            pair; when given, the model takes ``[0, 1]`` images and normalises them itself.
+        input_normalization: ``None`` (default: inputs come normalised by the data loader,
+            mean = std = 0.5 for the embedded sets), a preset (``"imagenet"``, ``"half"``), or a
+            ``(mean, std)`` pair; when given, the model takes ``[0, 1]`` images and normalises
+            them itself.
         **kwargs: builder options listed in the spec's ``default_kwargs`` (e.g. ``pretrained``).
 
     Returns:
@@ -136,7 +137,9 @@ def create_model(
     try:
         json.dumps(options)
     except TypeError:
-        raise AttrbenchError(f"Model options must be JSON values (they go in checkpoints), got {options!r}.") from None
+        raise AttrbenchError(
+            f"Model options must be JSON values (they go in checkpoints), got {options!r}."
+        ) from None
     build = ModelBuild(name, num_classes, in_channels, norm, options)
     setattr(model, BUILD_ATTR, build)
     return model
@@ -169,20 +172,23 @@ def resolve_layer(model: nn.Module, dotted_name: str) -> nn.Module:
     except AttributeError:
         children = ", ".join(n for n, _ in bare.named_children())
         raise AttrbenchError(
-            f"Model {type(bare).__name__} has no submodule {dotted_name!r}; top-level modules: {children}."
+            f"Model {type(bare).__name__} has no submodule {dotted_name!r}; "
+            f"top-level modules: {children}."
         ) from None
 
 
 def count_parameters(name: str, num_classes: int = 10, in_channels: int = 3) -> int:
-    """Number of parameters of a registered model, counted without allocating weights (meta device)."""
+    """Parameters of a registered model, counted without allocating weights (meta device)."""
     spec = get_model_spec(name)
     with torch.device("meta"):
         model = spec.builder(num_classes, in_channels)
     return sum(p.numel() for p in model.parameters())
 
 
-def architecture_summary(name: str, num_classes: int = 10, in_channels: int = 3) -> Mapping[str, Any]:
-    """Name, parameter count and layout facts of one registered model (what ``attrbench models`` shows)."""
+def architecture_summary(
+    name: str, num_classes: int = 10, in_channels: int = 3
+) -> Mapping[str, Any]:
+    """Name, parameter count and layout facts of a registered model (``attrbench models``)."""
     spec = get_model_spec(name)
     return {
         "name": spec.name,

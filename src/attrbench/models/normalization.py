@@ -102,7 +102,7 @@ class InputNormalization(nn.Module):
         self.register_buffer("std", torch.tensor(list(std)).view(1, -1, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Normalise ``x`` of shape ``(B, C, H, W)`` and return the wrapped model's logits ``(B, K)``."""
+        """Normalise ``x`` ``(B, C, H, W)``; return the wrapped model's logits ``(B, K)``."""
         return self.model((x - self.mean) / self.std)
 
     def extra_repr(self) -> str:
@@ -110,7 +110,7 @@ class InputNormalization(nn.Module):
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
-    """The bare network inside any :class:`InputNormalization` wrappers (``model`` itself otherwise)."""
+    """The bare network inside any :class:`InputNormalization` wrappers (else ``model``)."""
     while isinstance(model, InputNormalization):
         model = model.model
     return model

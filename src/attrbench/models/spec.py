@@ -1,4 +1,5 @@
-"""What the model registry stores (:class:`ModelSpec`) and what a built model remembers (:class:`ModelBuild`).
+"""What the model registry stores (:class:`ModelSpec`) and what a built model remembers
+(:class:`ModelBuild`).
 
 A :class:`ModelSpec` is the timm-style registry entry: a builder plus the facts other modules need
 without building the model (which submodule Grad-CAM/CAM hooks, which linear layer CAM reads, the
@@ -27,8 +28,9 @@ class ModelSpec:
 
     Attributes:
         name: snake_case registry key, usable on the command line (``cifar_resnet18``).
-        builder: ``builder(num_classes: int, in_channels: int, **kwargs) -> nn.Module``; returns the bare
-            network (no input normalisation; :func:`~attrbench.models.create_model` adds that).
+        builder: ``builder(num_classes: int, in_channels: int, **kwargs) -> nn.Module``; returns
+            the bare network (no input normalisation; :func:`~attrbench.models.create_model` adds
+            that).
         description: one line shown by ``attrbench models``.
         cam_layer: dotted name (relative to the bare network) of the last convolutional block, whose
             output ``(B, K, h, w)`` Grad-CAM and CAM read (Zhou et al. 2016; Selvaraju et al. 2017).
@@ -37,9 +39,10 @@ class ModelSpec:
         min_input_size: smallest sensible height/width in pixels: the network's total downsampling
             factor, so that the ``cam_layer`` output is at least 1x1 "real" pixel.
         default_input_shape: ``(C, H, W)`` the architecture was designed for.
-        family: ``"cifar"`` (32x32 stem) or ``"imagenet"`` (7x7 stride-2 stem plus max-pool) or ``"small"``.
+        family: ``"cifar"`` (32x32 stem), ``"imagenet"`` (7x7 stride-2 stem plus max-pool) or
+            ``"small"``.
         reference: the paper or code the architecture follows.
-        default_kwargs: extra builder keyword arguments and their defaults (documented, overridable).
+        default_kwargs: extra builder keyword arguments and their defaults (overridable).
     """
 
     name: str
@@ -62,7 +65,8 @@ class ModelBuild:
         architecture: registry name.
         num_classes: number of output logits.
         in_channels: input channels ``C``.
-        input_normalization: ``{"mean": [...], "std": [...]}`` applied inside the model, or ``None``.
+        input_normalization: ``{"mean": [...], "std": [...]}`` applied inside the model, or
+            ``None``.
         kwargs: the remaining JSON-serialisable builder keyword arguments.
     """
 

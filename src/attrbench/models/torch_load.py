@@ -1,8 +1,9 @@
 """Loading users' weight files safely: ``.pt`` / ``.pth`` / ``.ckpt`` pickles and ``.safetensors``.
 
-Pickles are read only with ``torch.load(..., weights_only=True)``: torch's restricted unpickler accepts
-tensors and plain containers and refuses anything that would import or call code, so a malicious
-file cannot run on the user's machine; we turn that refusal into a one-line :class:`AttrbenchError`.
+Pickles are read only with ``torch.load(..., weights_only=True)``: torch's restricted unpickler
+accepts tensors and plain containers and refuses anything that would import or call code, so a
+malicious file cannot run on the user's machine; we turn that refusal into a one-line
+:class:`AttrbenchError`.
 
 The FPA authors' checkpoints (NOTES §1.3) are ``torch.save(lightning_module.state_dict())``: plain
 state dicts whose keys carry the Lightning module's ``model.`` prefix (``model.conv1.weight``);
@@ -23,8 +24,8 @@ from safetensors.torch import load_file as load_safetensors_file
 
 from attrbench.errors import AttrbenchError
 
-#: Prefixes stripped by ``strip_prefix="auto"``: PyTorch Lightning modules (``self.model = ...``) and
-#: ``nn.DataParallel`` / DistributedDataParallel wrappers.
+#: Prefixes stripped by ``strip_prefix="auto"``: PyTorch Lightning modules (``self.model = ...``)
+#: and ``nn.DataParallel`` / DistributedDataParallel wrappers.
 AUTO_STRIP_PREFIXES: tuple[str, ...] = ("model.", "module.")
 
 #: Top-level keys under which training frameworks nest the state dict in a checkpoint dict.
@@ -55,20 +56,21 @@ def safe_torch_load(path: str | Path, map_location: str | torch.device = "cpu") 
         found = re.search(r"GLOBAL (\S+)", text)
         if found:
             raise AttrbenchError(
-                f"Refusing to load {str(path)!r}: its pickle calls {found.group(1)}, which a weights-only load "
-                f"never runs; re-save the weights with torch.save(model.state_dict()) in a trusted environment."
+                f"Refusing to load {str(path)!r}: its pickle calls {found.group(1)}, which a "
+                f"weights-only load never runs; re-save the weights with "
+                f"torch.save(model.state_dict()) in a trusted environment."
             ) from None
-        detail = next((ln.strip() for ln in text.splitlines()[1:] if ln.strip().startswith("Unsupported")),
-                      "not a weights-only pickle")
+        lines = [ln.strip() for ln in text.splitlines()[1:]]
+        detail = next((ln for ln in lines if ln.startswith("Unsupported")), "not weights-only")
         raise AttrbenchError(
-            f"Cannot read {str(path)!r} as a plain weights file ({detail}); give a .pt/.pth state dict "
-            f"saved with torch.save(model.state_dict()) or a .safetensors file."
+            f"Cannot read {str(path)!r} as a plain weights file ({detail}); give a .pt/.pth state "
+            f"dict saved with torch.save(model.state_dict()) or a .safetensors file."
         ) from None
     except Exception as exc:  # noqa: BLE001 - arbitrary bytes make the unpickler raise anything
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AttrbenchError(
-            f"Cannot read {str(path)!r} as a torch.save file ({msg[:160]}); give a .pt/.pth state dict "
-            f"or a .safetensors file."
+            f"Cannot read {str(path)!r} as a torch.save file ({msg[:160]}); give a .pt/.pth "
+            f"state dict or a .safetensors file."
         ) from None
 
 
@@ -99,8 +101,8 @@ def strip_state_dict_prefix(
 
     Args:
         state_dict: name -> tensor.
-        prefix: ``"auto"``: strip the first of :data:`AUTO_STRIP_PREFIXES` that *every* key starts with
-            (repeatedly, so ``module.model.`` goes too); ``None`` or ``""``: keep keys as they are;
+        prefix: ``"auto"``: strip the first of :data:`AUTO_STRIP_PREFIXES` that *every* key starts
+            with (repeatedly, so ``module.model.`` goes too); ``None`` or ``""``: keep the keys;
             any other string: strip exactly that prefix, which every key must carry.
 
     Raises:
@@ -133,8 +135,8 @@ def load_state_dict_file(
 ) -> dict[str, torch.Tensor]:
     """Read a state dict from a user's ``.pt`` / ``.pth`` / ``.ckpt`` or ``.safetensors`` file.
 
-    Lightning ``.ckpt`` dicts and ``{"state_dict": ...}`` / ``{"model_state_dict": ...}`` wrappers are
-    unpacked. Load the result into a model with :func:`attrbench.models.apply_state_dict`.
+    Lightning ``.ckpt`` dicts and ``{"state_dict": ...}`` / ``{"model_state_dict": ...}`` wrappers
+    are unpacked. Load the result into a model with :func:`attrbench.models.apply_state_dict`.
 
     Args:
         path: the weights file.
@@ -155,7 +157,9 @@ def load_state_dict_file(
         try:
             obj: Any = load_safetensors_file(path, device=str(map_location))
         except (SafetensorError, OSError, ValueError) as exc:
-            raise AttrbenchError(f"Cannot read {str(path)!r} as safetensors ({str(exc)[:160]}).") from None
+            raise AttrbenchError(
+                f"Cannot read {str(path)!r} as safetensors ({str(exc)[:160]})."
+            ) from None
     else:
         obj = safe_torch_load(path, map_location=map_location)
     return strip_state_dict_prefix(_as_state_dict(obj, path), strip_prefix)

@@ -22,8 +22,8 @@ def _replace_stem_channels(model: torchvision.models.ResNet, in_channels: int) -
     """Give the network a fresh first convolution taking ``in_channels`` channels."""
     old = model.conv1
     model.conv1 = nn.Conv2d(
-        in_channels, old.out_channels, kernel_size=old.kernel_size, stride=old.stride,  # type: ignore[arg-type]
-        padding=old.padding, bias=False,  # type: ignore[arg-type]
+        in_channels, old.out_channels, kernel_size=old.kernel_size,  # type: ignore[arg-type]
+        stride=old.stride, padding=old.padding, bias=False,  # type: ignore[arg-type]
     )
     nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
 
@@ -31,8 +31,9 @@ def _replace_stem_channels(model: torchvision.models.ResNet, in_channels: int) -
 def cifar_resnet18(num_classes: int, in_channels: int) -> nn.Module:
     """ResNet-18 for 32x32 inputs, as in the FPA authors' code (NOTES §1.3, ``create_model``).
 
-    ``torchvision.models.resnet18(weights=None, num_classes=num_classes)`` with ``conv1`` replaced by a
-    3x3, stride-1, padding-1 convolution without bias and ``maxpool`` replaced by ``nn.Identity``;
+    ``torchvision.models.resnet18(weights=None, num_classes=num_classes)`` with ``conv1``
+    replaced by a 3x3, stride-1, padding-1 convolution without bias and ``maxpool`` replaced by
+    ``nn.Identity``;
     everything else stock (BasicBlocks [2, 2, 2, 2], global average pool, fc 512 -> num_classes).
     Total downsampling is 8, so a 32x32 input gives a 4x4 ``layer4`` map.
 
@@ -59,8 +60,8 @@ def _imagenet_resnet(
         return model
     if not allow_download:
         raise AttrbenchError(
-            f"pretrained=True would download ImageNet weights for {arch} from download.pytorch.org; "
-            f"pass allow_download=True (CLI: --allow-download) to confirm, or drop pretrained."
+            f"pretrained=True would download ImageNet weights for {arch} from "
+            f"download.pytorch.org; pass allow_download=True to confirm, or drop pretrained."
         )
     if in_channels != 3:
         raise AttrbenchError(
@@ -84,8 +85,8 @@ def resnet18(
     Args:
         num_classes: number of logits.
         in_channels: input channels (a fresh 7x7 ``conv1`` is made when not 3).
-        pretrained: load torchvision's ImageNet weights (needs ``allow_download``); the ``fc`` head is
-            re-initialised when ``num_classes != 1000``.
+        pretrained: load torchvision's ImageNet weights (needs ``allow_download``); the ``fc``
+            head is re-initialised when ``num_classes != 1000``.
         allow_download: explicit consent to fetch the weights from download.pytorch.org.
     """
     return _imagenet_resnet("resnet18", num_classes, in_channels, pretrained, allow_download)
@@ -99,8 +100,8 @@ def resnet50(
     Args:
         num_classes: number of logits (1000 ImageNet, 101 Food-101).
         in_channels: input channels (a fresh 7x7 ``conv1`` is made when not 3).
-        pretrained: load torchvision's ImageNet weights (needs ``allow_download``); the ``fc`` head is
-            re-initialised when ``num_classes != 1000``.
+        pretrained: load torchvision's ImageNet weights (needs ``allow_download``); the ``fc``
+            head is re-initialised when ``num_classes != 1000``.
         allow_download: explicit consent to fetch the weights from download.pytorch.org.
     """
     return _imagenet_resnet("resnet50", num_classes, in_channels, pretrained, allow_download)
