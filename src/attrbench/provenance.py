@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import importlib
 import importlib.metadata
 import platform
@@ -14,8 +15,8 @@ _LIBRARIES = ("attrbench", "torch", "torchvision", "captum", "numpy", "scipy", "
               "safetensors", "matplotlib")
 
 
-def library_versions() -> dict[str, str]:
-    """Installed versions of the libraries that affect results (``"missing"`` if not installed)."""
+@functools.lru_cache(maxsize=1)
+def _library_versions() -> tuple[tuple[str, str], ...]:
     out: dict[str, str] = {"python": platform.python_version()}
     for lib in _LIBRARIES:
         try:
@@ -28,7 +29,15 @@ def library_versions() -> dict[str, str]:
             out[lib] = importlib.import_module(lib).__version__
         except ImportError:
             pass
-    return out
+    return tuple(out.items())
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries that affect results (``"missing"`` if not installed).
+
+    Looked up once per process (metadata lookups are slow) and returned as a fresh dict.
+    """
+    return dict(_library_versions())
 
 
 def git_revision(path: str | Path | None = None) -> str:

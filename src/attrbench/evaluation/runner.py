@@ -25,7 +25,6 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from attrbench.errors import AttrbenchError
 from attrbench.methods import create_method
 from attrbench.metrics.functional.perturbation import perturbation_curves, step_schedule
-from attrbench.postprocess import apply_postprocess
 from attrbench.progress import progress_bar
 from attrbench.results.schema import CURVE_SCHEMA
 from attrbench.results.store import ResultStore
@@ -152,8 +151,8 @@ def _chunk_frame(entry: ModelEntry, variant: Variant, run: str, ids: np.ndarray,
     frame.insert(1, "model", entry.name)
     frame.insert(2, "augmentation", entry.augmentation)
     frame.insert(3, "method", variant.method)
-    frame.insert(4, "postprocess", variant.postprocess)
-    frame.insert(5, "variant", variant.alias)
+    frame.insert(4, "postprocess", "|".join(variant.steps))
+    frame.insert(5, "variant", variant.label)
     return frame[CURVE_SCHEMA.names]
 
 
@@ -172,16 +171,16 @@ def _evaluate_chunk(entry: ModelEntry, variants: Sequence[Variant], cfg: EvalCon
             explainer = create_method(variant.method, model, max_batch=cfg.max_batch,
                                       **_method_params(cfg, variant.method, chunk, entry))
             raw[variant.method] = explainer(x, targets)
-        maps = apply_postprocess(variant.postprocess, raw[variant.method], x)
+        maps = variant.apply(raw[variant.method], x)
         curves = perturbation_curves(
             model, x, maps, targets=targets, counts=counts, mask_value=cfg.mask_value,
             tie_break=cfg.tie_break, max_batch=cfg.max_batch,
             generator=make_generator(_seed_for(cfg.seed, "ties", entry.augmentation, entry.name,
-                                               variant.alias, chunk), x.device))
+                                               variant.label, chunk), x.device))
         frames.append(_chunk_frame(entry, variant, run, ids, labels, targets, curves.counts,
                                    curves.fractions, curves.mif, curves.lif, maps))
         if keep_maps:
-            maps_out[variant.alias] = maps.detach().cpu()
+            maps_out[variant.label] = maps.detach().cpu()
     return pd.concat(frames, ignore_index=True), maps_out
 
 

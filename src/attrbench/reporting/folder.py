@@ -24,7 +24,7 @@ import pandas as pd
 
 from attrbench.errors import AttrbenchError
 from attrbench.results.schema import CURVE_SCHEMA, ORDERS
-from attrbench.results.store import ResultStore
+from attrbench.results.store import read_curves
 
 __all__ = ["MAP_PREFIX", "ResultsFolder", "SampleSet", "load_results", "load_samples"]
 
@@ -121,13 +121,10 @@ def load_samples(path: str | Path) -> SampleSet:
     return SampleSet(images=images, image_ids=ids, labels=labels, maps=maps)
 
 
-def _read_curves(root: Path, prov: dict[str, Any]) -> pd.DataFrame:
+def _read_curves(root: Path) -> pd.DataFrame:
     if not (root / "shards").is_dir():
         return CURVE_SCHEMA.empty_table().to_pandas()
-    # Reuse the store's reader (same layout, same row order). Given the stored config and an
-    # existing shards/ folder, the store's constructor writes nothing.
-    store = ResultStore(root, prov.get("config") or {}, int(prov.get("seed", 0)))
-    curves = store.read_curves()
+    curves = read_curves(root)
     missing = [c for c in CURVE_SCHEMA.names if c not in curves.columns]
     if missing:
         raise AttrbenchError(
@@ -164,7 +161,7 @@ def load_results(root: str | Path) -> ResultsFolder:
     prov = _read_json(config_file)
     if not isinstance(prov, dict):
         raise AttrbenchError(f"{config_file} must hold a JSON object; rerun the evaluation.")
-    curves = _read_curves(root, prov)
+    curves = _read_curves(root)
     if curves.empty:
         raise AttrbenchError(
             f"{root} holds no perturbation curves yet (no shards); run or resume the evaluation "

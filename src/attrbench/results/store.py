@@ -75,16 +75,22 @@ class ResultStore:
             pq.write_table(table, tmp)
 
     def read_curves(self) -> pd.DataFrame:
-        """All shards as one DataFrame, sorted so that the row order does not depend on timing."""
-        files = sorted((self.root / "shards").glob("*.parquet"))
-        if not files:
-            return CURVE_SCHEMA.empty_table().to_pandas()
-        frame = pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True)
-        keys = ["augmentation", "model", "variant", "image_id", "order", "step"]
-        return frame.sort_values(keys, kind="stable").reset_index(drop=True)
+        """All shards as one DataFrame; see :func:`read_curves`."""
+        return read_curves(self.root)
 
     def write_json(self, name: str, obj: Any) -> Path:
         """Atomically write a JSON side file (e.g. ``accuracy.json``) into the folder."""
         path = self.root / name
         write_json_atomic(path, obj)
         return path
+
+
+def read_curves(root: str | Path) -> pd.DataFrame:
+    """Read every shard of a results folder (read-only), sorted so that the row order does not
+    depend on the order in which shards were written."""
+    files = sorted((Path(root) / "shards").glob("*.parquet"))
+    if not files:
+        return CURVE_SCHEMA.empty_table().to_pandas()
+    frame = pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True)
+    keys = ["augmentation", "model", "variant", "image_id", "order", "step"]
+    return frame.sort_values(keys, kind="stable").reset_index(drop=True)
