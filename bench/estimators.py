@@ -1,13 +1,14 @@
-"""Speed and memory of Integrated Gradients (FPA App. B, m = 200) as ratios against a floor and a peer.
+"""Speed and memory of Integrated Gradients (FPA App. B, m = 200), as ratios to a floor and a peer.
 
 Configurations, each measured in a fresh subprocess (so peak RSS is its own):
 
-* ``baseline``: import torch, build ``cifar_resnet18``, load the images; nothing else (the RSS floor).
+* ``baseline``: import torch, build ``cifar_resnet18``, load the images; nothing else (RSS floor).
 * ``floor``: B x m plain forward + input-gradient backward passes of the model in batches of
   ``--max-batch`` on a fixed input batch (parameters frozen): the least work any IG can do.
 * ``ours``: ``create_method("integrated_gradients", steps=m, max_batch=...)``.
 * ``captum``: Captum ``IntegratedGradients(...).attribute(n_steps=m, method="riemann_right",
-  internal_batch_size=512)``, the peer (its default, without internal_batch_size, runs out of memory).
+  internal_batch_size=512)``, the peer (its default, without internal_batch_size, runs out of
+  memory).
 * ``gl``: Gauss-Legendre IG with fewer points, compared with the m = 200 map by relative L2.
 
 Usage (slow on a CPU; a few minutes with --images 8)::
@@ -43,15 +44,17 @@ def _images(n: int) -> tuple[torch.Tensor, str]:
         return torch.stack([data[i][0] for i in range(n)]), "cifar10-mini test[:n]"
     except Exception as exc:  # noqa: BLE001  (a bench falls back rather than fails)
         gen = torch.Generator().manual_seed(0)
-        return torch.rand(n, 3, 32, 32, generator=gen) * 2 - 1, f"random (cifar10-mini unavailable: {exc})"
+        images = torch.rand(n, 3, 32, 32, generator=gen) * 2 - 1
+        return images, f"random (cifar10-mini unavailable: {exc})"
 
 
 def _model() -> torch.nn.Module:
     """``cifar_resnet18`` with seeded random weights *and* random BatchNorm statistics and affines.
 
-    A freshly initialised ReLU ResNet has zero biases and BN running stats (0, 1), so it is positively
-    homogeneous (f(a x) = a f(x)): its gradient is constant along the IG path and every quadrature
-    agrees trivially. Random BN statistics break that, like training does; timing is unaffected.
+    A freshly initialised ReLU ResNet has zero biases and BN running stats (0, 1), so it is
+    positively homogeneous (f(a x) = a f(x)): its gradient is constant along the IG path and every
+    quadrature agrees trivially. Random BN statistics break that, like training does; timing is
+    unaffected.
     """
     from attrbench.models import create_model
 
@@ -103,13 +106,17 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     elif args.config == "ours":
         from attrbench.methods import create_method
 
-        e = create_method("integrated_gradients", model, steps=args.steps, max_batch=args.max_batch)(x, target)
+        ig = create_method(
+            "integrated_gradients", model, steps=args.steps, max_batch=args.max_batch
+        )
+        e = ig(x, target)
         torch.save(e, Path(args.tmp) / "ours.pt")
     elif args.config == "captum":
         from captum.attr import IntegratedGradients
 
         e = IntegratedGradients(model).attribute(
-            x, target=target, n_steps=args.steps, method="riemann_right", internal_batch_size=args.captum_batch
+            x, target=target, n_steps=args.steps, method="riemann_right",
+            internal_batch_size=args.captum_batch,
         )
         torch.save(e.detach(), Path(args.tmp) / "captum.pt")
     elif args.config == "gl":
@@ -118,7 +125,11 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
         timings = {}
         for m in [*args.gl_points, args.steps]:
             t0 = time.perf_counter()
-            e = create_method("integrated_gradients", model, steps=m, quadrature="gauss_legendre", max_batch=args.max_batch)(x, target)
+            gl = create_method(
+                "integrated_gradients", model, steps=m, quadrature="gauss_legendre",
+                max_batch=args.max_batch,
+            )
+            e = gl(x, target)
             timings[m] = time.perf_counter() - t0
             torch.save(e, Path(args.tmp) / f"gl{m}.pt")
         result["gl_seconds"] = timings
@@ -132,8 +143,9 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
 
 def _run_child(config: str, args: argparse.Namespace, tmp: str) -> dict[str, Any]:
     cmd = [
-        sys.executable, __file__, "--child", config, "--images", str(args.images), "--steps", str(args.steps),
-        "--max-batch", str(args.max_batch), "--captum-batch", str(args.captum_batch), "--threads", str(args.threads),
+        sys.executable, __file__, "--child", config, "--images", str(args.images),
+        "--steps", str(args.steps), "--max-batch", str(args.max_batch),
+        "--captum-batch", str(args.captum_batch), "--threads", str(args.threads),
         "--gl-points", ",".join(map(str, args.gl_points)), "--tmp", tmp,
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -153,7 +165,9 @@ def main() -> None:
     parser.add_argument("--max-batch", type=int, default=128)
     parser.add_argument("--captum-batch", type=int, default=512)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--gl-points", type=lambda s: [int(v) for v in s.split(",")], default=[10, 20, 40])
+    parser.add_argument(
+        "--gl-points", type=lambda s: [int(v) for v in s.split(",")], default=[10, 20, 40]
+    )
     parser.add_argument("--configs", default="baseline,floor,ours,captum,gl")
     parser.add_argument("--out", type=Path, default=OUT / "estimators.json")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -171,7 +185,8 @@ def main() -> None:
         runs = {c: _run_child(c, args, tmp) for c in args.configs.split(",")}
         print(json.dumps(runs, indent=1), file=sys.stderr)
         maps = {p.stem: torch.load(p, weights_only=True) for p in Path(tmp).glob("*.pt")}
-    summary: dict[str, Any] = {"settings": {k: v for k, v in vars(args).items() if k not in ("child", "tmp", "out")}, "runs": runs}
+    settings = {k: v for k, v in vars(args).items() if k not in ("child", "tmp", "out")}
+    summary: dict[str, Any] = {"settings": settings, "runs": runs}
     ratios: dict[str, Any] = {}
     rss = {c: r.get("peak_rss_mib") for c, r in runs.items()}
     # CPU seconds are the primary measure on a shared machine (wall time includes other jobs).
@@ -189,10 +204,11 @@ def main() -> None:
         ratios["ours_vs_captum_rel_l2"] = _rel_l2(maps["ours"], maps["captum"].float())
     if "ours" in maps:
         ref = maps.get(f"gl{args.steps}")
-        ratios["gl_vs_riemann200_rel_l2"] = {m: _rel_l2(maps[f"gl{m}"], maps["ours"]) for m in args.gl_points if f"gl{m}" in maps}
+        gls = {m: maps[f"gl{m}"] for m in args.gl_points if f"gl{m}" in maps}
+        ratios["gl_vs_riemann200_rel_l2"] = {m: _rel_l2(e, maps["ours"]) for m, e in gls.items()}
         if ref is not None:
             ratios["riemann200_vs_gl200_rel_l2"] = _rel_l2(maps["ours"], ref)
-            ratios["gl_vs_gl200_rel_l2"] = {m: _rel_l2(maps[f"gl{m}"], ref) for m in args.gl_points if f"gl{m}" in maps}
+            ratios["gl_vs_gl200_rel_l2"] = {m: _rel_l2(e, ref) for m, e in gls.items()}
     summary["ratios"] = ratios
     summary["versions"] = library_versions()
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -30,7 +30,7 @@ class ConvReLU(nn.Module):
 
 
 class TinyConv(nn.Module):
-    """conv-BN-ReLU(module, in place) -> conv-ReLU(functional) -> dropout -> GAP -> linear, 5 classes.
+    """conv-BN-ReLU(module, in place) -> conv-ReLU(functional) -> dropout -> GAP -> linear (5).
 
     ``features`` ends at the last conv block, so CAM applies with layer='features', fc_layer='fc'.
     """

@@ -104,7 +104,8 @@ def test_params_record_every_default(name: str, tiny_model, make) -> None:
     explainer = make(name, tiny_model)
     assert set(explainer.params) == set(spec.defaults)
     assert explainer.describe()["method"] == name
-    for flag, key in (("stochastic", "seed"), ("needs_baseline", "baseline"), ("needs_layer", "layer")):
+    required = {"stochastic": "seed", "needs_baseline": "baseline", "needs_layer": "layer"}
+    for flag, key in required.items():
         assert (key in spec.defaults) == getattr(spec, flag)
 
 

@@ -37,7 +37,8 @@ def test_explain_writes_npz_png_and_provenance(checkpoint: Path, tmp_path: Path)
     with np.load(out / "maps.npz") as npz:
         assert npz["images"].shape == (3, 3, 32, 32) and npz["attributions"].shape == (3, 3, 32, 32)
         assert npz["maps"].shape == (3, 32, 32)
-        np.testing.assert_allclose(npz["maps"], (npz["images"] * npz["attributions"]).sum(1), rtol=1e-5, atol=1e-7)
+        expected = (npz["images"] * npz["attributions"]).sum(1)
+        np.testing.assert_allclose(npz["maps"], expected, rtol=1e-5, atol=1e-7)
         assert (npz["targets"] == npz["predictions"]).all() and list(npz["positions"]) == [0, 1, 2]
         assert str(npz["variant"]) == "smoothgrad|input_sum"
     assert (out / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -59,15 +60,16 @@ def test_explain_plain_method_with_labels(checkpoint: Path, tmp_path: Path) -> N
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--method", "integrated_gradient"], r"Unknown variant 'integrated_gradient'\. Did you mean 'integrated_gradients'"),
+        (["--method", "integrated_gradient"],
+         r"Unknown variant 'integrated_gradient'\. Did you mean 'integrated_gradients'"),
         (["--indices", "a:b"], r"Bad --indices 'a:b'"),
         (["--target", "truth"], r"--target must be 'predicted' or 'label'"),
         (["-p", "steps=0"], r"steps must be an integer >= 1"),
     ],
 )
 def test_explain_errors(extra: list[str], message: str, checkpoint: Path, tmp_path: Path) -> None:
-    result = _run("--checkpoint", str(checkpoint), "--dataset", "cifar10-mini", "--out", str(tmp_path / "x"),
-                  "--device", "cpu", *extra)
+    result = _run("--checkpoint", str(checkpoint), "--dataset", "cifar10-mini",
+                  "--out", str(tmp_path / "x"), "--device", "cpu", *extra)
     assert isinstance(result.exception, AttrbenchError)
 
 

@@ -17,7 +17,9 @@ def pair() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_registered_steps() -> None:
-    assert list_postprocess() == ["abs_sum", "input_abs_sum", "input_sum", "minmax_p99", "positive_sum", "sum"]
+    assert list_postprocess() == [
+        "abs_sum", "input_abs_sum", "input_sum", "minmax_p99", "positive_sum", "sum"
+    ]
     assert list_postprocess("map") == ["minmax_p99"]
 
 
@@ -60,7 +62,8 @@ def test_chain(pair) -> None:
     out = postprocess(e, x, "positive_sum|minmax_p99")
     torch.testing.assert_close(out, minmax_p99(e.clamp_min(0).sum(1)))
     assert parse_steps(["abs_sum", "minmax_p99"]) == ("abs_sum", "minmax_p99")
-    assert keeps_sign("input_sum") and not keeps_sign("sum|minmax_p99") and not keeps_sign("abs_sum")
+    assert keeps_sign("input_sum")
+    assert not keeps_sign("sum|minmax_p99") and not keeps_sign("abs_sum")
 
 
 @pytest.mark.parametrize(
@@ -79,7 +82,7 @@ def test_bad_chains(chain: str, message: str, pair) -> None:
 
 def test_input_steps_need_images(pair) -> None:
     e, x = pair
-    with pytest.raises(AttrbenchError, match=r"'input_sum' multiplies by the input; pass the images x"):
+    with pytest.raises(AttrbenchError, match=r"'input_sum' multiplies by the input; pass the"):
         postprocess(e, None, "input_sum")
     with pytest.raises(AttrbenchError, match=r"must have the same shape"):
         postprocess(e, x[:1], "input_abs_sum")

@@ -1,4 +1,4 @@
-"""Reference tests: closed forms, slow literal loops written from the papers, and outside libraries."""
+"""Reference tests: closed forms, slow literal loops written from the papers, outside libraries."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from attrbench.methods.noise import ImageNoise
 # --------------------------------------------------------------------------- literal references
 
 
-def literal_ig(model: nn.Module, x: torch.Tensor, target: torch.Tensor, m: int, rule: str, baseline: float = 0.0) -> torch.Tensor:
+def literal_ig(
+    model: nn.Module, x: torch.Tensor, target: torch.Tensor, m: int, rule: str, baseline: float = 0
+) -> torch.Tensor:
     """IG written as FPA App. B states it, one image and one step at a time."""
     if rule == "riemann_right":
         alphas, weights = [k / m for k in range(1, m + 1)], [1.0 / m] * m
@@ -35,8 +37,11 @@ def literal_ig(model: nn.Module, x: torch.Tensor, target: torch.Tensor, m: int, 
     return out
 
 
-def literal_sg(model: nn.Module, x: torch.Tensor, target: torch.Tensor, n: int, level: float, seed: int, square: bool) -> torch.Tensor:
-    """SmoothGrad / SQ-SG as in FPA App. B, one image and one sample at a time (same noise source)."""
+def literal_sg(
+    model: nn.Module, x: torch.Tensor, target: torch.Tensor, n: int, level: float, seed: int,
+    square: bool,
+) -> torch.Tensor:
+    """SmoothGrad / SQ-SG as in FPA App. B, one image and one sample at a time (same noise)."""
     noise = ImageNoise(x, seed)
     out = torch.zeros_like(x)
     for b in range(x.shape[0]):
@@ -59,14 +64,15 @@ def _targets(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize("rule", ["riemann_right", "linspace", "gauss_legendre"])
 def test_ig_completeness_at_m200(rule: str, smooth_model) -> None:
-    # Sum of attributions = S_t(x) - S_t(0) within 1% (Sundararajan et al. 2017), for the class whose
-    # logit changes most along the path (a well-conditioned ratio).
+    # Sum of attributions = S_t(x) - S_t(0) within 1% (Sundararajan et al. 2017), for the class
+    # whose logit changes most along the path (a well-conditioned ratio).
     x = torch.rand(8, 3, 8, 8, generator=torch.Generator().manual_seed(3)) * 2 - 1
     with torch.no_grad():
         delta = smooth_model(x) - smooth_model(torch.zeros_like(x))
     t = delta.argmax(1)
     expected = delta[torch.arange(8), t]
-    total = create_method("integrated_gradients", smooth_model, quadrature=rule)(x, t).flatten(1).sum(1)
+    e = create_method("integrated_gradients", smooth_model, quadrature=rule)(x, t)
+    total = e.flatten(1).sum(1)
     tol = 1e-4 if rule == "gauss_legendre" else 0.01
     assert torch.all((total - expected).abs() <= tol * expected.abs()), (total, expected)
 
@@ -74,7 +80,8 @@ def test_ig_completeness_at_m200(rule: str, smooth_model) -> None:
 @pytest.mark.parametrize("rule", ["riemann_right", "linspace", "gauss_legendre"])
 def test_ig_batched_equals_literal_loop(rule: str, smooth_model, images) -> None:
     t = _targets(smooth_model, images)
-    fast = create_method("integrated_gradients", smooth_model, steps=12, quadrature=rule, max_batch=5)(images)
+    ig = create_method("integrated_gradients", smooth_model, steps=12, quadrature=rule, max_batch=5)
+    fast = ig(images)
     slow = literal_ig(smooth_model, images, t, 12, rule)
     torch.testing.assert_close(fast, slow, rtol=1e-4, atol=1e-6)
 
@@ -84,18 +91,26 @@ def test_ig_quadratures_converge_to_the_same_map(smooth_model, images) -> None:
         rule: create_method("integrated_gradients", smooth_model, quadrature=rule)(images)
         for rule in ("riemann_right", "linspace", "gauss_legendre")
     }
-    exact = create_method("integrated_gradients", smooth_model, steps=64, quadrature="gauss_legendre")(images)
+    def gl(m: int) -> torch.Tensor:
+        return create_method(
+            "integrated_gradients", smooth_model, steps=m, quadrature="gauss_legendre"
+        )(images)
+
+    exact = gl(64)
     for rule, e in maps.items():
         rel = (e - exact).norm() / exact.norm()
         assert rel < 0.01, (rule, float(rel))
-    few = create_method("integrated_gradients", smooth_model, steps=16, quadrature="gauss_legendre")(images)
+    few = gl(16)
     assert (few - exact).norm() / exact.norm() < 1e-3
 
 
 def test_ig_matches_captum_gauss_legendre(smooth_model, images) -> None:
     t = _targets(smooth_model, images)
-    ours = create_method("integrated_gradients", smooth_model, steps=10, quadrature="gauss_legendre")(images)
-    theirs = IntegratedGradients(smooth_model).attribute(images, target=t, n_steps=10, method="gausslegendre")
+    ig = create_method("integrated_gradients", smooth_model, steps=10, quadrature="gauss_legendre")
+    ours = ig(images)
+    theirs = IntegratedGradients(smooth_model).attribute(
+        images, target=t, n_steps=10, method="gausslegendre"
+    )
     torch.testing.assert_close(ours, theirs.float(), rtol=1e-4, atol=1e-6)
 
 
@@ -104,7 +119,9 @@ def test_ig_per_channel_baseline(smooth_model, images) -> None:
     base = (0.1, -0.2, 0.3)
     e = create_method("integrated_gradients", smooth_model, steps=6, baseline=list(base))(images)
     x0 = torch.tensor(base).view(1, 3, 1, 1).expand_as(images)
-    theirs = IntegratedGradients(smooth_model).attribute(images, baselines=x0, target=t, n_steps=6, method="riemann_right")
+    theirs = IntegratedGradients(smooth_model).attribute(
+        images, baselines=x0, target=t, n_steps=6, method="riemann_right"
+    )
     torch.testing.assert_close(e, theirs.float(), rtol=1e-4, atol=1e-6)
 
 
@@ -130,11 +147,13 @@ def test_input_times_gradient_on_linear_model_is_exact_contribution(linear_model
     t = torch.tensor([1, 1, 2])
     w = linear_model[1].weight[t].view(3, 3, 8, 8)
     for name in ("input_x_gradient", "integrated_gradients"):
-        e = create_method(name, linear_model, **({"steps": 3} if name != "input_x_gradient" else {}))(images, t)
+        extra = {"steps": 3} if name != "input_x_gradient" else {}
+        e = create_method(name, linear_model, **extra)(images, t)
         torch.testing.assert_close(e, images * w, rtol=1e-5, atol=1e-6)
     with torch.no_grad():
         logits = linear_model(images)
-    torch.testing.assert_close((images * w).flatten(1).sum(1), logits[torch.arange(3), t] - linear_model[1].bias[t])
+    contributions = (images * w).flatten(1).sum(1)
+    torch.testing.assert_close(contributions, logits[torch.arange(3), t] - linear_model[1].bias[t])
 
 
 def test_occlusion_single_pixel_on_linear_model(linear_model, images) -> None:
@@ -176,13 +195,17 @@ def test_smoothgrad_sq_nonnegative_and_vargrad_identity(tiny_model, images) -> N
 
 def test_ig_smoothgrad_without_noise_is_ig(smooth_model, images) -> None:
     ig = create_method("integrated_gradients", smooth_model, steps=7)(images)
-    igsg = create_method("integrated_gradients_smoothgrad", smooth_model, steps=7, n_samples=2, noise_level=0.0)(images)
+    igsg = create_method(
+        "integrated_gradients_smoothgrad", smooth_model, steps=7, n_samples=2, noise_level=0.0
+    )(images)
     torch.testing.assert_close(igsg, ig, rtol=1e-5, atol=1e-7)
 
 
 def test_ig_smoothgrad_equals_mean_of_ig_on_noisy_copies(smooth_model, images) -> None:
     t = _targets(smooth_model, images)
-    igsg = create_method("integrated_gradients_smoothgrad", smooth_model, steps=5, n_samples=3, seed=4, max_batch=7)(images, t)
+    igsg = create_method(
+        "integrated_gradients_smoothgrad", smooth_model, steps=5, n_samples=3, seed=4, max_batch=7
+    )(images, t)
     noise = ImageNoise(images, 4)
     sigma = 0.15 * (images.flatten(1).amax(1) - images.flatten(1).amin(1)).view(-1, 1, 1, 1)
     copies = [images + sigma * noise.normal(torch.arange(3), torch.full((3,), s)) for s in range(3)]
@@ -194,11 +217,11 @@ def test_smoothgrad_noise_scale(tiny_model) -> None:
     # sigma = 0.15 (max - min) per image: images of range 2 and 20 differ by 10x in their noise.
     from attrbench.methods.smoothing import noise_sigma
 
-    x = torch.stack([torch.linspace(-1, 1, 192).view(3, 8, 8), torch.linspace(-10, 10, 192).view(3, 8, 8)])
+    x = torch.stack([torch.linspace(-1, 1, 192), torch.linspace(-10, 10, 192)]).view(2, 3, 8, 8)
     torch.testing.assert_close(noise_sigma(x, 0.15).flatten(), torch.tensor([0.3, 3.0]))
 
 
-# --------------------------------------------------------------------------- guided backprop and CAM
+# ------------------------------------------------------------------------ guided backprop and CAM
 
 
 def test_guided_backprop_matches_captum_and_sees_functional_relus(tiny_model, images) -> None:
@@ -239,7 +262,8 @@ def test_cam_sums_to_logit_minus_bias(gap_model) -> None:
     with torch.no_grad():
         logits = gap_model(x)
     t = logits.argmax(1)
-    torch.testing.assert_close(e[:, 0].flatten(1).sum(1), logits[torch.arange(2), t] - gap_model.fc.bias[t], rtol=1e-5, atol=1e-5)
+    expected = logits[torch.arange(2), t] - gap_model.fc.bias[t]
+    torch.testing.assert_close(e[:, 0].flatten(1).sum(1), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_guided_grad_cam_is_product(tiny_model, images) -> None:

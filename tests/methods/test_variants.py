@@ -18,16 +18,20 @@ from attrbench.variants import (
     resolve_variants,
 )
 
-FPA_COLUMNS = ["Random", "IG_sum", "IG_abs", "VG_abs", "VG'_sum", "VG'_abs", "SG_abs", "SG'_sum", "SG'_abs", "SQ-SG_sum"]
+FPA_COLUMNS = [
+    "Random", "IG_sum", "IG_abs", "VG_abs", "VG'_sum", "VG'_abs", "SG_abs", "SG'_sum", "SG'_abs",
+    "SQ-SG_sum",
+]
 
 
 def test_fpa_table_is_the_papers_ten_columns_in_order() -> None:
     variants = resolve_variants("fpa-table")
     assert [v.label for v in variants] == FPA_COLUMNS
     assert [v.name for v in variants] == [
-        "random|sum", "integrated_gradients|sum", "integrated_gradients|abs_sum", "vanilla_gradient|abs_sum",
-        "vanilla_gradient|input_sum", "vanilla_gradient|input_abs_sum", "smoothgrad|abs_sum",
-        "smoothgrad|input_sum", "smoothgrad|input_abs_sum", "smoothgrad_sq|sum",
+        "random|sum", "integrated_gradients|sum", "integrated_gradients|abs_sum",
+        "vanilla_gradient|abs_sum", "vanilla_gradient|input_sum", "vanilla_gradient|input_abs_sum",
+        "smoothgrad|abs_sum", "smoothgrad|input_sum", "smoothgrad|input_abs_sum",
+        "smoothgrad_sq|sum",
     ]
     # The paper's signed estimators (Sec. 4.3) are exactly IG_sum, VG'_sum and SG'_sum.
     assert [v.label for v in variants if v.signed] == ["IG_sum", "VG'_sum", "SG'_sum"]
@@ -55,7 +59,9 @@ def test_resolve_dedups_and_splits_commas() -> None:
 
 def test_group_by_method_computes_each_method_once() -> None:
     groups = group_by_method(resolve_variants("fpa-table"))
-    assert list(groups) == ["random", "integrated_gradients", "vanilla_gradient", "smoothgrad", "smoothgrad_sq"]
+    assert list(groups) == [
+        "random", "integrated_gradients", "vanilla_gradient", "smoothgrad", "smoothgrad_sq"
+    ]
     assert len(groups["smoothgrad"]) == 3
 
 
@@ -70,7 +76,8 @@ def test_parity_overrides_are_valid(tiny_model) -> None:
     [
         ("IG-sum", r"Unknown variant 'IG-sum'\. Did you mean 'IG_sum'"),
         ("fpa_table", r"Did you mean 'fpa-table'"),
-        ("integrated_gradient|sum", r"Unknown method 'integrated_gradient'\. Did you mean 'integrated_gradients'"),
+        ("integrated_gradient|sum",
+         r"Unknown method 'integrated_gradient'\. Did you mean 'integrated_gradients'"),
         ("smoothgrad", r"Variant 'smoothgrad' needs a post-processing: e\.g\. 'smoothgrad\|sum'"),
         ("smoothgrad|minmax_p99", r"must start with exactly one channel reduction"),
     ],
@@ -91,6 +98,8 @@ def test_variant_explainer_maps(tiny_model, images) -> None:
     assert maps.shape == (3, 8, 8)
     raw = create_method("vanilla_gradient", tiny_model)(images)
     torch.testing.assert_close(maps, (images * raw).sum(1))
-    assert explainer.describe() == {"variant": "vanilla_gradient|input_sum", "alias": "VG'_sum", "method": "vanilla_gradient"}
+    assert explainer.describe() == {
+        "variant": "vanilla_gradient|input_sum", "alias": "VG'_sum", "method": "vanilla_gradient"
+    }
     sg = create_variant("SG_abs", tiny_model, n_samples=3, max_batch=4)
     assert sg.params["n_samples"] == 3 and sg(images).min() >= 0
