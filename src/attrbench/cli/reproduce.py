@@ -17,7 +17,7 @@ reproduce_app = typer.Typer(help="Reproduce a paper's experiment end to end.", n
 app.add_typer(reproduce_app, name="reproduce")
 
 
-def _method_params(pairs: list[str] | None) -> dict[str, dict]:
+def parse_method_params(pairs: list[str] | None) -> dict[str, dict]:
     """``integrated_gradients.steps=50`` -> ``{"integrated_gradients": {"steps": 50}}``."""
     out: dict[str, dict] = {}
     for key, value in parse_key_values(pairs, "--method-param").items():
@@ -60,7 +60,7 @@ def reproduce_fpa_command(
     if variant:
         values["variants"] = tuple(variant)
     if method_param:
-        values["method_params"] = _method_params(method_param)
+        values["method_params"] = parse_method_params(method_param)
     for key in ("augmentations", "variants"):
         if key in values:
             values[key] = tuple(values[key])

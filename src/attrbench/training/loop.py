@@ -13,6 +13,7 @@ Files written to ``out_dir``:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -194,7 +195,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
             history.append({"epoch": epoch + 1, "lr": lr, "train_loss": loss_sum / seen,
                             "train_accuracy": correct / seen, "test_accuracy": test_acc,
                             "seconds": time.perf_counter() - t0})
-            _save_epoch(out_dir, cfg, model, optimizer, epoch, history, spec)
+            _save_epoch(out_dir, cfg, model, optimizer, epoch, history, spec, augmentation)
             if on_epoch_end is not None:
                 on_epoch_end(epoch)
 
@@ -205,14 +206,16 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
 
 
 def _save_epoch(out_dir: Path, cfg: TrainConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
-                epoch: int, history: list[dict[str, float]], spec: Any) -> None:
+                epoch: int, history: list[dict[str, float]], spec: Any, augmentation: Any) -> None:
     """Write checkpoint, history and resume state; resume state last, so it never runs ahead."""
     metadata = {
         "architecture": cfg.model,
         "classes": list(spec.classes),
         "normalization": {"mean": list(spec.mean), "std": list(spec.std)},
         "augmentation": {"name": cfg.augment, "preset": cfg.augment_preset,
-                         "params": cfg.augment_params},
+                         "overrides": cfg.augment_params,
+                         "resolved": dataclasses.asdict(augmentation.config)
+                         if dataclasses.is_dataclass(augmentation.config) else None},
         "config": cfg.to_dict(),
         "metrics": {"epoch": epoch + 1, "test_accuracy": history[-1]["test_accuracy"],
                     "train_accuracy": history[-1]["train_accuracy"]},

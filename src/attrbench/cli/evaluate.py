@@ -1,0 +1,62 @@
+"""``attrbench evaluate`` (a user's checkpoint on a dataset) and ``attrbench report`` (rebuild tables,
+figures and HTML of a results folder)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from attrbench.cli.app import app
+from attrbench.cli.reproduce import parse_method_params
+
+
+@app.command()
+def evaluate(
+    checkpoint: Annotated[Path, typer.Option(help="Checkpoint stem or .safetensors file written by `attrbench train`.")],
+    out: Annotated[Path, typer.Option(help="Results folder (resumes if it holds the same config).")],
+    dataset: Annotated[str, typer.Option(help="Dataset name or directory.")] = "cifar10-mini",
+    split: Annotated[str, typer.Option(help="Split to evaluate.")] = "test",
+    num_images: Annotated[Optional[int], typer.Option(help="Evaluate the first N images [default: all].")] = None,
+    variant: Annotated[Optional[list[str]], typer.Option(help="Estimator variants or presets (repeatable) [default: fpa-table].")] = None,
+    method_param: Annotated[Optional[list[str]], typer.Option(help="METHOD.PARAM=VALUE override, e.g. integrated_gradients.steps=50.")] = None,
+    num_steps: Annotated[Optional[int], typer.Option(help="Perturbation steps after step 0 [default: 5 % of the pixels per step].")] = None,
+    mask_value: Annotated[float, typer.Option(help="Fill of masked pixels in the model's input space.")] = 0.0,
+    tie_break: Annotated[str, typer.Option(help="random (seeded) or reference (authors' argsort).")] = "random",
+    target: Annotated[str, typer.Option(help="predicted (class on the clean image) or label.")] = "predicted",
+    augmentation: Annotated[Optional[str], typer.Option(help="Label for the augmentation column [default: from the checkpoint].")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of noise, random maps and tie-breaks.")] = 0,
+    data_root: Annotated[Optional[str], typer.Option(help="Root folder for datasets on disk.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+) -> None:
+    """Score estimator variants on your checkpoint: MIF/LIF curves, fidelity table and HTML report."""
+    from attrbench.data import load_dataset
+    from attrbench.evaluation import evaluate as run
+    from attrbench.models import check_input_compatible, load_checkpoint
+    from attrbench.reporting import build_all
+    from attrbench.runtime import resolve_device
+
+    dev = resolve_device(device)
+    data = load_dataset(dataset, split, root=data_root, limit=num_images)
+    model, meta = load_checkpoint(checkpoint, dev, expected_num_classes=data.spec.num_classes)
+    check_input_compatible(model, data.spec.image_shape)
+    aug = augmentation or (meta.get("augmentation") or {}).get("name", "unknown")
+    run(model, data, tuple(variant or ("fpa-table",)), num_steps=num_steps, mask_value=mask_value,
+        tie_break=tie_break, target=target, seed=seed, method_params=parse_method_params(method_param),
+        model_name=str(meta.get("architecture", "model")), augmentation=aug, out=out, device=dev,
+        progress=True)
+    paths = build_all(out)
+    typer.echo(f"fidelity table: {paths['fidelity_md']}\nreport: {paths['report']}")
+
+
+@app.command()
+def report(
+    root: Annotated[Path, typer.Argument(help="Results folder written by `evaluate` or `reproduce`.")],
+    ci: Annotated[str, typer.Option(help="independent (the paper's) or paired confidence interval.")] = "independent",
+) -> None:
+    """Rebuild the fidelity table, figures and HTML report of a results folder from its stored curves."""
+    from attrbench.reporting import build_all
+
+    for name, path in build_all(root, ci=ci).items():
+        typer.echo(f"  {name:<18} {path}")
