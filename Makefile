@@ -23,6 +23,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/fpa_overhead.py
+	$(BIN)/python bench/estimators.py
+	$(BIN)/python bench/perturbation.py
 
 clean:
 	rm -rf runs .pytest_cache
