@@ -123,7 +123,8 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
         from attrbench.methods import create_method
 
         timings = {}
-        for m in [*args.gl_points, args.steps]:
+        extra = [args.steps] if args.gl_reference else []
+        for m in [*args.gl_points, *extra]:
             t0 = time.perf_counter()
             gl = create_method(
                 "integrated_gradients", model, steps=m, quadrature="gauss_legendre",
@@ -147,6 +148,7 @@ def _run_child(config: str, args: argparse.Namespace, tmp: str) -> dict[str, Any
         "--steps", str(args.steps), "--max-batch", str(args.max_batch),
         "--captum-batch", str(args.captum_batch), "--threads", str(args.threads),
         "--gl-points", ",".join(map(str, args.gl_points)), "--tmp", tmp,
+        *(["--gl-reference"] if args.gl_reference else []),
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -169,6 +171,10 @@ def main() -> None:
         "--gl-points", type=lambda s: [int(v) for v in s.split(",")], default=[10, 20, 40]
     )
     parser.add_argument("--configs", default="baseline,floor,ours,captum,gl")
+    parser.add_argument(
+        "--gl-reference", action="store_true",
+        help="also compute Gauss-Legendre with --steps points as the most accurate reference",
+    )
     parser.add_argument("--out", type=Path, default=OUT / "estimators.json")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--tmp", default=None, help=argparse.SUPPRESS)

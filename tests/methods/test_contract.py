@@ -91,10 +91,14 @@ def test_model_state_restored_and_no_hooks_left(name: str, tiny_model, images, m
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_works_inside_no_grad(name: str, tiny_model, images, make) -> None:
+def test_works_inside_no_grad_and_inference_mode(name: str, tiny_model, images, make) -> None:
     expected = make(name, tiny_model)(images)
     with torch.no_grad():
         inside = make(name, tiny_model)(images)
+    torch.testing.assert_close(inside, expected, rtol=0, atol=0)
+    with torch.inference_mode():
+        frozen = images.clone()
+        inside = make(name, tiny_model)(frozen)
     torch.testing.assert_close(inside, expected, rtol=0, atol=0)
 
 

@@ -76,6 +76,8 @@ class Explainer:
         """
         x = check_images(x, self.model)
         with attribution_mode(self.model):
+            if x.is_inference():  # made under torch.inference_mode(): a normal copy can be traced
+                x = x.clone()
             logits = check_logits(forward_logits(self.model, x, self.max_batch), x.shape[0])
             t = resolve_targets(target, logits)
             e = self.spec.compute(self.model, x, t, self.params, self.max_batch)

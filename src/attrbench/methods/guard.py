@@ -57,8 +57,8 @@ def _remove_new_hooks(model: nn.Module, before: dict[tuple[str, str], frozenset[
 def attribution_mode(model: nn.Module) -> Iterator[nn.Module]:
     """Run attributions on ``model`` and restore its state afterwards, even on error.
 
-    Inside the block: eval mode, parameters frozen, gradients enabled (so an explainer works when
-    the caller is inside ``torch.no_grad()``).
+    Inside the block: eval mode, parameters frozen, gradients enabled and inference mode off (so an
+    explainer works when the caller is inside ``torch.no_grad()`` or ``torch.inference_mode()``).
 
     Args:
         model: the classifier; mutated only inside the block.
@@ -75,7 +75,7 @@ def attribution_mode(model: nn.Module) -> Iterator[nn.Module]:
         model.eval()
         for p in params:
             p.requires_grad_(False)
-        with torch.enable_grad():
+        with torch.inference_mode(False), torch.enable_grad():
             yield model
     finally:
         for m, training in modes:
