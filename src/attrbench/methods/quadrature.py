@@ -8,6 +8,12 @@ differ in where the m gradients are taken and how they are weighted; all weights
   weight 1/m.
 * ``gauss_legendre``: the m-point Gauss-Legendre nodes and weights mapped from [-1, 1] to [0, 1];
   exact for polynomials of degree 2m - 1, so far fewer points reach the same map on smooth models.
+
+On ReLU networks the integrand is piecewise constant in alpha, so every rule converges only like
+O(1/m) and Gauss-Legendre gains nothing (bench/estimators.py, cifar_resnet18 with random BN
+statistics, 8 CIFAR images: relative L2 to the 200-point Gauss-Legendre map is 6.6% / 3.4% / 1.7% /
+0.85% at 10 / 20 / 40 / 100 points, and 0.56% for the paper's 200-point right Riemann sum). It pays
+off on smooth models (softplus, tanh, GELU): 16 points match 64 to 1e-3 in the tests.
 """
 
 from __future__ import annotations
