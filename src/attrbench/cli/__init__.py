@@ -12,7 +12,7 @@ from attrbench.cli.app import app
 from attrbench.errors import AttrbenchError
 
 # Command modules: importing one registers its commands on ``app``.
-from attrbench.cli import data, evaluate, info, models, reproduce, train  # noqa: E402,F401
+from attrbench.cli import data, evaluate, explain, info, models, reproduce, train  # noqa: E402,F401
 
 __all__ = ["app", "main"]
 

@@ -169,7 +169,7 @@ def _evaluate_chunk(entry: ModelEntry, variants: Sequence[Variant], cfg: EvalCon
     for variant in variants:
         if variant.method not in raw:
             explainer = create_method(variant.method, model, max_batch=cfg.max_batch,
-                                      **_method_params(cfg, variant.method, chunk, entry))
+                                      **_method_params(cfg, variant.method, entry))
             raw[variant.method] = explainer(x, targets)
         maps = variant.apply(raw[variant.method], x)
         curves = perturbation_curves(
@@ -184,12 +184,14 @@ def _evaluate_chunk(entry: ModelEntry, variants: Sequence[Variant], cfg: EvalCon
     return pd.concat(frames, ignore_index=True), maps_out
 
 
-def _method_params(cfg: EvalConfig, method: str, chunk: int, entry: ModelEntry) -> dict[str, Any]:
+def _method_params(cfg: EvalConfig, method: str, entry: ModelEntry) -> dict[str, Any]:
     from attrbench.methods import get_method_spec
 
     params = dict(cfg.method_params.get(method, {}))
     if get_method_spec(method).stochastic and "seed" not in params:
-        params["seed"] = _seed_for(cfg.seed, "method", entry.augmentation, entry.name, method, chunk)
+        # Noise and random maps are keyed by image content inside the method, so one seed per
+        # (model, method) makes results independent of how the images are chunked.
+        params["seed"] = _seed_for(cfg.seed, "method", entry.augmentation, entry.name, method)
     return params
 
 
