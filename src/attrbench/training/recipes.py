@@ -60,8 +60,8 @@ for _recipe in (
            milestones=(30, 60)),
     Recipe("paper-food101", "FPA code (train_food101.py): ResNet-50, 68 epochs cosine to 0, lr 0.1, "
            "wd 5e-4, global batch 256.", epochs=68, batch_size=256, lr=0.1, schedule="cosine"),
-    Recipe("quick", "CPU demo: 12 epochs, cosine from lr 0.05, batch 128, crop (pad 2) + flip; "
-           "sized for the small CNN on the embedded CIFAR subset.", epochs=12, batch_size=128,
+    Recipe("quick", "CPU demo: 8 epochs, cosine from lr 0.05, batch 128, crop (pad 2) + flip; "
+           "sized for the small CNN on the embedded CIFAR subset.", epochs=8, batch_size=128,
            lr=0.05, schedule="cosine", crop_padding=2),
 ):
     RECIPES.register(_recipe.name, _recipe)
