@@ -39,3 +39,29 @@ def resolve_device(name: str = "auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise AttrbenchError(f"Device {name!r} requested but CUDA is not available; use --device cpu.")
     return dev
+
+
+def use_channels_last(model: torch.nn.Module) -> torch.nn.Module:
+    """Store a convolutional model's 4-D weights channels-last (NHWC) in place and return it.
+
+    On CPU this makes oneDNN convolutions 1.5-2.5x faster for the small CIFAR models (measured in
+    this project); on GPUs it suits tensor cores. Values are unchanged. Inputs are matched to the
+    model's layout by :func:`match_memory_format`.
+    """
+    return model.to(memory_format=torch.channels_last)
+
+
+def match_memory_format(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Return ``x`` (B, C, H, W) channels-last if the model's first 4-D weight is channels-last.
+
+    Models the user did not convert are left alone (a model that calls ``.view`` on feature maps
+    may not accept channels-last inputs), so this never changes what a foreign model sees.
+    """
+    if x.dim() != 4:
+        return x
+    for p in model.parameters():
+        if p.dim() == 4:
+            if p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous():
+                return x.contiguous(memory_format=torch.channels_last)
+            return x
+    return x

@@ -19,7 +19,7 @@ from attrbench.results.store import ResultStore
 def evaluate(model: nn.Module, dataset: Dataset, methods: Sequence[str] = ("fpa-table",), *,
              num_images: int | None = None, num_steps: int | None = None, mask_value: float = 0.0,
              tie_break: str = "random", target: str = "predicted", seed: int = 0,
-             max_batch: int = 512, chunk_size: int = 64,
+             max_batch: int = 128, chunk_size: int = 64,
              method_params: dict[str, dict[str, Any]] | None = None, model_name: str = "model",
              augmentation: str = "unknown", out: str | Path | None = None,
              device: str | torch.device = "cpu", progress: bool = False) -> pd.DataFrame:

@@ -29,7 +29,7 @@ from attrbench.data import denormalize, load_dataset
 from attrbench.errors import AttrbenchError
 from attrbench.evaluation.runner import EvalConfig, ModelEntry, run_evaluation, sample_maps
 from attrbench.results.store import ResultStore
-from attrbench.runtime import resolve_device
+from attrbench.runtime import resolve_device, use_channels_last
 from attrbench.training import TrainConfig, evaluate_accuracy, train
 
 #: FPA preset per dataset family (paper Sec. 4.1): CIFAR-sized images use the CIFAR parameters.
@@ -73,7 +73,7 @@ class FPAReproductionConfig:
     tie_break: str = "random"
     num_samples: int = 6
     method_params: dict[str, dict[str, Any]] = field(default_factory=dict)
-    max_batch: int = 512
+    max_batch: int = 128
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of everything that defines the results (not where they are computed)."""
@@ -121,7 +121,7 @@ def reproduce_fpa(cfg: FPAReproductionConfig, out: str | Path, *, progress: bool
     for augmentation in cfg.augmentations:
         result = train(_train_config(cfg, augmentation, image_side), out / "models" / augmentation,
                        progress=progress)
-        entries.append(ModelEntry(result.model, cfg.model, augmentation))
+        entries.append(ModelEntry(use_channels_last(result.model), cfg.model, augmentation))
         accuracy[augmentation] = {
             "model": cfg.model,
             "test_accuracy": result.test_accuracy,

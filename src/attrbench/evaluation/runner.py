@@ -60,7 +60,7 @@ class EvalConfig:
     tie_break: str = "random"
     target: str = "predicted"
     seed: int = 0
-    max_batch: int = 512
+    max_batch: int = 128
     method_params: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def validate(self) -> None:

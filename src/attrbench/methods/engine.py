@@ -22,6 +22,7 @@ from torch import nn
 
 from attrbench.errors import AttrbenchError
 from attrbench.methods.validate import _indices, bad_rows
+from attrbench.runtime import match_memory_format
 
 #: Default number of model inputs per forward/backward pass.
 DEFAULT_MAX_BATCH = 128
@@ -98,7 +99,7 @@ def accumulate_gradients(
         items = torch.arange(start, min(total, start + max_batch), device=x.device)
         image, point = items // points, items % points
         inputs, coef = build(image, point)
-        inputs = inputs.detach().requires_grad_(True)
+        inputs = match_memory_format(model, inputs).detach().requires_grad_(True)
         logits = model(inputs)
         bad = bad_rows(logits)
         if bool(bad.any()):

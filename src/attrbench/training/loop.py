@@ -33,7 +33,8 @@ from attrbench.data import load_dataset
 from attrbench.errors import AttrbenchError
 from attrbench.models import check_input_compatible, create_model, save_checkpoint
 from attrbench.provenance import provenance
-from attrbench.runtime import make_generator, resolve_device, seed_everything
+from attrbench.runtime import (make_generator, match_memory_format, resolve_device, seed_everything,
+                               use_channels_last)
 from attrbench.training.batch_transforms import random_crop, random_hflip
 from attrbench.training.config import TrainConfig
 from attrbench.progress import progress_bar
@@ -85,7 +86,7 @@ def evaluate_accuracy(model: nn.Module, dataset: Dataset, *, batch_size: int = 2
     correct = total = 0
     with torch.no_grad():
         for x, y in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-            logits = model(x.to(device))
+            logits = model(match_memory_format(model, x.to(device)))
             correct += int((logits.argmax(1).cpu() == y).sum())
             total += int(y.numel())
     model.train(was_training)
@@ -136,7 +137,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
     seed_everything(cfg.seed)
     model = create_model(cfg.model, num_classes=spec.num_classes, in_channels=spec.image_shape[0])
     check_input_compatible(model, spec.image_shape)
-    model.to(device)
+    use_channels_last(model.to(device))
     augmentation = create_augmentation(cfg.augment, preset=cfg.augment_preset, **cfg.augment_params)
 
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
@@ -177,7 +178,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
                     x = random_crop(x, cfg.crop_padding, aug_gen)
                 if cfg.hflip:
                     x = random_hflip(x, aug_gen)
-                x = augmentation(x, aug_gen)
+                x = match_memory_format(model, augmentation(x, aug_gen))
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                     logits = model(x)
                     loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)

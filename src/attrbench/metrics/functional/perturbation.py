@@ -34,6 +34,7 @@ from attrbench.metrics.functional.ranking import (
     pixel_ranks,
     random_tie_key,
 )
+from attrbench.runtime import match_memory_format
 
 __all__ = [
     "Curves",
@@ -210,7 +211,7 @@ def _check_inputs(
 
 
 def _forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    out = model(x)
+    out = model(match_memory_format(model, x))
     if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != x.shape[0]:
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise AttrbenchError(
