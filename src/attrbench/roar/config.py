@@ -1,0 +1,112 @@
+"""Configuration shared by ROAR / KAR and IteROAR: data, model, training and the variants.
+
+Defaults are sized for a CPU (the embedded CIFAR-10 subset, ``small_cnn``, a few epochs);
+``preset="paper"`` switches to the papers' setting (ResNet-50 from scratch, full splits, the
+ImageNet recipe; give the dataset folder and ``image_size=224`` for 224-pixel inputs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from attrbench.data import ImageDataset, load_dataset
+from attrbench.errors import AttrbenchError
+from attrbench.roar.removal import FILLS, UNITS, check_choice
+from attrbench.roar.scores import check_variant
+from attrbench.training import TrainConfig
+
+#: Field values of the two presets; explicit arguments win (see :meth:`RetrainConfig.preset`).
+PRESETS: dict[str, dict[str, Any]] = {
+    "cpu": {"dataset": "cifar10-mini", "model": "small_cnn", "recipe": "quick", "epochs": 3,
+            "train_limit": 1000, "test_limit": 500},
+    "paper": {"model": "resnet50", "recipe": "paper-imagenet", "epochs": None,
+              "train_limit": None, "test_limit": None, "repeats": 5},
+}
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    """What every remove-and-retrain benchmark needs.
+
+    Attributes:
+        dataset: dataset name or folder (see ``attrbench data list``).
+        model: architecture retrained from scratch at every point (``attrbench models``).
+        recipe: training recipe (optimiser, schedule, flips/crops).
+        epochs, batch_size, lr: recipe overrides (None = the recipe's value).
+        variants: importance estimators, ``"method|post"`` (spatial) or method names (element);
+            ``"random"`` is the random baseline.
+        repeats: independent retrains per point (different seeds), >= 1.
+        unit: ``"spatial"`` or ``"element"`` ranking (:mod:`attrbench.roar.removal`).
+        fill: ``"mean"``, ``"zero"`` or ``"removed_mean"``.
+        train_limit, test_limit: first N images of each split (None = all).
+        data_root, image_size: as for :func:`attrbench.data.load_dataset`.
+        seed: base seed; repeat ``r`` retrains with seed ``seed + r`` for every variant (paired).
+        device: ``auto``/``cpu``/``cuda``; not part of a run's identity.
+        batch_maps: images per explainer call.
+    """
+
+    dataset: str = "cifar10-mini"
+    model: str = "small_cnn"
+    recipe: str = "quick"
+    epochs: int | None = 3
+    batch_size: int | None = None
+    lr: float | None = None
+    variants: tuple[str, ...] = ("random", "vanilla_gradient|abs_sum", "guided_backprop|abs_sum")
+    repeats: int = 3
+    unit: str = "spatial"
+    fill: str = "mean"
+    train_limit: int | None = 1000
+    test_limit: int | None = 500
+    data_root: str | None = None
+    image_size: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    batch_maps: int = 128
+
+    def __post_init__(self) -> None:
+        check_choice("ranking unit", self.unit, UNITS)
+        check_choice("fill", self.fill, FILLS)
+        if self.repeats < 1:
+            raise AttrbenchError(f"repeats must be >= 1, got {self.repeats}.")
+        if not self.variants:
+            raise AttrbenchError("Give at least one variant, e.g. 'vanilla_gradient|abs_sum'.")
+        names = tuple(check_variant(v, self.unit) for v in self.variants)
+        if len(set(names)) != len(names):
+            raise AttrbenchError(f"Variants must be distinct; got {list(self.variants)}.")
+        object.__setattr__(self, "variants", names)
+        self.train_config()  # validates recipe and training overrides early
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> RetrainConfig:
+        """Build from preset ``"cpu"`` or ``"paper"``; ``overrides`` that are not None win."""
+        check_choice("preset", name, tuple(PRESETS))
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in PRESETS[name].items() if k in known}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise AttrbenchError(f"Unknown option(s) {unknown}; valid: {', '.join(sorted(known))}.")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def train_config(self) -> TrainConfig:
+        """The training settings of every retrain (dataset fields are replaced per run)."""
+        return TrainConfig.from_recipe(
+            self.recipe, dataset=self.dataset, model=self.model, epochs=self.epochs,
+            batch_size=self.batch_size, lr=self.lr, seed=self.seed, device=self.device)
+
+    def identity(self) -> dict[str, Any]:
+        """The resolved configuration that defines a results folder (without ``device``)."""
+        out = dataclasses.asdict(self)
+        out.pop("device")
+        out["kind"] = type(self).__name__
+        out["train"] = {k: v for k, v in self.train_config().to_dict().items()
+                        if k not in ("device", "dataset", "seed")}
+        return out
+
+    def load_split(self, split: str) -> ImageDataset:
+        """The ``split`` of the configured dataset, limited as configured."""
+        limit = self.train_limit if split == "train" else self.test_limit
+        return load_dataset(self.dataset, split, root=self.data_root, limit=limit,
+                            image_size=self.image_size)

@@ -1,0 +1,197 @@
+"""IteROAR: retrain, re-explain and occlude the top (100 - τ) % again, I times (Palacio et al.).
+
+The loop of the paper's Fig. 1, per variant and repeat ``r``: train ``f_i`` on ``D_i``; compute the
+map ``e_{i,j} = ξ(z_{i,j}, f_i)`` of every train and test sample (for its label ``y_j``, as
+``z = (x, y)`` in Sec. 3, or the prediction); remove the pixels above the τ-th percentile
+(:func:`~attrbench.metrics.functional.overlap.top_fraction_masks`, exactly ``k`` per map);
+``D_{i+1} = D_i`` with those pixels filled (zeros = ``x ⊙ m``, or the per-image per-channel mean of
+the removed values; NOTES §6 row 21). ``I = ρ / (1 - τ/100)`` (10 for τ = 95, ρ = 0.5), so ``I``
+masks cover at most ``ρA``. Recorded: the test accuracy of every ``f_i`` (i = 0..I), every
+iteration's masks for every sample (bit-packed ``.npz``), and the overlap metrics MMO, MAMO and CMA
+of the test masks (Eqs. 1, 2, 4) per sample and summarised with their random-mask references.
+
+Repeat ``r`` is an independent chain; ``f_0`` (unmodified data) is shared by the variants of a
+repeat. Resumable per (variant, iteration, repeat): finished models and masks are reused.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from attrbench.errors import AttrbenchError
+from attrbench.metrics.functional.overlap import (
+    accumulated_overlap,
+    check_budget,
+    consecutive_overlap,
+    iteration_count,
+    overlap_summary,
+    top_fraction_masks,
+)
+from attrbench.roar.config import RetrainConfig
+from attrbench.roar.removal import channel_means, check_choice, fill_removed
+from attrbench.roar.scores import split_scores
+from attrbench.roar.store import RoarStore, read_masks, slug
+from attrbench.roar.tensor_data import TensorImageDataset, dataset_tensors, train_on_tensors
+from attrbench.runtime import resolve_device
+
+TARGETS: tuple[str, ...] = ("label", "predicted")
+
+
+@dataclass(frozen=True)
+class IteRoarConfig(RetrainConfig):
+    """IteROAR settings (shared fields: :class:`RetrainConfig`).
+
+    Attributes:
+        tau: percentile threshold per map, in (0, 100); 95 removes the top 5 % (Sec. 4.1).
+        rho: largest fraction of the area masked after all iterations, in (0, 1) (Sec. 3).
+        iterations: ``I``; None = ``floor(ρ / (1 - τ/100))``. Refused if ``I · k > ρA``.
+        target: class explained, ``"label"`` (paper) or ``"predicted"``.
+        fill: ``"zero"`` (default, paper's ``x ⊙ m``), ``"removed_mean"`` or ``"mean"``.
+    """
+
+    fill: str = "zero"
+    tau: float = 95.0
+    rho: float = 0.5
+    iterations: int | None = None
+    target: str = "label"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("target", self.target, TARGETS)
+        default = iteration_count(self.tau, self.rho)  # validates tau and rho
+        if self.iterations is None:
+            object.__setattr__(self, "iterations", default)
+
+    def masks_per_iteration(self, sample_shape: tuple[int, ...]) -> int:
+        """``k`` for samples of ``sample_shape`` ((C, H, W)); checks the ρA budget."""
+        c, h, w = sample_shape
+        area = h * w if self.unit == "spatial" else c * h * w
+        assert self.iterations is not None
+        return check_budget(self.iterations, self.tau, self.rho, area)
+
+
+def _dataset(ds: Any, x: torch.Tensor, y: torch.Tensor, ids: torch.Tensor) -> TensorImageDataset:
+    return TensorImageDataset(ds.spec, ds.split, x, y, ids)
+
+
+def _sample_rows(variant: str, r: int, ids: torch.Tensor, masks: torch.Tensor) -> pd.DataFrame:
+    """Per-sample, per-iteration test-mask metrics (counts) of one chain."""
+    steps, n = masks.shape[:2]
+    flat = masks.reshape(steps, n, -1)
+    mmo = torch.cat([torch.full((1, n), -1), consecutive_overlap(masks)])
+    mamo = torch.cat([torch.full((1, n), -1), accumulated_overlap(masks)])
+    union = torch.cummax(flat.to(torch.uint8), 0).values.sum(-1)
+    return pd.DataFrame({
+        "variant": variant, "repeat": r,
+        "iteration": torch.arange(steps).repeat_interleave(n).numpy(),
+        "image_id": ids.repeat(steps).numpy(),
+        "masked": flat.sum(-1).flatten().numpy(),
+        "overlap_previous": mmo.flatten().numpy(),      # Eq. (1) term; -1 at iteration 0
+        "overlap_accumulated": mamo.flatten().numpy(),  # Eq. (2) term; -1 at iteration 0
+        "cumulative_area": union.flatten().numpy(),     # Eq. (4) after iteration i
+    })
+
+
+def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
+                 log: Callable[[str], None] | None = None) -> dict[str, pd.DataFrame]:
+    """Run (or resume) IteROAR for every variant and repeat.
+
+    Args:
+        cfg: settings.
+        out: results folder (refused if it holds another configuration).
+        progress: training progress bars.
+        log: called with one line per finished model.
+
+    Returns:
+        Tables ``accuracy`` (variant, repeat, iteration, test/train accuracy, fractions masked),
+        ``overlap`` (one row per variant and repeat: :func:`overlap_summary` of the test masks)
+        and ``overlap_samples`` (per test sample and iteration, counts).
+
+    Raises:
+        AttrbenchError: τ/ρ out of range or an iteration count beyond the ρA budget.
+    """
+    train_ds, test_ds = cfg.load_split("train"), cfg.load_split("test")
+    k = cfg.masks_per_iteration(tuple(train_ds.spec.image_shape))
+    store = RoarStore(out, cfg.identity(), cfg.seed)
+    say = log or (lambda _msg: None)
+    base = cfg.train_config()
+    device = resolve_device(cfg.device)
+    x0tr, ytr, idtr = dataset_tensors(train_ds)
+    x0te, yte, idte = dataset_tensors(test_ds)
+    mean = channel_means(x0tr)
+    iterations = cfg.iterations
+    assert iterations is not None
+    for variant in cfg.variants:
+        for r in range(cfg.repeats):
+            chain_key = f"{slug(variant)}_r{r}"
+            xtr, xte = x0tr, x0te
+            test_masks: list[torch.Tensor] = []
+            for i in range(iterations + 1):
+                key = f"original_r{r}_i0" if i == 0 else f"{chain_key}_i{i}"
+                mkey = f"{chain_key}_i{i}"
+                need_masks = i < iterations and not store.has_masks(mkey)
+                if not store.has("accuracy", key) or need_masks:
+                    t0 = time.perf_counter()
+                    result = train_on_tensors(
+                        base, _dataset(train_ds, xtr, ytr, idtr), _dataset(test_ds, xte, yte, idte),
+                        store.train_dir(key), key=f"iteroar/{key}",
+                        seed=cfg.seed + 1000 * r + i, progress=progress)
+                    if not store.has("accuracy", key):
+                        removed = float((xte != x0te).any(1).double().mean()) if i else 0.0
+                        store.write("accuracy", key, [{
+                            "benchmark": "iteroar", "variant": variant if i else "none",
+                            "repeat": r, "iteration": i, "seed": cfg.seed + 1000 * r + i,
+                            "test_accuracy": float(result.test_accuracy),
+                            "train_accuracy": float(result.history[-1]["train_accuracy"]),
+                            "changed_fraction": removed, "seconds": time.perf_counter() - t0}])
+                        say(f"iteroar {variant} repeat {r} iteration {i}: "
+                            f"test accuracy {result.test_accuracy:.3f}")
+                if i == iterations:
+                    break
+                if need_masks:
+                    masks = {}
+                    for name, x, y in (("train", xtr, ytr), ("test", xte, yte)):
+                        scores = split_scores(
+                            result.model, x, variant, cfg.unit,
+                            targets=y if cfg.target == "label" else None,
+                            seed=2 * (cfg.seed + 1000 * r + i) + (name == "test"),
+                            batch_size=cfg.batch_maps,
+                            device=device)
+                        masks[name] = top_fraction_masks(scores, cfg.tau,
+                                                         sample_dims=scores.dim() - 1)
+                    store.write_masks(mkey, **masks)
+                masks = store.read_masks(mkey)
+                if int(masks["test"][0].sum()) != k:
+                    raise AttrbenchError(f"Stored masks {mkey} do not hold {k} pixels each; "
+                                         "delete the results folder and rerun.")
+                test_masks.append(masks["test"])
+                xtr = fill_removed(xtr, masks["train"], cfg.fill, dataset_mean=mean)
+                xte = fill_removed(xte, masks["test"], cfg.fill, dataset_mean=mean)
+            if not store.has("overlap", chain_key) and len(test_masks) >= 2:
+                seq = torch.stack(test_masks)
+                summary = overlap_summary(seq, rho=cfg.rho)
+                store.write("overlap_samples", chain_key, _sample_rows(variant, r, idte, seq))
+                store.write("overlap", chain_key, [{"variant": variant, "repeat": r,
+                                                    "tau": cfg.tau, "rho": cfg.rho, **summary}])
+    return {name: store.read(name) for name in ("accuracy", "overlap", "overlap_samples")}
+
+
+def chain_masks(out: str | Path, variant: str, repeat: int, split: str = "test") -> torch.Tensor:
+    """The stored masks of one chain as bool ``(I, N, *S)`` (for plots and the leakage test)."""
+    store_root = Path(out)
+    files = sorted((store_root / "masks").glob(f"{slug(variant)}_r{repeat}_i*.npz"),
+                   key=lambda p: int(p.stem.rsplit("_i", 1)[1]))
+    if not files:
+        raise AttrbenchError(f"No masks of {variant!r} repeat {repeat} in {store_root}; run "
+                             "attrbench iteroar first.")
+    return torch.stack([read_masks(f)[split] for f in files])
+
+
+__all__ = ["TARGETS", "IteRoarConfig", "chain_masks", "run_iteroar"]

@@ -1,0 +1,134 @@
+"""Train the existing loop on in-memory (modified) datasets.
+
+:func:`attrbench.training.train` takes a dataset *name* and calls
+:func:`attrbench.data.load_dataset`. ROAR and IteROAR retrain on datasets that exist only in
+memory (images with features removed), so :func:`train_on_tensors` registers the two splits under a
+temporary name in the dataset registry for the duration of one ``train`` call and removes the entry
+afterwards. The run keeps all of ``train``'s behaviour: per-epoch atomic state, exact resume and
+provenance. (A cleaner hook would be an optional ``datasets=(train_set, test_set)`` argument of
+``train``; see the report of this package.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from attrbench.data import DatasetSpec, ImageDataset
+from attrbench.data.catalog import DATASETS, DatasetEntry
+from attrbench.errors import AttrbenchError
+from attrbench.training import TrainConfig, TrainResult, train
+
+#: Prefix of the temporary registry names; never a real dataset name.
+MEMORY_PREFIX = "in-memory:"
+
+
+class TensorImageDataset(ImageDataset):
+    """A dataset of float images already in the model's input space, held in memory.
+
+    Args:
+        spec: dataset description (``image_shape`` must equal ``images.shape[1:]``).
+        split: split name.
+        images: float ``(N, C, H, W)``, normalised as ``spec`` says (or any input space).
+        labels: int ``(N,)``.
+        ids: int ``(N,)`` image ids (default ``0..N-1``).
+    """
+
+    def __init__(self, spec: DatasetSpec, split: str, images: torch.Tensor, labels: torch.Tensor,
+                 ids: torch.Tensor | None = None) -> None:
+        if images.dim() != 4 or tuple(images.shape[1:]) != tuple(spec.image_shape):
+            raise AttrbenchError(
+                f"Images {tuple(images.shape)} do not match the spec's shape {spec.image_shape}.")
+        if len(images) != len(labels):
+            raise AttrbenchError(f"{len(images)} images but {len(labels)} labels.")
+        ids = torch.arange(len(labels)) if ids is None else ids
+        super().__init__(spec, split, torch.as_tensor(labels), torch.as_tensor(ids))
+        self.images = images.float().contiguous()
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.images[index], int(self.labels[index])
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:
+        """Batched fetch for ``DataLoader`` (one gather instead of one call per image)."""
+        idx = torch.as_tensor(indices, dtype=torch.int64)
+        return list(zip(self.images[idx].unbind(0), self.labels[idx].tolist()))
+
+    def subset(self, positions: np.ndarray | None) -> TensorImageDataset:
+        """The samples at ``positions`` (int ``(M,)``), keeping ids; ``None`` returns ``self``."""
+        if positions is None:
+            return self
+        pos = torch.as_tensor(np.asarray(positions, dtype=np.int64))
+        return TensorImageDataset(self.spec, self.split, self.images[pos], self.labels[pos],
+                                  self.ids[pos])
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images ``(N, C, H, W)`` float32 and labels ``(N,)`` int64."""
+        return self.images, self.labels
+
+
+def dataset_tensors(dataset: ImageDataset, batch_size: int = 512) -> tuple[torch.Tensor,
+                                                                          torch.Tensor,
+                                                                          torch.Tensor]:
+    """All of ``dataset`` as ``(images (N,C,H,W) float32, labels (N,) int64, ids (N,) int64)``."""
+    fast = getattr(dataset, "tensors", None)
+    if callable(fast):
+        images, labels = fast()
+    else:
+        parts = list(DataLoader(dataset, batch_size=batch_size, shuffle=False))
+        images = torch.cat([p[0] for p in parts])
+        labels = torch.cat([torch.as_tensor(p[1]) for p in parts])
+    return images.float(), labels.to(torch.int64), dataset.ids.clone()
+
+
+@contextmanager
+def registered_datasets(key: str, train_set: ImageDataset,
+                        test_set: ImageDataset) -> Iterator[str]:
+    """Register ``train_set``/``test_set`` as dataset ``in-memory:<key>`` inside the block.
+
+    Yields:
+        The registry name to put into :class:`~attrbench.training.TrainConfig`.
+    """
+    name = MEMORY_PREFIX + key
+    splits = {"train": train_set, "test": test_set}
+
+    def load(root: Path | None, split: str, **_: Any) -> ImageDataset:
+        if split not in splits:
+            raise AttrbenchError(f"In-memory dataset {name!r} has splits train and test, not "
+                                 f"{split!r}.")
+        return splits[split]
+
+    DATASETS.register(name, DatasetEntry(name, "in-memory ROAR/IteROAR data", "embedded",
+                                         ("train", "test"), load))
+    try:
+        yield name
+    finally:
+        # Registry has no public removal; the entry must not outlive this call.
+        DATASETS._entries.pop(name, None)  # noqa: SLF001
+
+
+def train_on_tensors(base: TrainConfig, train_set: ImageDataset, test_set: ImageDataset,
+                     out_dir: str | Path, *, key: str, seed: int,
+                     progress: bool = False) -> TrainResult:
+    """Train ``base.model`` from scratch on in-memory splits with :func:`attrbench.training.train`.
+
+    Args:
+        base: optimisation settings (its dataset fields are replaced).
+        train_set, test_set: the (modified) splits.
+        out_dir: the run folder; an interrupted run with the same ``key`` and settings resumes.
+        key: stable identity of the data (e.g. ``"roar/vanilla_gradient+abs_sum/t30"``); it is
+            recorded in ``run.json`` as the dataset name, so a folder is never resumed with other
+            data under another key.
+        seed: weights, shuffling and augmentation seed of this retrain.
+        progress: show a progress bar.
+    """
+    with registered_datasets(key, train_set, test_set) as name:
+        cfg = dataclasses.replace(base, dataset=name, seed=seed, train_limit=None,
+                                  test_limit=None, data_root=None, image_size=None)
+        return train(cfg, out_dir, progress=progress)
