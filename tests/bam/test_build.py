@@ -132,3 +132,19 @@ def test_bad_inputs(tmp_path: Path, sources: tuple[Path, Path]) -> None:
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "m.png")
     with pytest.raises(AttrbenchError, match="masks must have the image size"):
         read_mask(tmp_path / "m.png", (32, 32))
+
+
+def test_shipped_mini_set_loads() -> None:
+    from attrbench.bam.manifest import bam_mini_path
+
+    folder = BamFolder(bam_mini_path())
+    assert folder.info["objects"] == ["bed", "chair", "painting", "sofa", "table"]
+    for labelling in ("obj", "scene", "scene_only", "obj_gray"):
+        assert len(folder.dataset(labelling, "train")) == 75
+        assert len(folder.dataset(labelling, "test")) == 25
+    test = folder.dataset("scene", "test")
+    assert test.spec.image_shape == (3, 64, 64)
+    assert folder.masks_for(test.files).flatten(1).any(1).all()
+    assert folder.commonality_sets == ["k0.2", "k0.4", "k0.6", "k0.8", "k1.0"]
+    total = sum(p.stat().st_size for p in bam_mini_path().rglob("*") if p.is_file())
+    assert total < 1.5e6

@@ -95,6 +95,11 @@ class BamFolder:
         return out
 
 
+def bam_mini_path() -> Path:
+    """Folder of the small BAM set shipped with the package (built by scripts/build_bam_mini.py)."""
+    return Path(__file__).resolve().parents[1] / "data" / "embedded" / "bam_mini"
+
+
 def read_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
     """A binary mask PNG as (H, W) bool, checked against the image size ``size``.
 
