@@ -1,0 +1,75 @@
+"""Mask-leakage test (IteROAR Sec. 4.7): a planted positional leak is flagged, random masks are not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from attrbench.errors import AttrbenchError
+from attrbench.roar.leakage import mask_leakage_test, one_sided_welch, postprocess_masks
+
+SIDE = 8
+
+
+def _masks(n: int, leak: bool, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` 8x8 masks of 8 pixels and labels in {0, 1}; with ``leak`` class 0 masks lie in the
+    left half and class 1 masks in the right half, else anywhere."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 2
+    scores = torch.rand(n, SIDE, SIDE, generator=g)
+    if leak:
+        left = torch.arange(SIDE) < SIDE // 2
+        scores = scores + torch.where(labels.view(n, 1, 1) == 0, left.view(1, 1, SIDE).float(),
+                                      (~left).view(1, 1, SIDE).float())
+    order = scores.flatten(1).argsort(1, descending=True)[:, :8]
+    masks = torch.zeros(n, SIDE * SIDE, dtype=torch.bool).scatter_(1, order, True)
+    return masks.view(n, SIDE, SIDE), labels
+
+
+def _run(tmp_path: Path, leak: bool) -> dict[str, float]:
+    xtr, ytr = _masks(320, leak, 0)
+    xte, yte = _masks(100, leak, 1)
+    result = mask_leakage_test(xtr, ytr, xte, yte, 2, tmp_path, runs=3, epochs=3, batch_size=16,
+                               lr=0.05, device="cpu")
+    assert len(result.true_accuracy) == 3 and len(result.shuffled_loss) == 3
+    return result.summary()
+
+
+def test_planted_positional_leak_is_flagged(tmp_path: Path) -> None:
+    s = _run(tmp_path, leak=True)
+    assert s["flagged"] == 1.0 and s["p_value"] < 0.01
+    assert s["true_accuracy_mean"] > 0.9 and s["shuffled_accuracy_mean"] < 0.75
+
+
+def test_random_masks_are_not_flagged(tmp_path: Path) -> None:
+    s = _run(tmp_path, leak=False)
+    assert s["flagged"] == 0.0
+    assert abs(s["true_accuracy_mean"] - 0.5) < 0.2
+
+
+def test_postprocessing_ops() -> None:
+    m = torch.zeros(1, 5, 5, dtype=torch.bool)
+    m[0, 2, 2] = True
+    d = postprocess_masks(m, "dilate")
+    assert d.sum() == 9 and d[0, 1:4, 1:4].all()
+    assert torch.equal(postprocess_masks(d, "erode"), m)
+    s = postprocess_masks(m.expand(50, 5, 5).clone(), "shift", radius=1, seed=0)
+    assert (s.flatten(1).sum(1) == 1).all()  # an interior pixel stays inside
+    assert len({tuple(x.nonzero().flatten().tolist()) for x in s}) > 1
+    per_channel = postprocess_masks(torch.zeros(2, 3, 4, 4, dtype=torch.bool), "dilate")
+    assert per_channel.shape == (2, 3, 4, 4)
+
+
+def test_welch_degenerate_and_errors(tmp_path: Path) -> None:
+    assert one_sided_welch(np.ones(3), np.full(3, 0.5)) == 0.0
+    assert one_sided_welch(np.full(3, 0.5), np.full(3, 0.5)) == 1.0
+    m, y = _masks(8, False, 0)
+    with pytest.raises(AttrbenchError, match="at least 3 runs"):
+        mask_leakage_test(m, y, m, y, 2, tmp_path, runs=2)
+    with pytest.raises(AttrbenchError, match="Unknown mask operation 'hull'"):
+        postprocess_masks(m, "hull")
+    with pytest.raises(AttrbenchError, match="Masks must be bool"):
+        mask_leakage_test(m.float(), y, m, y, 2, tmp_path)
