@@ -30,6 +30,8 @@ from scipy import stats
 
 from attrbench.data import DatasetSpec
 from attrbench.errors import AttrbenchError
+from attrbench.roar.iterative import IteRoarConfig, chain_masks
+from attrbench.roar.store import RoarStore, slug
 from attrbench.roar.tensor_data import TensorImageDataset, train_on_tensors
 from attrbench.runtime import make_generator
 from attrbench.training import TrainConfig
@@ -196,3 +198,40 @@ def mask_leakage_test(train_masks: torch.Tensor, train_labels: torch.Tensor,
     return LeakageResult(tuple(accuracy["true"]), tuple(accuracy["shuffled"]),
                          tuple(loss["true"]), tuple(loss["shuffled"]), p, alpha, p < alpha,
                          1.0 / num_classes)
+
+
+def chain_leakage(cfg: IteRoarConfig, out: str | Path, variant: str, repeat: int, iteration: int,
+                  *, op: str | None = None, radius: int = 1, runs: int = 3, epochs: int = 5,
+                  alpha: float = 0.01, progress: bool = False) -> dict[str, object]:
+    """Run :func:`mask_leakage_test` on one IteROAR iteration's masks and store the row.
+
+    Args:
+        cfg: the configuration the IteROAR folder ``out`` was run with.
+        out: the IteROAR results folder.
+        variant, repeat, iteration: which chain and which iteration's masks (0-based).
+        op, radius: optional :func:`postprocess_masks` applied first (``None`` = raw masks).
+        runs, epochs, alpha: see :func:`mask_leakage_test` (the classifier is ``cfg.model``).
+        progress: training progress bars.
+
+    Returns:
+        The stored row: chain, operation and :meth:`LeakageResult.summary`.
+    """
+    store = RoarStore(out, cfg.identity(), cfg.seed)
+    masks = chain_masks(out, variant, repeat, "train"), chain_masks(out, variant, repeat, "test")
+    if not 0 <= iteration < len(masks[0]):
+        raise AttrbenchError(f"Iteration {iteration} has no masks; use 0..{len(masks[0]) - 1}.")
+    mtr, mte = masks[0][iteration], masks[1][iteration]
+    if op is not None:
+        mtr, mte = (postprocess_masks(m, op, radius, seed=cfg.seed + s)
+                    for s, m in enumerate((mtr, mte)))
+    ytr, yte = cfg.load_split("train").labels, cfg.load_split("test").labels
+    name = "raw" if op is None else f"{op}{radius}"
+    key = f"{slug(variant)}_r{repeat}_i{iteration}_{name}"
+    result = mask_leakage_test(mtr, ytr, mte, yte, cfg.load_split("test").spec.num_classes,
+                               store.root / "leakage" / key, runs=runs, model=cfg.model,
+                               recipe=cfg.recipe, epochs=epochs, batch_size=cfg.batch_size,
+                               alpha=alpha, seed=cfg.seed, device=cfg.device, progress=progress)
+    row: dict[str, object] = {"variant": variant, "repeat": repeat, "iteration": iteration,
+                              "operation": name, **result.summary()}
+    store.write("leakage", key, [row])
+    return row

@@ -1,0 +1,101 @@
+"""Figures and the self-contained HTML report of a ROAR / KAR or IteROAR results folder.
+
+Built from the stored tables and masks only; reuses the page style, table and provenance helpers
+of :mod:`attrbench.reporting.html` and the PNG writer of :mod:`attrbench.reporting.plots`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from attrbench.atomic import write_bytes_atomic, write_text_atomic
+from attrbench.errors import AttrbenchError
+from attrbench.reporting.html import _CSS, _dl, _esc, _flatten, _html_table
+from attrbench.reporting.plots import figure_png
+from attrbench.roar.iterative import chain_masks
+from attrbench.roar.plots import (
+    accuracy_figure,
+    mask_sequence_figure,
+    overlap_bars_figure,
+    pairwise_overlap_figure,
+)
+from attrbench.roar.store import read_table, slug
+
+
+def _summary_table(acc: pd.DataFrame, x: str) -> pd.DataFrame:
+    stats = acc.groupby(["variant", x])["test_accuracy"].agg(["mean", "std", "count"])
+    std = stats["std"].where(stats["count"] > 1, 0.0)
+    text = (100 * stats["mean"]).map("{:.1f}".format) + " ± " + (100 * std).map("{:.1f}".format) \
+        + " (n=" + stats["count"].astype(str) + ")"
+    return text.unstack(x).fillna("")
+
+
+def build_report(root: str | Path) -> dict[str, Path]:
+    """Write ``figures/*.png`` and ``report.html`` for the results folder ``root``.
+
+    Returns:
+        Name -> path of every file written.
+
+    Raises:
+        AttrbenchError: the folder holds no results.
+    """
+    root = Path(root)
+    acc = read_table(root, "accuracy")
+    if acc.empty:
+        raise AttrbenchError(f"{root} holds no ROAR/IteROAR results; run attrbench roar or "
+                             "attrbench iteroar first.")
+    iterative = "iteration" in acc.columns
+    x = "iteration" if iterative else "threshold"
+    figures: dict[str, tuple[bytes, str]] = {
+        "accuracy": (figure_png(accuracy_figure(acc, x)),
+                     "Test accuracy of models retrained from scratch on the modified data, mean ± "
+                     "std over repeats; 'random' removes random pixels at the same rate.")}
+    sections = [f"<h2>Test accuracy (%) vs {x}</h2>", _html_table(_summary_table(acc, x))]
+    overlap = read_table(root, "overlap")
+    if iterative and not overlap.empty:
+        figures["overlap"] = (figure_png(overlap_bars_figure(overlap)),
+                              "MAMO as a fraction of each new mask and CMA as a fraction of A "
+                              "(IteROAR Eqs. 2, 4); black ticks: expectation for random masks.")
+        for variant in sorted(set(overlap.variant)):
+            masks = chain_masks(root, variant, 0)
+            figures[f"pairwise_{slug(variant)}"] = (
+                figure_png(pairwise_overlap_figure(masks, f"{variant}: pairwise overlap (Eq. 3)")),
+                f"{variant}, repeat 0: mean overlapping pixels between the masks of iterations "
+                "i and n (test split); off-diagonal ≈ 0 is the ideal.")
+            figures[f"masks_{slug(variant)}"] = (
+                figure_png(mask_sequence_figure(masks, title=variant)),
+                f"{variant}, repeat 0: mask sequences of the first test images.")
+        cols = ["mmo", "mmo_frac_mask", "random_mmo", "mamo", "mamo_frac_mask", "random_mamo",
+                "cma", "cma_frac_area", "random_cma"]
+        table = overlap.groupby("variant")[[c for c in cols if c in overlap]].mean().round(3)
+        sections += ["<h2>Mask overlap (test split, mean over repeats; counts in pixels)</h2>",
+                     _html_table(table)]
+    leakage = read_table(root, "leakage")
+    if not leakage.empty:
+        sections += ["<h2>Mask-leakage test</h2>",
+                     _html_table(leakage.set_index("variant").round(4))]
+    paths: dict[str, Path] = {}
+    for name, (png, _) in figures.items():
+        paths[name] = root / "figures" / f"{name}.png"
+        write_bytes_atomic(paths[name], png)
+    prov = json.loads((root / "config.json").read_text())
+    figs = "".join(
+        f'<figure><div class="scroll"><img alt="{_esc(n)}" src="data:image/png;base64,'
+        f'{base64.b64encode(png).decode("ascii")}"></div><figcaption>{_esc(cap)}</figcaption>'
+        "</figure>" for n, (png, cap) in figures.items())
+    title = "attrbench: IteROAR" if iterative else "attrbench: " + "/".join(
+        sorted(set(acc.benchmark))).upper()
+    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_esc(title)}'
+            f"</title><style>{_CSS}</style></head><body><main><h1>{_esc(title)}</h1>"
+            + "".join(sections) + f"<h2>Figures</h2>{figs}<h2>Run configuration</h2>"
+            + _dl(_flatten(prov)) + "</main></body></html>")
+    paths["report"] = root / "report.html"
+    write_text_atomic(paths["report"], page)
+    return paths
+
+
+__all__ = ["build_report"]
