@@ -27,9 +27,15 @@ def stack(dataset, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @pytest.fixture(scope="session")
-def mnist_model() -> nn.Module:
+def mnist_train() -> tuple[torch.Tensor, torch.Tensor]:
+    """The 5000 mnist-mini training images (B, 1, 28, 28) in [-1, 1] and labels (B,)."""
+    return stack(load_dataset("mnist-mini", "train"))
+
+
+@pytest.fixture(scope="session")
+def mnist_model(mnist_train: tuple[torch.Tensor, torch.Tensor]) -> nn.Module:
     """Two Adam epochs on the 5000 mnist-mini training images (~97 % test accuracy, ~3 s)."""
-    x, y = stack(load_dataset("mnist-mini", "train"))
+    x, y = mnist_train
     with torch.random.fork_rng():  # seeded init without leaving the global RNG changed
         torch.manual_seed(0)
         model = tiny_mnist_net()
@@ -43,6 +49,7 @@ def mnist_model() -> nn.Module:
             opt.zero_grad()
             loss.backward()
             opt.step()
+    model.zero_grad(set_to_none=True)
     return model.eval()
 
 
