@@ -1,0 +1,151 @@
+"""``attrbench roar`` and ``attrbench iteroar``: remove-and-retrain benchmarks from the shell.
+
+CPU-sized defaults (``--preset cpu``: embedded CIFAR subset, small_cnn, 3 epochs, 1000/500
+images); ``--preset paper`` is the papers' setting (ResNet-50 from scratch on full splits).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from attrbench.cli.app import app
+from attrbench.cli.options import check_known_keys, load_config_file
+from attrbench.errors import AttrbenchError
+
+Out = Annotated[Optional[Path], typer.Option(help="Results folder (resumes if it holds the same config).")]
+Preset = Annotated[str, typer.Option(help="cpu (embedded CIFAR subset, small_cnn, 3 epochs) or paper (ResNet-50, full splits).")]
+Dataset = Annotated[Optional[str], typer.Option(help="Dataset name or directory.")]
+Model = Annotated[Optional[str], typer.Option(help="Architecture retrained at every point.")]
+Recipe = Annotated[Optional[str], typer.Option(help="Training recipe (attrbench train --help lists them).")]
+Epochs = Annotated[Optional[int], typer.Option(help="Override the recipe's epochs.")]
+BatchSize = Annotated[Optional[int], typer.Option(help="Override the recipe's batch size.")]
+Variant = Annotated[Optional[list[str]], typer.Option(help="Estimator 'method|post' or 'random' (repeatable, comma-separated); per-element ranking takes method names.")]
+Repeats = Annotated[Optional[int], typer.Option(help="Independent retrains per point [default: 3].")]
+Unit = Annotated[Optional[str], typer.Option(help="spatial (channel-reduced pixels) or element (per channel, as the ROAR code).")]
+Fill = Annotated[Optional[str], typer.Option(help="mean (training per-channel mean), zero, or removed_mean (per image and channel).")]
+Limit = Annotated[Optional[int], typer.Option(help="Use the first N images of the split.")]
+Seed = Annotated[Optional[int], typer.Option(help="Base seed; repeat r uses seed + r.")]
+Device = Annotated[Optional[str], typer.Option(help="auto, cpu, cuda or cuda:N.")]
+DataRoot = Annotated[Optional[str], typer.Option(help="Root folder of a dataset on disk.")]
+ImageSize = Annotated[Optional[int], typer.Option(help="Resize side for ImageFolder data (224 for the paper).")]
+Config = Annotated[Optional[Path], typer.Option(help="TOML file; its [roar]/[iteroar] table is overridden by explicit flags.")]
+NoReport = Annotated[bool, typer.Option("--no-report", help="Skip figures and report.html.")]
+
+
+def _split_list(items: list[str] | None) -> tuple[str, ...] | None:
+    if not items:
+        return None
+    return tuple(t.strip() for item in items for t in item.split(",") if t.strip())
+
+
+def _floats(text: str | None, what: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise AttrbenchError(f"{what} must be comma-separated numbers, e.g. 10,30,50; got {text!r}.") from None
+
+
+def _build(cls: Any, section: str, config: Path | None, preset: str, flags: dict[str, Any]) -> Any:
+    values = load_config_file(config, section)
+    values.update({k: v for k, v in flags.items() if v is not None})
+    for key in ("variants", "thresholds"):
+        if key in values:
+            values[key] = tuple(values[key])
+    check_known_keys(values, {f.name for f in dataclasses.fields(cls)},
+                     str(config) if config else "the options")
+    return cls.preset(preset, **values)
+
+
+def _finish(out: Path, no_report: bool, t0: float) -> None:
+    typer.echo(f"finished in {time.perf_counter() - t0:.0f} s; results in {out}")
+    if not no_report:
+        from attrbench.roar.report import build_report
+
+        typer.echo(f"report: {build_report(out)['report']}")
+
+
+@app.command("roar")
+def roar_command(
+    out: Out = None, preset: Preset = "cpu", dataset: Dataset = None, model: Model = None,
+    recipe: Recipe = None, epochs: Epochs = None, batch_size: BatchSize = None,
+    variant: Variant = None,
+    thresholds: Annotated[Optional[str], typer.Option(help="Percent removed, e.g. 10,30,50,70,90.")] = None,
+    kar: Annotated[bool, typer.Option("--kar", help="Keep-and-retrain: remove the least important t %.")] = False,
+    repeats: Repeats = None, unit: Unit = None, fill: Fill = None, train_limit: Limit = None,
+    test_limit: Limit = None, seed: Seed = None, device: Device = None, data_root: DataRoot = None,
+    image_size: ImageSize = None, config: Config = None, no_report: NoReport = False,
+) -> None:
+    """ROAR / KAR: remove the top t % of features by each estimator, retrain, report accuracy vs t."""
+    from attrbench.roar import RoarConfig, run_roar, summarize
+
+    flags = dict(dataset=dataset, model=model, recipe=recipe, epochs=epochs, batch_size=batch_size,
+                 variants=_split_list(variant), thresholds=_floats(thresholds, "--thresholds"),
+                 keep=kar or None, repeats=repeats, unit=unit, fill=fill, train_limit=train_limit,
+                 test_limit=test_limit, seed=seed, device=device, data_root=data_root,
+                 image_size=image_size)
+    cfg = _build(RoarConfig, "roar", config, preset, flags)
+    out = out or Path(f"runs/{cfg.benchmark}")
+    t0 = time.perf_counter()
+    table = run_roar(cfg, out, log=typer.echo)
+    typer.echo(summarize(table).to_string(index=False))
+    _finish(out, no_report, t0)
+
+
+@app.command("iteroar")
+def iteroar_command(
+    out: Out = None, preset: Preset = "cpu", dataset: Dataset = None, model: Model = None,
+    recipe: Recipe = None, epochs: Epochs = None, batch_size: BatchSize = None,
+    variant: Variant = None,
+    tau: Annotated[Optional[float], typer.Option(help="Percentile threshold per map [default: 95].")] = None,
+    rho: Annotated[Optional[float], typer.Option(help="Largest masked fraction of the area [default: 0.5].")] = None,
+    iterations: Annotated[Optional[int], typer.Option(help="I [default: rho / (1 - tau/100)].")] = None,
+    target: Annotated[Optional[str], typer.Option(help="label (paper) or predicted.")] = None,
+    repeats: Repeats = None, unit: Unit = None,
+    fill: Annotated[Optional[str], typer.Option(help="zero (paper's x*m, default), removed_mean or mean.")] = None,
+    train_limit: Limit = None, test_limit: Limit = None, seed: Seed = None, device: Device = None,
+    data_root: DataRoot = None, image_size: ImageSize = None, config: Config = None,
+    leakage: Annotated[bool, typer.Option("--leakage", help="Run the mask-leakage test on the masks afterwards.")] = False,
+    leakage_iteration: Annotated[Optional[list[int]], typer.Option(help="Iterations whose masks are tested (repeatable) [default: the last].")] = None,
+    mask_op: Annotated[Optional[list[str]], typer.Option(help="Also test after dilate, erode or shift (repeatable).")] = None,
+    leakage_runs: Annotated[int, typer.Option(help="Runs per arm of the leakage test (>= 3).")] = 3,
+    leakage_epochs: Annotated[int, typer.Option(help="Epochs of each mask classifier.")] = 5,
+    no_report: NoReport = False,
+) -> None:
+    """IteROAR: retrain, re-explain and occlude the top (100 - tau) % I times; MMO, MAMO, CMA."""
+    from attrbench.roar.iterative import IteRoarConfig, run_iteroar
+    from attrbench.roar.leakage import MASK_OPS, chain_leakage
+
+    for op in mask_op or []:
+        if op not in MASK_OPS:
+            raise AttrbenchError(f"Unknown --mask-op {op!r}; use one of: {', '.join(MASK_OPS)}.")
+    flags = dict(dataset=dataset, model=model, recipe=recipe, epochs=epochs, batch_size=batch_size,
+                 variants=_split_list(variant), tau=tau, rho=rho, iterations=iterations,
+                 target=target, repeats=repeats, unit=unit, fill=fill, train_limit=train_limit,
+                 test_limit=test_limit, seed=seed, device=device, data_root=data_root,
+                 image_size=image_size)
+    cfg = _build(IteRoarConfig, "iteroar", config, preset, flags)
+    out = out or Path("runs/iteroar")
+    t0 = time.perf_counter()
+    tables = run_iteroar(cfg, out, log=typer.echo)
+    cols = ["variant", "repeat", "mmo", "mamo", "mamo_frac_mask", "random_mamo", "cma",
+            "cma_frac_area", "random_cma"]
+    typer.echo(tables["overlap"][cols].round(3).to_string(index=False))
+    if leakage:
+        for v in cfg.variants:
+            for it in leakage_iteration or [cfg.iterations - 1]:
+                for op in [None, *(mask_op or [])]:
+                    row = chain_leakage(cfg, out, v, 0, it, op=op, runs=leakage_runs,
+                                        epochs=leakage_epochs)
+                    typer.echo(f"leakage {v} iteration {it} {row['operation']}: true "
+                               f"{row['true_accuracy_mean']:.3f} ± {row['true_accuracy_std']:.3f}"
+                               f" vs shuffled {row['shuffled_accuracy_mean']:.3f} ± "
+                               f"{row['shuffled_accuracy_std']:.3f}, p = {row['p_value']:.3g}"
+                               f"{' LEAK' if row['flagged'] else ''}")
+    _finish(out, no_report, t0)
