@@ -1,4 +1,4 @@
-"""Mask-leakage test (IteROAR Sec. 4.7): a planted positional leak is flagged, random masks are not."""
+"""Mask-leakage test (IteROAR Sec. 4.7): a planted positional leak is flagged, random masks not."""
 
 from __future__ import annotations
 

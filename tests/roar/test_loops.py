@@ -87,7 +87,8 @@ def test_iteroar_loop_masks_metrics_and_resume(tmp_path: Path, tiny: dict[str, A
     assert row["mamo"] == pytest.approx(expected["mamo"])
     assert row["cma"] <= 3 * 102 and row["cma_frac_budget"] <= 1.0
     samples = out["overlap_samples"]
-    assert len(samples) == 2 * 3 * 24 and (samples[samples.iteration == 0].overlap_previous == -1).all()
+    assert len(samples) == 2 * 3 * 24
+    assert (samples[samples.iteration == 0].overlap_previous == -1).all()
     # Random masks land near their closed-form expectation even on 24 images.
     rnd = out["overlap"].set_index("variant").loc["random"]
     assert rnd["mmo"] == pytest.approx(rnd["random_mmo"], rel=0.35)

@@ -17,24 +17,50 @@ from attrbench.cli.app import app
 from attrbench.cli.options import check_known_keys, load_config_file
 from attrbench.errors import AttrbenchError
 
-Out = Annotated[Optional[Path], typer.Option(help="Results folder (resumes if it holds the same config).")]
-Preset = Annotated[str, typer.Option(help="cpu (embedded CIFAR subset, small_cnn, 3 epochs) or paper (ResNet-50, full splits).")]
-Dataset = Annotated[Optional[str], typer.Option(help="Dataset name or directory.")]
-Model = Annotated[Optional[str], typer.Option(help="Architecture retrained at every point.")]
-Recipe = Annotated[Optional[str], typer.Option(help="Training recipe (attrbench train --help lists them).")]
-Epochs = Annotated[Optional[int], typer.Option(help="Override the recipe's epochs.")]
-BatchSize = Annotated[Optional[int], typer.Option(help="Override the recipe's batch size.")]
-Variant = Annotated[Optional[list[str]], typer.Option(help="Estimator 'method|post' or 'random' (repeatable, comma-separated); per-element ranking takes method names.")]
-Repeats = Annotated[Optional[int], typer.Option(help="Independent retrains per point [default: 3].")]
-Unit = Annotated[Optional[str], typer.Option(help="spatial (channel-reduced pixels) or element (per channel, as the ROAR code).")]
-Fill = Annotated[Optional[str], typer.Option(help="mean (training per-channel mean), zero, or removed_mean (per image and channel).")]
-Limit = Annotated[Optional[int], typer.Option(help="Use the first N images of the split.")]
-Seed = Annotated[Optional[int], typer.Option(help="Base seed; repeat r uses seed + r.")]
-Device = Annotated[Optional[str], typer.Option(help="auto, cpu, cuda or cuda:N.")]
-DataRoot = Annotated[Optional[str], typer.Option(help="Root folder of a dataset on disk.")]
-ImageSize = Annotated[Optional[int], typer.Option(help="Resize side for ImageFolder data (224 for the paper).")]
-Config = Annotated[Optional[Path], typer.Option(help="TOML file; its [roar]/[iteroar] table is overridden by explicit flags.")]
-NoReport = Annotated[bool, typer.Option("--no-report", help="Skip figures and report.html.")]
+def _o(text: str, *decls: str) -> Any:
+    """A Typer option with help ``text``."""
+    return typer.Option(*decls, help=text)
+
+
+OptStr = Optional[str]
+OptInt = Optional[int]
+Out = Annotated[Optional[Path], _o("Results folder (resumes if it holds the same config).")]
+Preset = Annotated[str, _o("cpu (embedded CIFAR subset, small_cnn, 3 epochs) or paper "
+                            "(ResNet-50, full splits).")]
+Dataset = Annotated[OptStr, _o("Dataset name or directory.")]
+Model = Annotated[OptStr, _o("Architecture retrained at every point.")]
+Recipe = Annotated[OptStr, _o("Training recipe (attrbench train --help lists them).")]
+Epochs = Annotated[OptInt, _o("Override the recipe's epochs.")]
+BatchSize = Annotated[OptInt, _o("Override the recipe's batch size.")]
+Variant = Annotated[Optional[list[str]], _o(
+    "Estimator 'method|post' or 'random' (repeatable, comma-separated); per-element ranking "
+    "takes method names.")]
+Repeats = Annotated[OptInt, _o("Independent retrains per point [default: 3].")]
+Unit = Annotated[OptStr, _o("spatial (channel-reduced pixels) or element (per channel, as the "
+                            "ROAR code).")]
+Fill = Annotated[OptStr, _o("mean (training per-channel mean), zero, or removed_mean (per image "
+                            "and channel).")]
+Limit = Annotated[OptInt, _o("Use the first N images of the split.")]
+Seed = Annotated[OptInt, _o("Base seed; repeat r uses seed + r.")]
+Device = Annotated[OptStr, _o("auto, cpu, cuda or cuda:N.")]
+DataRoot = Annotated[OptStr, _o("Root folder of a dataset on disk.")]
+ImageSize = Annotated[OptInt, _o("Resize side for ImageFolder data (224 for the paper).")]
+Config = Annotated[Optional[Path], _o("TOML file; its [roar]/[iteroar] table is overridden by "
+                                      "explicit flags.")]
+NoReport = Annotated[bool, _o("Skip figures and report.html.", "--no-report")]
+Thresholds = Annotated[OptStr, _o("Percent removed, e.g. 10,30,50,70,90.")]
+Kar = Annotated[bool, _o("Keep-and-retrain: remove the least important t %.", "--kar")]
+Tau = Annotated[Optional[float], _o("Percentile threshold per map [default: 95].")]
+Rho = Annotated[Optional[float], _o("Largest masked fraction of the area [default: 0.5].")]
+Iterations = Annotated[OptInt, _o("I [default: rho / (1 - tau/100)].")]
+Target = Annotated[OptStr, _o("label (paper) or predicted.")]
+IterFill = Annotated[OptStr, _o("zero (paper's x*m, default), removed_mean or mean.")]
+Leakage = Annotated[bool, _o("Run the mask-leakage test on the masks afterwards.", "--leakage")]
+LeakageIteration = Annotated[Optional[list[int]], _o(
+    "Iterations whose masks are tested (repeatable) [default: the last].")]
+MaskOp = Annotated[Optional[list[str]], _o("Also test after dilate, erode or shift (repeatable).")]
+LeakageRuns = Annotated[int, _o("Runs per arm of the leakage test (>= 3).")]
+LeakageEpochs = Annotated[int, _o("Epochs of each mask classifier.")]
 
 
 def _split_list(items: list[str] | None) -> tuple[str, ...] | None:
@@ -49,7 +75,8 @@ def _floats(text: str | None, what: str) -> tuple[float, ...] | None:
     try:
         return tuple(float(t) for t in text.split(",") if t.strip())
     except ValueError:
-        raise AttrbenchError(f"{what} must be comma-separated numbers, e.g. 10,30,50; got {text!r}.") from None
+        raise AttrbenchError(
+            f"{what} must be comma-separated numbers, e.g. 10,30,50; got {text!r}.") from None
 
 
 def _build(cls: Any, section: str, config: Path | None, preset: str, flags: dict[str, Any]) -> Any:
@@ -75,14 +102,12 @@ def _finish(out: Path, no_report: bool, t0: float) -> None:
 def roar_command(
     out: Out = None, preset: Preset = "cpu", dataset: Dataset = None, model: Model = None,
     recipe: Recipe = None, epochs: Epochs = None, batch_size: BatchSize = None,
-    variant: Variant = None,
-    thresholds: Annotated[Optional[str], typer.Option(help="Percent removed, e.g. 10,30,50,70,90.")] = None,
-    kar: Annotated[bool, typer.Option("--kar", help="Keep-and-retrain: remove the least important t %.")] = False,
+    variant: Variant = None, thresholds: Thresholds = None, kar: Kar = False,
     repeats: Repeats = None, unit: Unit = None, fill: Fill = None, train_limit: Limit = None,
     test_limit: Limit = None, seed: Seed = None, device: Device = None, data_root: DataRoot = None,
     image_size: ImageSize = None, config: Config = None, no_report: NoReport = False,
 ) -> None:
-    """ROAR / KAR: remove the top t % of features by each estimator, retrain, report accuracy vs t."""
+    """ROAR / KAR: remove the top t % of features per estimator, retrain, report accuracy vs t."""
     from attrbench.roar import RoarConfig, run_roar, summarize
 
     flags = dict(dataset=dataset, model=model, recipe=recipe, epochs=epochs, batch_size=batch_size,
@@ -102,20 +127,12 @@ def roar_command(
 def iteroar_command(
     out: Out = None, preset: Preset = "cpu", dataset: Dataset = None, model: Model = None,
     recipe: Recipe = None, epochs: Epochs = None, batch_size: BatchSize = None,
-    variant: Variant = None,
-    tau: Annotated[Optional[float], typer.Option(help="Percentile threshold per map [default: 95].")] = None,
-    rho: Annotated[Optional[float], typer.Option(help="Largest masked fraction of the area [default: 0.5].")] = None,
-    iterations: Annotated[Optional[int], typer.Option(help="I [default: rho / (1 - tau/100)].")] = None,
-    target: Annotated[Optional[str], typer.Option(help="label (paper) or predicted.")] = None,
-    repeats: Repeats = None, unit: Unit = None,
-    fill: Annotated[Optional[str], typer.Option(help="zero (paper's x*m, default), removed_mean or mean.")] = None,
+    variant: Variant = None, tau: Tau = None, rho: Rho = None, iterations: Iterations = None,
+    target: Target = None, repeats: Repeats = None, unit: Unit = None, fill: IterFill = None,
     train_limit: Limit = None, test_limit: Limit = None, seed: Seed = None, device: Device = None,
     data_root: DataRoot = None, image_size: ImageSize = None, config: Config = None,
-    leakage: Annotated[bool, typer.Option("--leakage", help="Run the mask-leakage test on the masks afterwards.")] = False,
-    leakage_iteration: Annotated[Optional[list[int]], typer.Option(help="Iterations whose masks are tested (repeatable) [default: the last].")] = None,
-    mask_op: Annotated[Optional[list[str]], typer.Option(help="Also test after dilate, erode or shift (repeatable).")] = None,
-    leakage_runs: Annotated[int, typer.Option(help="Runs per arm of the leakage test (>= 3).")] = 3,
-    leakage_epochs: Annotated[int, typer.Option(help="Epochs of each mask classifier.")] = 5,
+    leakage: Leakage = False, leakage_iteration: LeakageIteration = None, mask_op: MaskOp = None,
+    leakage_runs: LeakageRuns = 3, leakage_epochs: LeakageEpochs = 5,
     no_report: NoReport = False,
 ) -> None:
     """IteROAR: retrain, re-explain and occlude the top (100 - tau) % I times; MMO, MAMO, CMA."""

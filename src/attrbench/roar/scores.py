@@ -47,8 +47,8 @@ def split_scores(model: nn.Module, images: torch.Tensor, variant: str, unit: str
     Args:
         model: the classifier the maps are computed on (eval mode, on ``device``).
         images: ``(N, C, H, W)`` in the model's input space (CPU is fine; moved per batch).
-        variant: ``"random"``, a variant (``"vanilla_gradient|abs_sum"``) or, for ``unit="element"``,
-            a method name.
+        variant: ``"random"``, a variant (``"vanilla_gradient|abs_sum"``) or, for
+            ``unit="element"``, a method name.
         unit: ``"spatial"`` -> ``(N, H, W)`` maps; ``"element"`` -> ``(N, C, H, W)`` squared raw
             attributions.
         targets: ``(N,)`` class per image, or None for the model's prediction (ROAR code).

@@ -1,9 +1,10 @@
 """IteROAR mask-overlap metrics: threshold masks, MMO, MAMO, pairwise overlap and CMA.
 
 Palacio et al., "IteROAR: Quantifying the Interpretation of Feature Importance Methods", Sec. 3.
-Notation: a *removal mask* ``m̄ = 1 - m`` is ``True`` where a pixel is occluded. A mask sequence is a
-bool tensor ``(T, B, *S)``: ``T`` iterations, ``B`` samples, ``S`` the per-sample shape (``(H, W)``
-for spatial masks, ``(C, H, W)`` for per-element masks); ``A = prod(S)`` is the sample's area.
+Notation: a *removal mask* ``m̄ = 1 - m`` is ``True`` where a pixel is occluded. A mask sequence
+is a bool tensor ``(T, B, *S)``: ``T`` iterations, ``B`` samples, ``S`` the per-sample shape
+(``(H, W)`` for spatial masks, ``(C, H, W)`` for per-element masks); ``A = prod(S)`` is the
+sample's area.
 
 * Eq. (1) MMO  = E_{i,j} ‖m̄_{i,j} ⊙ m̄_{i+1,j}‖₀
 * Eq. (2) MAMO = E_{i,j} ‖(Σ_{ι≤i} m̄_{ι,j}) ⊙ m̄_{i+1,j}‖₀  (the pixels of the next mask that were
@@ -140,8 +141,8 @@ def check_budget(iterations: int, tau: float, rho: float, area: int) -> int:
     if iterations * k > rho * area + 1e-9:
         raise AttrbenchError(
             f"{iterations} iterations of {k} pixels mask up to {iterations * k} of {area} pixels, "
-            f"more than rho*A = {rho * area:g}; use at most {math.floor(rho * area / k)} iterations "
-            "or raise rho.")
+            f"more than rho*A = {rho * area:g}; use at most {math.floor(rho * area / k)} "
+            "iterations or raise rho.")
     return k
 
 
