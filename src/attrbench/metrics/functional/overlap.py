@@ -22,7 +22,10 @@ Thresholding (:func:`top_fraction_masks`): IteROAR removes the pixels whose scor
 known size whatever the ties, exactly ``k = floor((1 - τ/100) · A)`` pixels are removed per map:
 the ``k`` highest scores, and among equal scores the lower flat index (row-major) first. This is
 the deterministic tie rule; a constant map therefore removes its first ``k`` pixels in reading
-order, and :class:`ConstantMapWarning` says so.
+order, and :class:`ConstantMapWarning` says so. The literal ``e > numpy.percentile(e, τ)``
+(linear interpolation) removes one pixel more on untied maps whenever ``(1 - τ/100)·(A - 1)`` is
+not an integer (52 instead of 51 of 1024 pixels at τ = 95), and ten such masks would exceed the
+paper's own budget ``‖m̄₀‖₀ · I = ρA`` (520 > 512); the floor keeps ``I · k ≤ ρA``.
 """
 
 from __future__ import annotations
