@@ -1,0 +1,106 @@
+"""``attrbench robustness``: attack attributions of one or more checkpoints and measure the change
+(Kamath et al., AAAI 2024: top-k intersection, LENS, top-k-div, rank correlations vs ε)."""
+
+from __future__ import annotations
+
+import dataclasses
+from fractions import Fraction
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from attrbench.cli.app import app
+from attrbench.cli.options import check_known_keys, load_config_file, parse_key_values
+from attrbench.cli.reproduce import parse_method_params
+from attrbench.errors import AttrbenchError
+
+
+def parse_eps(text: str | float) -> float:
+    """``"8/255"`` -> 0.03137..., ``"0.3"`` -> 0.3 (pixel units of [0, 1] images)."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return float(text)
+    try:
+        return float(Fraction(str(text).strip()))
+    except (ValueError, ZeroDivisionError):
+        raise AttrbenchError(f"Bad --eps {text!r}; write a number or a fraction, e.g. 0.3 or 8/255.") from None
+
+
+def parse_checkpoint(text: str) -> tuple[str | None, Path]:
+    """``"pgd=runs/adv/model"`` -> ("pgd", path); a bare path gets its label from the sidecar."""
+    label, sep, path = text.partition("=")
+    if sep and label and "/" not in label:
+        return label, Path(path)
+    return None, Path(text)
+
+
+@app.command()
+def robustness(
+    checkpoint: Annotated[list[str], typer.Option(help="Checkpoint stem or .safetensors, optionally LABEL=PATH (repeatable: natural vs adversarially trained side by side).")],
+    out: Annotated[Path, typer.Option(help="Results folder (resumes if it holds the same config).")] = Path("runs/robustness"),
+    dataset: Annotated[str, typer.Option(help="Dataset name or directory.")] = "mnist-mini",
+    split: Annotated[str, typer.Option(help="Split to attack.")] = "test",
+    num_images: Annotated[Optional[int], typer.Option(help="Consider the first N images; the correctly classified ones are attacked [default: 16].")] = None,
+    method: Annotated[Optional[list[str]], typer.Option(help="Attribution method (repeatable) [default: vanilla_gradient].")] = None,
+    method_param: Annotated[Optional[list[str]], typer.Option(help="METHOD.PARAM=VALUE override, e.g. integrated_gradients.steps=20.")] = None,
+    attack: Annotated[Optional[list[str]], typer.Option(help="random, topk, mass_center or lens_topk (repeatable) [default: random topk].")] = None,
+    eps: Annotated[Optional[list[str]], typer.Option(help="Budget in pixel units, e.g. 8/255 or 0.3 (repeatable) [default: 0 1 2 4 8 /255].")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="Attack preset: mnist, flower or imagenet (NOTES §5.3).")] = None,
+    attack_param: Annotated[Optional[list[str]], typer.Option(help="KEY=VALUE for every attack, e.g. iterations=20, restarts=1, criterion=kendall.")] = None,
+    k: Annotated[Optional[int], typer.Option(help="Top-k size [default: 100 on 28x28, 1000 on >= 128x128].")] = None,
+    window: Annotated[Optional[list[int]], typer.Option(help="LENS / NMS radius w (repeatable) [default: 1 2 3].")] = None,
+    diverse: Annotated[Optional[bool], typer.Option("--diverse/--no-diverse", help="Compute the top-k-div measures [default: on].")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of every random draw [default: 0].")] = None,
+    data_root: Annotated[Optional[str], typer.Option(help="Root folder for datasets on disk.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    config: Annotated[Optional[Path], typer.Option(help="TOML file with a [robustness] table; explicit flags win.")] = None,
+) -> None:
+    """Attack attributions within an ε-ball (label kept) and write tidy Parquet, curves and a report."""
+    from attrbench.data import load_dataset
+    from attrbench.models import check_input_compatible, load_checkpoint
+    from attrbench.robustness.pipeline import RobustnessConfig, run_robustness
+    from attrbench.robustness.report import write_robustness_report
+    from attrbench.robustness.space import InputSpace
+    from attrbench.runtime import resolve_device
+
+    values: dict[str, Any] = load_config_file(config, "robustness")
+    flags = dict(num_images=num_images, preset=preset, k=k, diverse=diverse, seed=seed)
+    values.update({key: v for key, v in flags.items() if v is not None})
+    if method:
+        values["methods"] = method
+    if attack:
+        values["attacks"] = attack
+    if eps:
+        values["eps"] = eps
+    if window:
+        values["windows"] = window
+    if method_param:
+        values["method_params"] = parse_method_params(method_param)
+    if attack_param:
+        values["attack_params"] = parse_key_values(attack_param, "--attack-param")
+    for key in ("methods", "attacks", "windows"):
+        if key in values:
+            values[key] = tuple(values[key])
+    if "eps" in values:
+        values["eps"] = tuple(parse_eps(e) for e in values["eps"])
+    check_known_keys(values, {f.name for f in dataclasses.fields(RobustnessConfig)},
+                     str(config) if config else "the options")
+    cfg = RobustnessConfig(**values).validate()
+
+    dev = resolve_device(device)
+    data = load_dataset(dataset, split, root=data_root)
+    models = {}
+    for i, text in enumerate(checkpoint):
+        label, path = parse_checkpoint(text)
+        model, meta = load_checkpoint(path, dev, expected_num_classes=data.spec.num_classes)
+        check_input_compatible(model, data.spec.image_shape)
+        label = label or (meta.get("augmentation") or {}).get("name") or f"model{i}"
+        if label in models:
+            raise AttrbenchError(f"Two checkpoints are labelled {label!r}; write LABEL=PATH to tell them apart.")
+        models[label] = model
+    space = InputSpace.from_stats(data.spec.mean, data.spec.std)
+    rows = run_robustness(models, data, cfg, space, out=out, device=dev, progress=True)
+    paths = write_robustness_report(out)
+    typer.echo(f"{len(rows)} rows in {out / 'shards'}")
+    for name, path in paths.items():
+        typer.echo(f"  {name:<24} {path}")

@@ -1,0 +1,203 @@
+"""The robustness experiment: models x methods x attacks x ε on a dataset slice -> tidy rows.
+
+Kamath et al. (AAAI 2024), Fig. 2: every measure of :mod:`attrbench.metrics.functional.robustness`
+against the attack budget ε ∈ {0, 1, 2, 4, 8}/255, natural vs adversarially trained model. As in
+the authors' code, only images the model classifies correctly are attacked (per model), and the
+attribution target is the predicted (= true) class.
+
+Resumable: one shard per (model, method, attack, ε, image chunk) in a
+:class:`~.results.RobustnessStore`; every random draw is seeded from
+``(seed, model, method, attack, ε, chunk)``, so a resumed run equals an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from attrbench.errors import AttrbenchError
+from attrbench.methods import create_method
+from attrbench.methods.guard import attribution_mode
+from attrbench.metrics.functional.robustness import (
+    DEFAULT_WINDOWS,
+    attribution_map,
+    robustness_measures,
+)
+from attrbench.metrics.functional.topk import check_w
+from attrbench.progress import progress_bar
+from attrbench.robustness.attacks import attack_config, attribution_attack
+from attrbench.robustness.results import ROBUSTNESS_SCHEMA, RobustnessStore
+from attrbench.robustness.space import InputSpace, check_eps
+
+#: Kamath et al. Fig. 2 budgets, in pixel units.
+PAPER_EPS: tuple[float, ...] = (0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255)
+
+
+@dataclass(frozen=True)
+class RobustnessConfig:
+    """What to measure (every field is recorded with the results).
+
+    Attributes:
+        methods: registered attribution methods.
+        method_params: per-method overrides, ``{"integrated_gradients": {"steps": 20}}``.
+        attacks: attack kinds (``random``, ``topk``, ``mass_center``, ``lens_topk``).
+        eps: budgets in pixel units of [0, 1] images.
+        preset: attack preset (``mnist``, ``flower``, ``imagenet``) or None.
+        attack_params: overrides for every attack (``iterations``, ``step``, ``restarts`` ...).
+        k: top-k size of the measures (None = default for the image size).
+        windows: LENS / NMS radii.
+        diverse: compute the top-k-div measures.
+        candidates: NMS candidate limit (None = all pixels).
+        num_images: first N images of the split are considered (then the correct ones attacked).
+        chunk_size: images per shard.
+        seed: root of every random draw.
+    """
+
+    methods: tuple[str, ...] = ("vanilla_gradient",)
+    method_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    attacks: tuple[str, ...] = ("random", "topk")
+    eps: tuple[float, ...] = PAPER_EPS
+    preset: str | None = None
+    attack_params: Mapping[str, Any] = field(default_factory=dict)
+    k: int | None = None
+    windows: tuple[int, ...] = DEFAULT_WINDOWS
+    diverse: bool = True
+    candidates: int | None = None
+    num_images: int = 16
+    chunk_size: int = 16
+    seed: int = 0
+
+    def validate(self) -> RobustnessConfig:
+        """Check every field early (before any model runs); return ``self``."""
+        if not self.methods or not self.attacks or not self.eps:
+            raise AttrbenchError("Give at least one method, one attack and one eps.")
+        for e in self.eps:
+            check_eps(e)
+        for kind in self.attacks:
+            attack_config(kind, self.preset, **dict(self.attack_params))
+        for w in self.windows:
+            check_w(w)
+        for name in ("num_images", "chunk_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise AttrbenchError(f"{name} must be an integer >= 1, got {value!r}.")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        out = dataclasses.asdict(self)
+        out["method_params"] = {k: dict(v) for k, v in self.method_params.items()}
+        out["attack_params"] = dict(self.attack_params)
+        return out
+
+
+def _seed(seed: int, *parts: object) -> int:
+    digest = hashlib.sha256(repr((seed, *parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "_.-" else "-" for c in text)
+
+
+def _load_slice(dataset: Dataset, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    n = min(n, len(dataset))  # type: ignore[arg-type]
+    if n == 0:
+        raise AttrbenchError("The dataset slice is empty; check the split and --num-images.")
+    xs, ys = zip(*(dataset[i] for i in range(n)))
+    ids = getattr(dataset, "ids", None)
+    image_ids = torch.as_tensor([int(ids[i]) for i in range(n)] if ids is not None else range(n))
+    return torch.stack(xs), torch.as_tensor(ys), image_ids
+
+
+def run_robustness(
+    models: Mapping[str, nn.Module],
+    dataset: Dataset,
+    cfg: RobustnessConfig,
+    space: InputSpace,
+    *,
+    out: str | Path | None = None,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Attack every (model, method, attack, ε) and measure how much the attributions change.
+
+    Args:
+        models: ``{label: model}``, e.g. ``{"natural": m1, "pgd": m2}``; models return logits.
+        dataset: yields ``(image (C, H, W) in the models' input space, label)``.
+        cfg: the experiment.
+        space: the input normalisation of ``dataset`` (pixel budgets -> input units).
+        out: results folder (resumable); None keeps rows in memory only.
+        device: where models and images run.
+        progress: show a progress bar.
+
+    Returns:
+        Tidy rows with the columns of :data:`~.results.ROBUSTNESS_SCHEMA`.
+    """
+    cfg.validate()
+    device = torch.device(device)
+    store = RobustnessStore(out, {"robustness": cfg.to_dict(), "models": sorted(models)},
+                            cfg.seed) if out is not None else None
+    run = Path(out).name if out is not None else "robustness"
+    x_all, y_all, ids_all = _load_slice(dataset, cfg.num_images)
+    frames: list[pd.DataFrame] = []
+    total = len(models) * len(cfg.methods) * len(cfg.attacks) * len(cfg.eps)
+    with progress_bar(progress, total=total, description="robustness") as advance:
+        for label, model in models.items():
+            model = model.to(device)
+            with attribution_mode(model), torch.no_grad():
+                pred = torch.cat([model(c.to(device)).argmax(1).cpu() for c in x_all.split(256)])
+            keep = pred == y_all
+            x_m, y_m, ids_m = x_all[keep], y_all[keep], ids_all[keep]
+            for method in cfg.methods:
+                explainer = create_method(method, model, **dict(cfg.method_params.get(method, {})))
+                for attack in cfg.attacks:
+                    for eps in cfg.eps:
+                        frames += _run_cell(run, label, explainer, attack, eps, cfg, space, store,
+                                            x_m, y_m, ids_m, device)
+                        advance(1)
+    if store is not None:
+        return store.read_curves()
+    if not frames:
+        return ROBUSTNESS_SCHEMA.empty_table().to_pandas()
+    return pd.concat(frames, ignore_index=True)
+
+
+def _run_cell(run: str, label: str, explainer: Any, attack: str, eps: float, cfg: RobustnessConfig,
+              space: InputSpace, store: RobustnessStore | None, x: torch.Tensor, y: torch.Tensor,
+              ids: torch.Tensor, device: torch.device) -> list[pd.DataFrame]:
+    """All chunks of one (model, method, attack, ε); returns the frames computed (not skipped)."""
+    config = attack_config(attack, cfg.preset, **{**dict(cfg.attack_params), "eps": eps})
+    frames = []
+    for chunk, start in enumerate(range(0, len(x), cfg.chunk_size)):
+        key = _safe(f"{label}__{explainer.name}__{attack}__eps{eps:.6f}__chunk{chunk:05d}")
+        if store is not None and store.has_shard(key):
+            continue
+        xc = x[start : start + cfg.chunk_size].to(device)
+        seed = _seed(cfg.seed, label, explainer.name, attack, round(eps, 9), chunk)
+        gen = torch.Generator(device=device).manual_seed(seed)
+        result = attribution_attack(explainer, xc, config, space, generator=gen)
+        original = attribution_map(explainer(xc, result.target))
+        attacked = attribution_map(explainer(result.x_adv, result.target))
+        measures = robustness_measures(original, attacked, cfg.k, cfg.windows,
+                                       diverse=cfg.diverse, candidates=cfg.candidates)
+        n = xc.shape[0]
+        frame = pd.concat([pd.DataFrame({
+            "run": run, "model": label, "method": explainer.name, "attack": attack,
+            "eps": float(eps), "image_id": ids[start : start + n].numpy(),
+            "label": y[start : start + n].numpy(), "target": result.target.cpu().numpy(),
+            "measure": name, "value": values.cpu().numpy(),
+        }) for name, values in measures.items()], ignore_index=True)
+        if store is not None:
+            store.write_shard(key, frame)
+        frames.append(frame)
+    return frames

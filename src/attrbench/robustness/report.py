@@ -1,0 +1,132 @@
+"""Tables, measure-vs-ε curves and the HTML report of a robustness results folder.
+
+Built from the stored rows only (:func:`~.results.read_robustness`). One figure per attribution
+method in the style of Kamath et al. (AAAI 2024) Fig. 2: one panel per measure, x = ε (in /255),
+one line per (model, attack), so natural and adversarially trained models sit side by side. The
+page reuses the FPA report's CSS and table/figure helpers (:mod:`attrbench.reporting.html`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from attrbench.atomic import write_text_atomic
+from attrbench.errors import AttrbenchError
+from attrbench.metrics.functional.robustness import measure_names
+from attrbench.reporting.html import _CSS, _dl, _esc, _flatten, _html_table
+from attrbench.reporting.plots import figure_png, margins, save_figure
+from attrbench.robustness.results import read_robustness, summarise
+
+_LINESTYLES = {"random": ":", "topk": "-", "lens_topk": "--", "mass_center": "-."}
+_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#ff7f0e"]
+
+
+def _measure_order(present: list[str]) -> list[str]:
+    known = [m for m in measure_names() if m in present]
+    return known + sorted(set(present) - set(known))
+
+
+def robustness_figure(summary: pd.DataFrame, method: str, *, columns: int = 4) -> Figure:
+    """Every measure vs ε for one method (Kamath et al. Fig. 2 style).
+
+    Args:
+        summary: output of :func:`~.results.summarise`.
+        method: the attribution method to plot.
+        columns: panels per row.
+
+    Returns:
+        A :class:`matplotlib.figure.Figure` (no pyplot state).
+    """
+    sub = summary[summary["method"] == method]
+    if sub.empty:
+        raise AttrbenchError(f"No results for method {method!r}; plot one of {sorted(set(summary['method']))}.")
+    measures = _measure_order(list(sub["measure"].unique()))
+    rows = math.ceil(len(measures) / columns)
+    height = 2.4 * rows + 0.9
+    fig = Figure(figsize=(3.0 * columns, height))
+    axes = fig.subplots(rows, columns, squeeze=False,
+                        gridspec_kw=margins(fig, left=0.5, right=0.15, bottom=0.45, top=0.85,
+                                            wspace=0.3, hspace=0.55))
+    models = sorted(sub["model"].unique())
+    colour = {m: _COLOURS[i % len(_COLOURS)] for i, m in enumerate(models)}
+    for ax, measure in zip(axes.flat, measures):
+        for (model, attack), g in sub[sub["measure"] == measure].groupby(["model", "attack"]):
+            g = g.sort_values("eps")
+            ax.plot(g["eps"] * 255, g["mean"], marker="o", ms=3, color=colour[model],
+                    linestyle=_LINESTYLES.get(attack, "-"), label=f"{model} / {attack}")
+        ax.set_title(measure, fontsize=9)
+        ax.set_ylim(-0.05 if not measure.startswith(("spearman", "kendall")) else -1.05, 1.05)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(measures):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("ε (/255)", fontsize=8)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=min(6, len(labels)), fontsize=8,
+               frameon=False, bbox_to_anchor=(0.5, 1 - 0.3 / height))
+    fig.suptitle(f"{method}: attributional robustness vs attack budget", y=1 - 0.06 / height,
+                 va="top", fontsize=10)
+    return fig
+
+
+def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Wide table: one row per (model, method, attack, measure), one column per ε (/255), means."""
+    wide = summary.assign(eps=(summary["eps"] * 255).round(3)).pivot_table(
+        index=["model", "method", "attack", "measure"], columns="eps", values="mean")
+    wide.columns = [f"ε={c:g}/255" for c in wide.columns]
+    return wide
+
+
+def write_robustness_report(root: str | Path, title: str = "attrbench: robustness of attributions") -> dict[str, Path]:
+    """Write ``robustness_summary.csv``, ``figures/robustness_<method>.png`` and ``report.html``.
+
+    Raises:
+        AttrbenchError: the folder holds no robustness rows.
+    """
+    root = Path(root)
+    rows = read_robustness(root)
+    if rows.empty:
+        raise AttrbenchError(f"{root} holds no robustness results; run `attrbench robustness` first.")
+    summary = summarise(rows)
+    paths: dict[str, Path] = {}
+    csv = root / "robustness_summary.csv"
+    write_text_atomic(csv, summary.to_csv(index=False))
+    paths["summary"] = csv
+    figures = []
+    for method in sorted(summary["method"].unique()):
+        fig = robustness_figure(summary, method)
+        paths[f"figure_{method}"] = save_figure(fig, root / "figures" / f"robustness_{method}.png")
+        png = base64.b64encode(figure_png(fig)).decode("ascii")
+        figures.append(f'<figure><div class="scroll"><img alt="{_esc(method)}" '
+                       f'src="data:image/png;base64,{png}"></div><figcaption>Mean of each measure '
+                       f"over the attacked images vs ε, method {_esc(method)}; colour = model, line "
+                       "style = attack (dotted = random-sign noise).</figcaption></figure>")
+    wide = summary_table(summary).round(3)
+    wide.index = [" / ".join(map(str, i)) for i in wide.index]
+    counts = rows.groupby(["model"])["image_id"].nunique()
+    prov = json.loads((root / "config.json").read_text()) if (root / "config.json").exists() else {}
+    body = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{_esc(title)}</title><style>{_CSS}</style></head>
+<body><main><h1>{_esc(title)}</h1>
+<p class="sub">Kamath et al., "Rethinking Robustness of Model Attributions" (AAAI 2024): top-k
+intersection, w-LENS recall/precision (locality-aware), top-k-div (diverse, NMS) and rank
+correlations between the attribution of a clean image and of its attacked version, for attacks
+that keep the predicted label. 1 = unchanged.</p>
+<p>Images attacked per model (correctly classified ones): {_esc(', '.join(f'{m}: {n}' for m, n in counts.items()))}</p>
+<h2>Figures</h2>{''.join(figures)}
+<h2>Mean measure per budget</h2>{_html_table(wide, index_name='model / method / attack / measure')}
+<h2>Run configuration</h2>{_dl(_flatten(prov.get('config') or {}))}
+<h3>provenance</h3>{_dl([(k, str(prov.get(k, 'unknown'))) for k in ('seed', 'git_revision', 'created')])}
+</main></body></html>
+"""
+    report = root / "report.html"
+    write_text_atomic(report, body)
+    paths["report"] = report
+    return paths
