@@ -1,6 +1,6 @@
 """``attrbench roar`` and ``attrbench iteroar``: remove-and-retrain benchmarks from the shell.
 
-CPU-sized defaults (``--preset cpu``: embedded CIFAR subset, small_cnn, 3 epochs, 1000/500
+CPU-sized defaults (``--preset cpu``: embedded CIFAR subset, small_cnn, 2 epochs, 5000/500
 images); ``--preset paper`` is the papers' setting (ResNet-50 from scratch on full splits).
 """
 
@@ -25,7 +25,7 @@ def _o(text: str, *decls: str) -> Any:
 OptStr = Optional[str]
 OptInt = Optional[int]
 Out = Annotated[Optional[Path], _o("Results folder (resumes if it holds the same config).")]
-Preset = Annotated[str, _o("cpu (embedded CIFAR subset, small_cnn, 3 epochs) or paper "
+Preset = Annotated[str, _o("cpu (embedded CIFAR subset, small_cnn, 2 epochs) or paper "
                             "(ResNet-50, full splits).")]
 Dataset = Annotated[OptStr, _o("Dataset name or directory.")]
 Model = Annotated[OptStr, _o("Architecture retrained at every point.")]
