@@ -8,6 +8,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 
 from attrbench.errors import AttrbenchError
@@ -171,3 +173,16 @@ def test_literal_pairwise_matches() -> None:
     for i, n in itertools.product(range(4), repeat=2):
         lit = sum(int((masks[i, j] & masks[n, j]).sum()) for j in range(3)) / 3
         assert math.isclose(float(o[i, n]), lit)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 6), st.integers(1, 4), st.integers(0, 2**31 - 1), st.floats(0.05, 0.6))
+def test_identities(steps: int, batch: int, seed: int, density: float) -> None:
+    """MAMO >= MMO termwise; the union grows by each new mask minus its accumulated overlap."""
+    g = torch.Generator().manual_seed(seed)
+    masks = torch.rand(steps, batch, 3, 5, generator=g) < density
+    mmo, mamo = consecutive_overlap(masks), accumulated_overlap(masks)
+    assert (mamo >= mmo).all()
+    sizes = masks.flatten(2).sum(-1)
+    assert torch.equal(cumulative_masked_area(masks), sizes[0] + (sizes[1:] - mamo).sum(0))
+    assert torch.allclose(pairwise_overlap(masks).diagonal(), sizes.double().mean(1))
