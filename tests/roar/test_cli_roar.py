@@ -47,6 +47,6 @@ def test_cli_errors(tmp_path: Path) -> None:
     with pytest.raises(AttrbenchError, match="more than rho\\*A"):
         runner.invoke(app, ["iteroar", "--out", str(tmp_path), "--iterations", "20", *TINY],
                       catch_exceptions=False)
-    with pytest.raises(AttrbenchError, match="Unknown --mask-op 'hull'"):
-        runner.invoke(app, ["iteroar", "--out", str(tmp_path), "--mask-op", "hull"],
+    with pytest.raises(AttrbenchError, match="Unknown --mask-op 'convex'"):
+        runner.invoke(app, ["iteroar", "--out", str(tmp_path), "--mask-op", "convex"],
                       catch_exceptions=False)

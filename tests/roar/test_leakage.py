@@ -61,6 +61,16 @@ def test_postprocessing_ops() -> None:
     assert len({tuple(x.nonzero().flatten().tolist()) for x in s}) > 1
     per_channel = postprocess_masks(torch.zeros(2, 3, 4, 4, dtype=torch.bool), "dilate")
     assert per_channel.shape == (2, 3, 4, 4)
+    corners = torch.zeros(3, 6, 6, dtype=torch.bool)
+    corners[0, 1, 1] = corners[0, 1, 4] = corners[0, 4, 1] = True  # a right triangle
+    corners[1, 2, 1:5] = True  # collinear: kept
+    corners[2, 0, 0] = True  # one pixel: kept
+    hull = postprocess_masks(corners, "hull")
+    tri = torch.zeros(6, 6, dtype=torch.bool)
+    for r in range(1, 5):
+        tri[r, 1:6 - r] = True  # pixels with row + col <= 5 inside the triangle
+    assert torch.equal(hull[0], tri)
+    assert torch.equal(hull[1:], corners[1:])
 
 
 def test_welch_degenerate_and_errors(tmp_path: Path) -> None:
@@ -69,7 +79,7 @@ def test_welch_degenerate_and_errors(tmp_path: Path) -> None:
     m, y = _masks(8, False, 0)
     with pytest.raises(AttrbenchError, match="at least 3 runs"):
         mask_leakage_test(m, y, m, y, 2, tmp_path, runs=2)
-    with pytest.raises(AttrbenchError, match="Unknown mask operation 'hull'"):
-        postprocess_masks(m, "hull")
+    with pytest.raises(AttrbenchError, match="Unknown mask operation 'convex'"):
+        postprocess_masks(m, "convex")
     with pytest.raises(AttrbenchError, match="Masks must be bool"):
         mask_leakage_test(m.float(), y, m, y, 2, tmp_path)

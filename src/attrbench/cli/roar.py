@@ -58,7 +58,7 @@ IterFill = Annotated[OptStr, _o("zero (paper's x*m, default), removed_mean or me
 Leakage = Annotated[bool, _o("Run the mask-leakage test on the masks afterwards.", "--leakage")]
 LeakageIteration = Annotated[Optional[list[int]], _o(
     "Iterations whose masks are tested (repeatable) [default: the last].")]
-MaskOp = Annotated[Optional[list[str]], _o("Also test after dilate, erode or shift (repeatable).")]
+MaskOp = Annotated[Optional[list[str]], _o("Also test after dilate, erode, shift or hull (repeatable).")]
 LeakageRuns = Annotated[int, _o("Runs per arm of the leakage test (>= 3).")]
 LeakageEpochs = Annotated[int, _o("Epochs of each mask classifier.")]
 

@@ -10,9 +10,10 @@ p < ``alpha``. Training uses :func:`attrbench.training.train` without flips or c
 move the masks and hide a positional leak.
 
 Post-processing proposed in Sec. 4.7 (applied before re-running the test): ``dilate`` and
-``erode`` (square structuring element of side ``2·radius + 1``, via max-pooling), and ``shift``
-(each mask moved by a random integer offset in [-radius, radius]² with zero fill). Convex hulls
-are not offered.
+``erode`` (square structuring element of side ``2·radius + 1``, via max-pooling), ``shift``
+(each mask moved by a random integer offset in [-radius, radius]² with zero fill) and ``hull``
+(each mask replaced by the pixels whose centres lie in the convex hull of its pixels, via
+:class:`scipy.spatial.Delaunay`; one call per mask, vectorised over pixels).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import stats
+from scipy import spatial, stats
 
 from attrbench.data import DatasetSpec
 from attrbench.errors import AttrbenchError
@@ -36,7 +37,7 @@ from attrbench.roar.tensor_data import TensorImageDataset, train_on_tensors
 from attrbench.runtime import make_generator
 from attrbench.training import TrainConfig
 
-MASK_OPS: tuple[str, ...] = ("dilate", "erode", "shift")
+MASK_OPS: tuple[str, ...] = ("dilate", "erode", "shift", "hull")
 
 
 def _as_images(masks: torch.Tensor) -> torch.Tensor:
@@ -53,8 +54,8 @@ def postprocess_masks(masks: torch.Tensor, op: str, radius: int = 1, *,
 
     Args:
         masks: bool ``(N, H, W)`` or ``(N, C, H, W)`` (channels are processed alike).
-        op: ``"dilate"``, ``"erode"`` or ``"shift"``.
-        radius: structuring-element half side / largest shift in pixels, >= 1.
+        op: ``"dilate"``, ``"erode"``, ``"shift"`` or ``"hull"``.
+        radius: structuring-element half side / largest shift in pixels, >= 1 (unused by hull).
         seed: seeds the shifts (one offset per mask).
 
     Returns:
@@ -70,6 +71,8 @@ def postprocess_masks(masks: torch.Tensor, op: str, radius: int = 1, *,
         out = F.max_pool2d(x, 2 * radius + 1, stride=1, padding=radius) > 0.5
     elif op == "erode":
         out = ~(F.max_pool2d(1.0 - x, 2 * radius + 1, stride=1, padding=radius) > 0.5)
+    elif op == "hull":
+        out = _convex_hulls(x.bool().reshape(n * c, h, w)).reshape(n, c, h, w)
     else:
         g = make_generator(seed)
         dy, dx = torch.randint(-radius, radius + 1, (2, n), generator=g)
@@ -80,6 +83,24 @@ def postprocess_masks(masks: torch.Tensor, op: str, radius: int = 1, *,
         moved = x.bool().permute(0, 2, 3, 1)[rows, ys.clamp(0, h - 1), xs.clamp(0, w - 1)]
         out = (moved & valid.unsqueeze(-1)).permute(0, 3, 1, 2)
     return out.reshape(masks.shape)
+
+
+def _convex_hulls(masks: torch.Tensor) -> torch.Tensor:
+    """Fill each bool ``(H, W)`` mask of ``(M, H, W)`` to its convex hull (pixel centres inside).
+
+    Masks with fewer than three pixels, or collinear ones, are kept as they are; the result always
+    contains the mask.
+    """
+    m, h, w = masks.shape
+    grid = np.stack(np.meshgrid(np.arange(h), np.arange(w), indexing="ij"), -1).reshape(-1, 2)
+    out = masks.clone()
+    for i in range(m):  # one Qhull call per mask; the inside test is vectorised over pixels
+        points = masks[i].nonzero().numpy()
+        if len(points) < 3 or np.linalg.matrix_rank(points - points[0]) < 2:
+            continue
+        inside = spatial.Delaunay(points).find_simplex(grid, tol=1e-9) >= 0
+        out[i] |= torch.from_numpy(inside.reshape(h, w))
+    return out
 
 
 @dataclass(frozen=True)
