@@ -22,7 +22,9 @@ def correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, n: int) -> torch
 
 
 @pytest.mark.parametrize("kind", ["random", "topk", "lens_topk", "mass_center"])
-def test_stays_in_ball_and_range_and_keeps_label(kind, mnist_model, mnist_test, mnist_space) -> None:
+def test_stays_in_ball_and_range_and_keeps_label(
+    kind, mnist_model, mnist_test, mnist_space
+) -> None:
     x = correct(mnist_model, *mnist_test, 6)
     ex = create_method("vanilla_gradient", mnist_model)
     cfg = attack_config(kind, eps=0.3, step=0.05, iterations=8, restarts=2, k=50, k_attack=50)

@@ -20,7 +20,9 @@ from attrbench.robustness.pgd import (
 
 
 
-def test_pgd_stays_in_ball_raises_loss_and_leaves_model_alone(mnist_model, mnist_test, mnist_space) -> None:
+def test_pgd_stays_in_ball_raises_loss_and_leaves_model_alone(
+    mnist_model, mnist_test, mnist_space
+) -> None:
     x, y = mnist_test[0][:16], mnist_test[1][:16]
     bn = nn.Sequential(nn.BatchNorm2d(1), copy.deepcopy(mnist_model)).train()
     bn.zero_grad(set_to_none=True)
@@ -39,7 +41,7 @@ def test_pgd_stays_in_ball_raises_loss_and_leaves_model_alone(mnist_model, mnist
 
 def test_pgd_fine_tuning_makes_the_model_more_robust(mnist_model, mnist_train, mnist_test,
                                                     mnist_space) -> None:
-    """PGD fine-tuning of the natural model for 20 batches raises its accuracy under PGD (ε = 0.1)."""
+    """PGD fine-tuning of the natural model (20 batches) raises accuracy under PGD (ε = 0.1)."""
     x, y = mnist_train[0][:2000], mnist_train[1][:2000]
     attack = pgd_config(eps=0.1, step=0.025, steps=5)
     robust = copy.deepcopy(mnist_model).train()

@@ -92,7 +92,8 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
         torch.manual_seed(0)
         model = create_model("small_cnn", num_classes=10, in_channels=1)
     spec = load_dataset("mnist-mini", "test").spec
-    meta = {"classes": list(spec.classes), "normalization": {"mean": list(spec.mean), "std": list(spec.std)}}
+    meta = {"classes": list(spec.classes),
+            "normalization": {"mean": list(spec.mean), "std": list(spec.std)}}
     save_checkpoint(model, tmp_path / "nat", meta)
     save_checkpoint(model, tmp_path / "adv", meta)
     out = tmp_path / "rob"
@@ -105,6 +106,7 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     rows = read_robustness(out)
     assert set(rows["model"]) == {"natural", "pgd"}
     assert sorted(rows["eps"].unique()) == pytest.approx([0.0, 8 / 255])
-    assert (out / "report.html").exists() and (out / "figures" / "robustness_vanilla_gradient.png").exists()
+    assert (out / "report.html").exists()
+    assert (out / "figures" / "robustness_vanilla_gradient.png").exists()
     bad = CliRunner().invoke(app, [*args[:-4], "--eps", "9", "--out", str(tmp_path / "x")])
     assert bad.exit_code != 0 and "eps must be in [0, 1]" in str(bad.exception)

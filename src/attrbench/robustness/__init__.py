@@ -5,8 +5,12 @@
 - :mod:`.surrogate`: softplus surrogate of ReLU networks (context manager, model untouched).
 - :mod:`.saliency`: differentiable attribution maps for second-order attacks.
 - :mod:`.attacks`: random-sign, top-k, centre-of-mass and LENS-aware top-k attacks with presets.
+- :mod:`.pgd`: PGD adversarial examples and the adversarial-training hook (Madry et al. 2018).
+- :mod:`.pipeline`, :mod:`.results`, :mod:`.report`: the ``attrbench robustness`` experiment,
+  its tidy Parquet rows and its figures / HTML report.
 
 The measures themselves live in :mod:`attrbench.metrics.functional.robustness` and ``.topk``.
+The report module (matplotlib) is not imported here; import it where a report is written.
 """
 
 from attrbench.robustness.attacks import (
@@ -18,6 +22,16 @@ from attrbench.robustness.attacks import (
     attack_config,
     attribution_attack,
 )
+from attrbench.robustness.pgd import (
+    PGD_PRESETS,
+    PGDAdversary,
+    PGDConfig,
+    pgd_attack,
+    pgd_config,
+    pgd_training_step,
+)
+from attrbench.robustness.pipeline import PAPER_EPS, RobustnessConfig, run_robustness
+from attrbench.robustness.results import ROBUSTNESS_SCHEMA, RobustnessStore, read_robustness
 from attrbench.robustness.saliency import DIFFERENTIABLE_METHODS
 from attrbench.robustness.space import InputSpace
 from attrbench.robustness.surrogate import SURROGATES, smooth_relu
@@ -27,11 +41,23 @@ __all__ = [
     "ATTACK_PRESETS",
     "CRITERIA",
     "DIFFERENTIABLE_METHODS",
+    "PAPER_EPS",
+    "PGD_PRESETS",
+    "ROBUSTNESS_SCHEMA",
     "SURROGATES",
     "AttackConfig",
     "AttackResult",
     "InputSpace",
+    "PGDAdversary",
+    "PGDConfig",
+    "RobustnessConfig",
+    "RobustnessStore",
     "attack_config",
     "attribution_attack",
+    "pgd_attack",
+    "pgd_config",
+    "pgd_training_step",
+    "read_robustness",
+    "run_robustness",
     "smooth_relu",
 ]

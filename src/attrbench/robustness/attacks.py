@@ -91,7 +91,8 @@ class AttackConfig:
         if self.kind not in ATTACKS:
             raise unknown_name_error("attack", self.kind, ATTACKS)
         check_eps(self.eps)
-        if isinstance(self.step, bool) or not isinstance(self.step, (int, float)) or not 0 < self.step <= 1:
+        number = isinstance(self.step, (int, float)) and not isinstance(self.step, bool)
+        if not number or not 0 < self.step <= 1:
             raise AttrbenchError(f"step must be in (0, 1] pixel units, got {self.step!r}.")
         for name in ("iterations", "restarts", "eval_every"):
             value = getattr(self, name)
@@ -109,7 +110,8 @@ class AttackConfig:
         return dataclasses.replace(self, eps=eps).validate()
 
 
-#: Parameters of NOTES §5.3. MNIST: ε 0.3, α 0.01, 100 iterations, 3 restarts, k_top 200, eval k 100.
+#: Parameters of NOTES §5.3. MNIST: ε 0.3, α 0.01, 100 iterations, 3 restarts, k_top 200,
+#: eval k 100.
 #: Flower-17 (0-255): ε 8, α 1, 100 iterations, 3 restarts, k 1000, integer pixels, the RAR
 #: ResNet's 0.1x + 0.9 softplus. Ghorbani ImageNet: ε 8, α 0.5, 300 iterations, k 1000.
 ATTACK_PRESETS: dict[str, dict[str, object]] = {
@@ -122,7 +124,9 @@ ATTACK_PRESETS: dict[str, dict[str, object]] = {
 }
 
 
-def attack_config(kind: str = "topk", preset: str | None = None, **overrides: object) -> AttackConfig:
+def attack_config(
+    kind: str = "topk", preset: str | None = None, **overrides: object
+) -> AttackConfig:
     """Build and validate an :class:`AttackConfig` from a preset of :data:`ATTACK_PRESETS`.
 
     Raises:
@@ -136,7 +140,9 @@ def attack_config(kind: str = "topk", preset: str | None = None, **overrides: ob
     known = {f.name for f in dataclasses.fields(AttackConfig)}
     unknown = sorted(set(overrides) - known)
     if unknown:
-        raise AttrbenchError(f"Unknown attack option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}.")
+        raise AttrbenchError(
+            f"Unknown attack option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}."
+        )
     values.update({k: v for k, v in overrides.items() if v is not None})
     return AttackConfig(kind=kind, **values).validate()  # type: ignore[arg-type]
 
@@ -181,13 +187,16 @@ def _centre(maps: torch.Tensor) -> torch.Tensor:
 
 def _check_images(x: torch.Tensor, space: InputSpace) -> None:
     if not isinstance(x, torch.Tensor) or x.dim() != 4 or not x.is_floating_point():
-        raise AttrbenchError("Attack inputs must be a float image batch (B, C, H, W) in the model's input space.")
+        raise AttrbenchError(
+            "Attack inputs must be a float image batch (B, C, H, W) in the model's input space."
+        )
     lo, hi = space.bounds(x)
     tol = 1e-4 * (hi - lo)
     if bool(((x < lo - tol) | (x > hi + tol)).any()):
         raise AttrbenchError(
             "Some images lie outside the valid range of the input space "
-            f"(mean {space.mean}, std {space.std}); pass the normalisation the images were made with."
+            f"(mean {space.mean}, std {space.std}); pass the normalisation the images were made "
+            "with."
         )
 
 
@@ -235,9 +244,11 @@ def attribution_attack(
     original = attribution_map(explainer(x, target))
     best_x, best_crit = x.clone(), measure(original, original)
     if config.eps == 0:
-        return AttackResult(best_x, target, best_crit, torch.zeros(b, dtype=torch.bool, device=x.device))
+        unchanged = torch.zeros(b, dtype=torch.bool, device=x.device)
+        return AttackResult(best_x, target, best_crit, unchanged)
     step = space.budget(config.step, x)
-    region = dilate(topk_mask(original, k_attack), config.lens_w if config.kind == "lens_topk" else 0)
+    radius = config.lens_w if config.kind == "lens_topk" else 0
+    region = dilate(topk_mask(original, k_attack), radius)
 
     def random_sign() -> torch.Tensor:
         noise = torch.randn(x.shape, generator=gen, device=gen.device, dtype=x.dtype)

@@ -1,7 +1,7 @@
 """PGD adversarial training (Madry et al., "Towards Deep Learning Models Resistant to Adversarial
 Attacks", ICLR 2018), the "adversarially trained" regime Kamath et al. (2024) compare with natural
-training (NOTES §5.4: MNIST ε 0.3, 40 steps of 0.01, random start; Flower ε 8/255, 7 steps of 2/255,
-random start).
+training (NOTES §5.4: MNIST ε 0.3, 40 steps of 0.01, random start; Flower ε 8/255, 7 steps of
+2/255, random start).
 
 :class:`PGDAdversary` is an augmentation-like hook ``adversary(model, x, y, generator) -> x_adv``
 for the training loop: it needs the model and the labels, which the loop's augmentations
@@ -42,7 +42,8 @@ class PGDConfig:
     def validate(self) -> PGDConfig:
         """Check the fields; return ``self``."""
         check_eps(self.eps)
-        if isinstance(self.step, bool) or not isinstance(self.step, (int, float)) or not 0 < self.step <= 1:
+        number = isinstance(self.step, (int, float)) and not isinstance(self.step, bool)
+        if not number or not 0 < self.step <= 1:
             raise AttrbenchError(f"PGD step must be in (0, 1] pixel units, got {self.step!r}.")
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
             raise AttrbenchError(f"PGD steps must be an integer >= 1, got {self.steps!r}.")
@@ -65,8 +66,11 @@ def pgd_config(preset: str | None = None, **overrides: object) -> PGDConfig:
     known = {f.name for f in dataclasses.fields(PGDConfig)}
     unknown = sorted(set(overrides) - known)
     if unknown:
-        raise AttrbenchError(f"Unknown PGD option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}.")
-    return dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None}).validate()
+        raise AttrbenchError(
+            f"Unknown PGD option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}."
+        )
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return dataclasses.replace(base, **given).validate()
 
 
 @contextmanager
@@ -94,7 +98,8 @@ def pgd_attack(
 
     x <- Proj(x + α sign(∇_x CE(model(x), y))), ``steps`` times, from a random start if asked.
     The model's mode is left as it is (train mode during training, as in Madry et al.), its buffers
-    are restored afterwards and parameter ``.grad`` is not touched (gradients w.r.t. the input only).
+    are restored afterwards and parameter ``.grad`` is not touched (gradients w.r.t. the input
+    only).
 
     Args:
         model: classifier returning logits.

@@ -45,7 +45,8 @@ def robustness_figure(summary: pd.DataFrame, method: str, *, columns: int = 4) -
     """
     sub = summary[summary["method"] == method]
     if sub.empty:
-        raise AttrbenchError(f"No results for method {method!r}; plot one of {sorted(set(summary['method']))}.")
+        valid = sorted(set(summary["method"]))
+        raise AttrbenchError(f"No results for method {method!r}; plot one of {valid}.")
     measures = _measure_order(list(sub["measure"].unique()))
     rows = math.ceil(len(measures) / columns)
     height = 2.4 * rows + 0.9
@@ -84,7 +85,9 @@ def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
-def write_robustness_report(root: str | Path, title: str = "attrbench: robustness of attributions") -> dict[str, Path]:
+def write_robustness_report(
+    root: str | Path, title: str = "attrbench: robustness of attributions"
+) -> dict[str, Path]:
     """Write ``robustness_summary.csv``, ``figures/robustness_<method>.png`` and ``report.html``.
 
     Raises:
@@ -93,7 +96,9 @@ def write_robustness_report(root: str | Path, title: str = "attrbench: robustnes
     root = Path(root)
     rows = read_robustness(root)
     if rows.empty:
-        raise AttrbenchError(f"{root} holds no robustness results; run `attrbench robustness` first.")
+        raise AttrbenchError(
+            f"{root} holds no robustness results; run `attrbench robustness` first."
+        )
     summary = summarise(rows)
     paths: dict[str, Path] = {}
     csv = root / "robustness_summary.csv"
@@ -106,12 +111,14 @@ def write_robustness_report(root: str | Path, title: str = "attrbench: robustnes
         png = base64.b64encode(figure_png(fig)).decode("ascii")
         figures.append(f'<figure><div class="scroll"><img alt="{_esc(method)}" '
                        f'src="data:image/png;base64,{png}"></div><figcaption>Mean of each measure '
-                       f"over the attacked images vs ε, method {_esc(method)}; colour = model, line "
-                       "style = attack (dotted = random-sign noise).</figcaption></figure>")
+                       f"over the attacked images vs ε, method {_esc(method)}; colour = model, "
+                       "line style = attack (dotted = random-sign noise).</figcaption></figure>")
     wide = summary_table(summary).round(3)
     wide.index = [" / ".join(map(str, i)) for i in wide.index]
     counts = rows.groupby(["model"])["image_id"].nunique()
+    attacked = _esc(", ".join(f"{m}: {n}" for m, n in counts.items()))
     prov = json.loads((root / "config.json").read_text()) if (root / "config.json").exists() else {}
+    stamps = [(k, str(prov.get(k, "unknown"))) for k in ("seed", "git_revision", "created")]
     body = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{_esc(title)}</title><style>{_CSS}</style></head>
 <body><main><h1>{_esc(title)}</h1>
@@ -119,11 +126,11 @@ def write_robustness_report(root: str | Path, title: str = "attrbench: robustnes
 intersection, w-LENS recall/precision (locality-aware), top-k-div (diverse, NMS) and rank
 correlations between the attribution of a clean image and of its attacked version, for attacks
 that keep the predicted label. 1 = unchanged.</p>
-<p>Images attacked per model (correctly classified ones): {_esc(', '.join(f'{m}: {n}' for m, n in counts.items()))}</p>
+<p>Images attacked per model (correctly classified ones): {attacked}</p>
 <h2>Figures</h2>{''.join(figures)}
 <h2>Mean measure per budget</h2>{_html_table(wide, index_name='model / method / attack / measure')}
 <h2>Run configuration</h2>{_dl(_flatten(prov.get('config') or {}))}
-<h3>provenance</h3>{_dl([(k, str(prov.get(k, 'unknown'))) for k in ('seed', 'git_revision', 'created')])}
+<h3>provenance</h3>{_dl(stamps)}
 </main></body></html>
 """
     report = root / "report.html"

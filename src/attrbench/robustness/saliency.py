@@ -24,20 +24,24 @@ from attrbench.methods.quadrature import ig_points
 from attrbench.methods.spec import baseline_tensor
 
 #: Methods the gradient attacks can differentiate through.
-DIFFERENTIABLE_METHODS: tuple[str, ...] = ("input_x_gradient", "integrated_gradients", "vanilla_gradient")
+DIFFERENTIABLE_METHODS: tuple[str, ...] = (
+    "input_x_gradient", "integrated_gradients", "vanilla_gradient"
+)
 
 
 def check_differentiable(explainer: Explainer) -> None:
     """Raise AttrbenchError unless the attacks can differentiate ``explainer``'s map."""
     if explainer.name not in DIFFERENTIABLE_METHODS:
         raise AttrbenchError(
-            f"Method {explainer.name!r} has no differentiable form for the gradient attacks; use one "
-            f"of {', '.join(DIFFERENTIABLE_METHODS)}, or the 'random' attack (random-sign noise), "
-            "which works with any method."
+            f"Method {explainer.name!r} has no differentiable form for the gradient attacks; use "
+            f"one of {', '.join(DIFFERENTIABLE_METHODS)}, or the 'random' attack (random-sign "
+            "noise), which works with any method."
         )
 
 
-def _target_logit_gradient(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def _target_logit_gradient(
+    model: nn.Module, inputs: torch.Tensor, target: torch.Tensor
+) -> torch.Tensor:
     logits = model(inputs)
     selected = logits.gather(1, target.unsqueeze(1)).sum()
     (grad,) = torch.autograd.grad(selected, inputs, create_graph=True)

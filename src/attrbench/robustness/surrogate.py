@@ -28,7 +28,9 @@ from attrbench.errors import AttrbenchError
 
 SURROGATES: tuple[str, ...] = ("softplus", "mixed", "none")
 
-_RELUS = frozenset({F.relu, torch.relu, torch.Tensor.relu, torch.relu_, F.relu_, torch.Tensor.relu_})
+_RELUS = frozenset(
+    {F.relu, torch.relu, torch.Tensor.relu, torch.relu_, F.relu_, torch.Tensor.relu_}
+)
 
 
 class _ReluReplacement(TorchFunctionMode):
@@ -37,7 +39,9 @@ class _ReluReplacement(TorchFunctionMode):
         self.kind = kind
         self.beta = beta
 
-    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: Any = None) -> Any:
+    def __torch_function__(
+        self, func: Any, types: Any, args: tuple = (), kwargs: Any = None
+    ) -> Any:
         kwargs = kwargs or {}
         if func in _RELUS:
             x = args[0]
@@ -51,7 +55,8 @@ def smooth_relu(kind: str = "softplus", beta: float = 1.0) -> Iterator[None]:
     """Inside the block every ReLU evaluates as a smooth surrogate.
 
     Args:
-        kind: ``"softplus"`` (softplus_beta(x) = log(1 + exp(beta x)) / beta, Ghorbani et al. MNIST),
+        kind: ``"softplus"`` (softplus_beta(x) = log(1 + exp(beta x)) / beta; Ghorbani et al.,
+            MNIST),
             ``"mixed"`` (0.1 x + 0.9 softplus_beta(x), the RAR/LENS Flower ResNet) or ``"none"``
             (no replacement).
         beta: softplus sharpness (> 0); larger is closer to ReLU. The reference code uses 1.

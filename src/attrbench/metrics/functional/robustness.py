@@ -19,9 +19,9 @@ With O, P the top-k sets of the original / perturbed map (:mod:`.topk`) and N_w 
 ====================================  ===============================================
 
 Names of the LENS measures follow the authors' code (NOTES §5.2). Both LENS measures are >= the
-plain intersection (S ⊆ N_w(S)) and <= 1 (the counted set is a subset of a k-set). For diverse sets
-that hold fewer than k pixels (the map ran out of candidates) the denominator is the size of the
-larger of the two sets, so identical maps still give 1. The paper names LENS-Spearman and
+plain intersection (S ⊆ N_w(S)) and <= 1 (the counted set is a subset of a k-set). For diverse
+sets that hold fewer than k pixels (the map ran out of candidates) the denominator is the size of
+the larger of the two sets, so identical maps still give 1. The paper names LENS-Spearman and
 LENS-Kendall but the authors' code does not implement them and their definition is not available
 to us, so they are not offered.
 """
@@ -101,21 +101,27 @@ def set_measures(
     }
 
 
-def topk_intersection(original: torch.Tensor, perturbed: torch.Tensor, k: int | None = None) -> torch.Tensor:
+def topk_intersection(
+    original: torch.Tensor, perturbed: torch.Tensor, k: int | None = None
+) -> torch.Tensor:
     """|O ∩ P| / k, the top-k intersection of Ghorbani et al. (2019). Returns ``(B,)`` float64."""
     _check_pair(original, perturbed)
     k = default_k(*original.shape[1:]) if k is None else check_k(k, *original.shape[1:])
     return _count(topk_mask(original, k) & topk_mask(perturbed, k)) / k
 
 
-def lens_recall(original: torch.Tensor, perturbed: torch.Tensor, k: int | None = None, w: int = 1) -> torch.Tensor:
+def lens_recall(
+    original: torch.Tensor, perturbed: torch.Tensor, k: int | None = None, w: int = 1
+) -> torch.Tensor:
     """w-LENS-recall@k = |N_w(O) ∩ P| / k (Kamath et al.). Returns ``(B,)`` float64."""
     _check_pair(original, perturbed)
     k = default_k(*original.shape[1:]) if k is None else check_k(k, *original.shape[1:])
     return set_measures(topk_mask(original, k), topk_mask(perturbed, k), w, k)["recall"]
 
 
-def lens_precision(original: torch.Tensor, perturbed: torch.Tensor, k: int | None = None, w: int = 1) -> torch.Tensor:
+def lens_precision(
+    original: torch.Tensor, perturbed: torch.Tensor, k: int | None = None, w: int = 1
+) -> torch.Tensor:
     """w-LENS-precision@k = |O ∩ N_w(P)| / k (Kamath et al.). Returns ``(B,)`` float64."""
     _check_pair(original, perturbed)
     k = default_k(*original.shape[1:]) if k is None else check_k(k, *original.shape[1:])

@@ -74,7 +74,9 @@ def check_map_batch(maps: torch.Tensor, name: str = "maps") -> None:
     if maps.is_complex() or maps.dtype == torch.bool:
         raise AttrbenchError(f"{name} must be real-valued; got dtype {maps.dtype}.")
     if maps.is_floating_point() and bool(torch.isnan(maps).any()):
-        raise AttrbenchError(f"{name} contain NaN; check the attribution method (NaN cannot be ranked).")
+        raise AttrbenchError(
+            f"{name} contain NaN; check the attribution method (NaN cannot be ranked)."
+        )
 
 
 def check_k(k: int, height: int, width: int) -> int:
@@ -141,7 +143,9 @@ def dilate(mask: torch.Tensor, w: int) -> torch.Tensor:
     """
     check_w(w)
     if mask.dim() != 3 or mask.dtype != torch.bool:
-        raise AttrbenchError(f"mask must be a bool tensor (B, H, W); got {mask.dtype} {tuple(mask.shape)}.")
+        raise AttrbenchError(
+            f"mask must be a bool tensor (B, H, W); got {mask.dtype} {tuple(mask.shape)}."
+        )
     if w == 0:
         return mask.clone()
     pooled = F.max_pool2d(mask.unsqueeze(1).to(torch.float32), 2 * w + 1, stride=1, padding=w)
