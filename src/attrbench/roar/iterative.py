@@ -99,6 +99,15 @@ def _sample_rows(variant: str, r: int, ids: torch.Tensor, masks: torch.Tensor) -
     })
 
 
+def _masks(cfg: IteRoarConfig, model: torch.nn.Module, variant: str, x: torch.Tensor,
+           y: torch.Tensor, *, seed: int, device: torch.device) -> torch.Tensor:
+    """Removal masks (top ``100 - τ`` % of each map of ``model``) of one split ``x``."""
+    scores = split_scores(model, x, variant, cfg.unit,
+                          targets=y if cfg.target == "label" else None, seed=seed,
+                          batch_size=cfg.batch_maps, device=device)
+    return top_fraction_masks(scores, cfg.tau, sample_dims=scores.dim() - 1)
+
+
 def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
                  log: Callable[[str], None] | None = None) -> dict[str, pd.DataFrame]:
     """Run (or resume) IteROAR for every variant and repeat.
@@ -156,17 +165,10 @@ def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
                 if i == iterations:
                     break
                 if need_masks:
-                    masks = {}
-                    for name, x, y in (("train", xtr, ytr), ("test", xte, yte)):
-                        scores = split_scores(
-                            result.model, x, variant, cfg.unit,
-                            targets=y if cfg.target == "label" else None,
-                            seed=2 * (cfg.seed + 1000 * r + i) + (name == "test"),
-                            batch_size=cfg.batch_maps,
-                            device=device)
-                        masks[name] = top_fraction_masks(scores, cfg.tau,
-                                                         sample_dims=scores.dim() - 1)
-                    store.write_masks(mkey, **masks)
+                    store.write_masks(mkey, **{
+                        name: _masks(cfg, result.model, variant, x, y, seed=2 * (
+                            cfg.seed + 1000 * r + i) + (name == "test"), device=device)
+                        for name, x, y in (("train", xtr, ytr), ("test", xte, yte))})
                 masks = store.read_masks(mkey)
                 if int(masks["test"][0].sum()) != k:
                     raise AttrbenchError(f"Stored masks {mkey} do not hold {k} pixels each; "
