@@ -35,7 +35,7 @@ BatchSize = Annotated[OptInt, _o("Override the recipe's batch size.")]
 Variant = Annotated[Optional[list[str]], _o(
     "Estimator 'method|post' or 'random' (repeatable, comma-separated); per-element ranking "
     "takes method names.")]
-Repeats = Annotated[OptInt, _o("Independent retrains per point [default: 3].")]
+Repeats = Annotated[OptInt, _o("Independent retrains per point \\[default: 3].")]
 Unit = Annotated[OptStr, _o("spatial (channel-reduced pixels) or element (per channel, as the "
                             "ROAR code).")]
 Fill = Annotated[OptStr, _o("mean (training per-channel mean), zero, or removed_mean (per image "
@@ -45,19 +45,19 @@ Seed = Annotated[OptInt, _o("Base seed; repeat r uses seed + r.")]
 Device = Annotated[OptStr, _o("auto, cpu, cuda or cuda:N.")]
 DataRoot = Annotated[OptStr, _o("Root folder of a dataset on disk.")]
 ImageSize = Annotated[OptInt, _o("Resize side for ImageFolder data (224 for the paper).")]
-Config = Annotated[Optional[Path], _o("TOML file; its [roar]/[iteroar] table is overridden by "
+Config = Annotated[Optional[Path], _o("TOML file; its \\[roar]/\\[iteroar] table is overridden by "
                                       "explicit flags.")]
 NoReport = Annotated[bool, _o("Skip figures and report.html.", "--no-report")]
 Thresholds = Annotated[OptStr, _o("Percent removed, e.g. 10,30,50,70,90.")]
 Kar = Annotated[bool, _o("Keep-and-retrain: remove the least important t %.", "--kar")]
-Tau = Annotated[Optional[float], _o("Percentile threshold per map [default: 95].")]
-Rho = Annotated[Optional[float], _o("Largest masked fraction of the area [default: 0.5].")]
-Iterations = Annotated[OptInt, _o("I [default: rho / (1 - tau/100)].")]
+Tau = Annotated[Optional[float], _o("Percentile threshold per map \\[default: 95].")]
+Rho = Annotated[Optional[float], _o("Largest masked fraction of the area \\[default: 0.5].")]
+Iterations = Annotated[OptInt, _o("I \\[default: rho / (1 - tau/100)].")]
 Target = Annotated[OptStr, _o("label (paper) or predicted.")]
 IterFill = Annotated[OptStr, _o("zero (paper's x*m, default), removed_mean or mean.")]
 Leakage = Annotated[bool, _o("Run the mask-leakage test on the masks afterwards.", "--leakage")]
 LeakageIteration = Annotated[Optional[list[int]], _o(
-    "Iterations whose masks are tested (repeatable) [default: the last].")]
+    "Iterations whose masks are tested (repeatable) \\[default: the last].")]
 MaskOp = Annotated[Optional[list[str]], _o("Also test after dilate, erode, shift or hull (repeatable).")]
 LeakageRuns = Annotated[int, _o("Runs per arm of the leakage test (>= 3).")]
 LeakageEpochs = Annotated[int, _o("Epochs of each mask classifier.")]
