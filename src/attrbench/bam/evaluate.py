@@ -1,0 +1,263 @@
+"""BAM metrics for every method: MCS, IDR, IIR (+ random-region baselines) and the X^k MCS series.
+
+BAM Sec. 4-5, App. A, C, G and the authors' ``bam/metrics.py`` (NOTES §2.3-2.4):
+
+* targets are the model's predicted classes; only correctly classified inputs count, and for the
+  pairwise metrics the intersection of the correct sets;
+* MCS on X_{o,s} (the test split of the ``scene`` tree) between f_o and f_s, object masks;
+* IDR on (X_{o,s}, X_{empty,s}) pairs with f_s, object masks (strict <);
+* IIR with f_s on x in X_{empty,s} and x + delta, delta from :func:`functionally_similar_delta`
+  started at the object image inside its mask (the paper uses a scene-only model; "it can be any
+  model", Sec. 4.4); t = 10 %;
+* baselines: the same computations with each region moved to a random place (App. G);
+* MCS series: each X^k model against X^{1.0} on the always-CF class's test images with the CF,
+  and its Pearson correlation with the accuracy drop when the CF is removed (Fig. 6).
+
+Everything is reported as mean +- std over ``n_trials`` trials of ``trial_size`` pairs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+from torch import nn
+
+from attrbench.bam.manifest import BamFolder
+from attrbench.bam.models import commonality_accuracy, labels_by_stem, predict, stacked
+from attrbench.errors import AttrbenchError
+from attrbench.methods import create_method, list_methods
+from attrbench.metrics.functional.bam import (
+    bam_maps,
+    functionally_similar_delta,
+    idr_values,
+    iir_values,
+    mcs_values,
+    random_region_masks,
+    region_attribution,
+    trial_statistics,
+)
+from attrbench.runtime import make_generator
+
+#: The paper's method labels -> (registry name, overrides as in the authors' code, NOTES §2.3).
+#: ``"black"`` stands for the model-space value of a black image (IG's baseline in BAM).
+BAM_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
+    "GC": ("grad_cam", {}),
+    "VG": ("vanilla_gradient", {}),
+    "SG": ("smoothgrad_sq", {"n_samples": 25, "noise_level": 0.15}),
+    "IG": ("integrated_gradients", {"steps": 25, "baseline": "black"}),
+    "IG-SG": ("integrated_gradients_smoothgrad", {"steps": 25, "n_samples": 25,
+                                                  "baseline": "black"}),
+    "GxI": ("input_x_gradient", {}),
+    "GB": ("guided_backprop", {}),
+    "GGC": ("guided_grad_cam", {}),
+}
+PAPER_METHODS: tuple[str, ...] = tuple(BAM_METHODS)
+
+
+@dataclass(frozen=True)
+class BamRunConfig:
+    """Settings of ``attrbench bam run`` (metric part).
+
+    Attributes:
+        methods: paper labels (``GC`` ... ``GGC``) or registered method names.
+        split: which split of the built folder to evaluate.
+        num_images: use a seeded random subset of this many X_{o,s} images (None = all).
+        n_trials, trial_size: error bars as in the paper (10 trials of 100 pairs).
+        iir_threshold: t (paper 0.1).
+        delta_steps, delta_step_size, eta1, eta2: delta optimisation (App. A).
+        commonality: also compute the X^k MCS series (needs the f_k models).
+        seed: seeds the subset, random regions and trials.
+        max_batch: explainer batch bound.
+    """
+
+    methods: tuple[str, ...] = PAPER_METHODS
+    split: str = "test"
+    num_images: int | None = None
+    n_trials: int = 10
+    trial_size: int = 100
+    iir_threshold: float = 0.1
+    delta_steps: int = 300
+    delta_step_size: float = 0.03
+    eta1: float = 0.01
+    eta2: float = 0.01
+    commonality: bool = True
+    seed: int = 0
+    max_batch: int = 128
+
+
+def resolve_method(label: str, black: float) -> tuple[str, dict[str, Any]]:
+    """Registry name and overrides of a paper label or registered method name."""
+    if label in BAM_METHODS:
+        name, overrides = BAM_METHODS[label]
+        return name, {k: (black if v == "black" else v) for k, v in overrides.items()}
+    if label in list_methods():
+        return label, {}
+    valid = ", ".join([*BAM_METHODS, *list_methods()])
+    raise AttrbenchError(f"Unknown BAM method {label!r}; valid: {valid}.")
+
+
+def _input_range(dataset: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Model-space values of black and white pixels, (C,) each."""
+    mean = torch.tensor(dataset.spec.mean, dtype=torch.float32)
+    std = torch.tensor(dataset.spec.std, dtype=torch.float32)
+    return -mean / std, (1 - mean) / std
+
+
+def _black(dataset: Any) -> float:
+    """IG's black baseline as one number (0 when the channels disagree: the methods take a float)."""
+    low = _input_range(dataset)[0]
+    return float(low[0]) if torch.allclose(low, low[0]) else 0.0
+
+
+def _maps(model: nn.Module, label: str, x: torch.Tensor, black: float, max_batch: int,
+          ) -> torch.Tensor:
+    name, overrides = resolve_method(label, black)
+    explainer = create_method(name, model, max_batch=max_batch, **overrides)
+    target = predict(model, x).argmax(1)
+    device = next(model.parameters()).device
+    return bam_maps(explainer(x.to(device), target.to(device)).detach().float().cpu())
+
+
+def _rows(values_eligible: tuple[torch.Tensor, torch.Tensor], cfg: BamRunConfig,
+          gen: torch.Generator, **keys: Any) -> dict[str, Any]:
+    values, eligible = values_eligible
+    if not bool(eligible.any()):
+        return {**keys, "mean": math.nan, "std": math.nan, "trial_size": 0, "eligible": 0}
+    st = trial_statistics(values, eligible, n_trials=cfg.n_trials, trial_size=cfg.trial_size,
+                          generator=gen)
+    return {**keys, "mean": st.mean, "std": st.std, "trial_size": st.trial_size,
+            "eligible": st.eligible}
+
+
+@dataclass(frozen=True)
+class BamResults:
+    """Output of :func:`run_bam_metrics`.
+
+    Attributes:
+        metrics: tidy rows (metric, method, region, k, mean, std, trial_size, eligible).
+        per_image: per-image g_c values and correctness, per method and region.
+        delta: summary of the delta optimisation (relative output change, norms).
+        samples: ``{method: {"x_os"|"x_0s"|"x_0d"|"o"|"s"|"s0"|"sd": (n, ...) tensor}}``: the
+            first ``n_samples`` images and their BAM maps, for saliency grids (Figs. 3, 7, 9).
+    """
+
+    metrics: pd.DataFrame
+    per_image: pd.DataFrame
+    delta: dict[str, Any]
+    samples: dict[str, dict[str, torch.Tensor]]
+
+
+def run_bam_metrics(folder: BamFolder, models: dict[str, nn.Module], cfg: BamRunConfig,
+                    n_samples: int = 4) -> BamResults:
+    """Compute MCS, IDR, IIR (and baselines, and the X^k series) for every method.
+
+    Args:
+        folder: built BAM folder.
+        models: ``f_o``, ``f_s`` and, for the series, ``f_k*`` models (eval mode).
+        cfg: settings.
+
+        n_samples: images kept with their maps for the saliency grids.
+
+    Returns:
+        :class:`BamResults`.
+    """
+    for label in cfg.methods:
+        resolve_method(label, 0.0)
+    gen = make_generator(cfg.seed)
+    with_obj, no_obj = folder.dataset("scene", cfg.split), folder.dataset("scene_only", cfg.split)
+    if cfg.num_images is not None and cfg.num_images < len(with_obj):
+        keep = np.sort(torch.randperm(len(with_obj), generator=gen)[:cfg.num_images].numpy())
+        with_obj, no_obj = with_obj.subset(keep), no_obj.subset(keep)
+    files = with_obj.files
+    black = _black(with_obj)
+    low, high = _input_range(with_obj)
+    x_os, x_0s = stacked(with_obj), stacked(no_obj)
+    masks = folder.masks_for(files, tuple(x_os.shape[-2:]))
+    regions = {"object": masks, "random": random_region_masks(masks, gen)}
+    y_obj, y_scene = labels_by_stem(folder, files, "object"), labels_by_stem(folder, files, "scene")
+    f_o, f_s = models["f_o"], models["f_s"]
+    ok_o = predict(f_o, x_os).argmax(1) == y_obj
+    ok_s = predict(f_s, x_os).argmax(1) == y_scene
+    ok_s0 = predict(f_s, x_0s).argmax(1) == y_scene
+    delta = functionally_similar_delta(
+        f_s, x_0s.to(next(f_s.parameters()).device), masks.to(x_0s.device), x_os,
+        steps=cfg.delta_steps, step_size=cfg.delta_step_size, eta1=cfg.eta1, eta2=cfg.eta2,
+        low=low.to(x_0s.device), high=high.to(x_0s.device))
+    x_0d = x_0s + delta.delta.cpu()
+    ratio = (delta.output_change / delta.output_norm).cpu()
+    delta_info = {"median_relative_output_change": float(ratio.median()),
+                  "max_relative_output_change": float(ratio.max()),
+                  "median_delta_norm": float(delta.delta_norm.median()),
+                  "steps": cfg.delta_steps, "step_size": cfg.delta_step_size}
+    rows: list[dict[str, Any]] = []
+    per_image: list[pd.DataFrame] = []
+    samples: dict[str, dict[str, torch.Tensor]] = {}
+    for label in cfg.methods:
+        maps = {"o": _maps(f_o, label, x_os, black, cfg.max_batch),
+                "s": _maps(f_s, label, x_os, black, cfg.max_batch),
+                "s0": _maps(f_s, label, x_0s, black, cfg.max_batch),
+                "sd": _maps(f_s, label, x_0d, black, cfg.max_batch)}
+        samples[label] = {**{k: v[:n_samples] for k, v in maps.items()},
+                          "x_os": x_os[:n_samples], "x_0s": x_0s[:n_samples],
+                          "x_0d": x_0d[:n_samples], "mask": masks[:n_samples]}
+        for region, m in regions.items():
+            g = {key: region_attribution(v, m) for key, v in maps.items()}
+            keys = {"method": label, "region": region, "k": math.nan}
+            rows.append(_rows(mcs_values(g["o"], g["s"], ok_o, ok_s), cfg, gen, metric="MCS",
+                              **keys))
+            rows.append(_rows(idr_values(g["s"], g["s0"], ok_s, ok_s0), cfg, gen, metric="IDR",
+                              **keys))
+            rows.append(_rows(iir_values(g["s0"], g["sd"], ok_s0, cfg.iir_threshold), cfg, gen,
+                              metric="IIR", **keys))
+            per_image.append(pd.DataFrame({
+                "method": label, "region": region, "file": files, "g_fo_xos": g["o"].numpy(),
+                "g_fs_xos": g["s"].numpy(), "g_fs_x0s": g["s0"].numpy(),
+                "g_fs_x0s_delta": g["sd"].numpy(), "fo_correct": ok_o.numpy(),
+                "fs_correct": ok_s.numpy(), "fs_correct_x0s": ok_s0.numpy()}))
+    if cfg.commonality and folder.commonality_sets and all(
+            f"f_{k}" in models for k in folder.commonality_sets):
+        rows.extend(_commonality_rows(folder, models, cfg, black, gen))
+    metrics = pd.DataFrame(rows, columns=["metric", "method", "region", "k", "mean", "std",
+                                          "trial_size", "eligible"])
+    return BamResults(metrics, pd.concat(per_image, ignore_index=True), delta_info, samples)
+
+
+def _commonality_rows(folder: BamFolder, models: dict[str, nn.Module], cfg: BamRunConfig,
+                      black: float, gen: torch.Generator) -> list[dict[str, Any]]:
+    """MCS of each X^k model against X^{1.0} on CF images, and its Pearson r with the drop."""
+    sets = folder.commonality_sets
+    ref_name, cf_label = sets[-1], folder.info["scenes"].index(folder.info["cf_scene"])
+    data = folder.dataset(ref_name, cfg.split)
+    keep = np.flatnonzero(data.labels.numpy() == cf_label)
+    data = data.subset(keep)
+    x = stacked(data)
+    masks = folder.masks_for(data.files, tuple(x.shape[-2:]))
+    correct = {k: predict(models[f"f_{k}"], x).argmax(1) == cf_label for k in sets}
+    drops = {r["model"][2:]: r["value"]
+             for r in commonality_accuracy(folder, models, cfg.split)
+             if r["quantity"] == "accuracy_drop"}
+    rows: list[dict[str, Any]] = []
+    for label in cfg.methods:
+        g = {k: region_attribution(_maps(models[f"f_{k}"], label, x, black, cfg.max_batch), masks)
+             for k in sets}
+        means = []
+        for k in sets[:-1]:
+            row = _rows(mcs_values(g[k], g[ref_name], correct[k], correct[ref_name]), cfg, gen,
+                        metric="MCS_k", method=label, region="object", k=float(k[1:]))
+            rows.append(row)
+            means.append(row["mean"])
+        drop = [drops[k] for k in sets[:-1]]
+        finite = np.isfinite(means) & np.isfinite(drop)
+        r = (stats.pearsonr(np.asarray(means)[finite], np.asarray(drop)[finite]).statistic
+             if finite.sum() >= 3 and np.std(np.asarray(means)[finite]) > 0
+             and np.std(np.asarray(drop)[finite]) > 0 else math.nan)
+        rows.append({"metric": "MCS_k_pearson", "method": label, "region": "object", "k": math.nan,
+                     "mean": float(r), "std": math.nan, "trial_size": 0,
+                     "eligible": int(finite.sum())})
+    return rows
