@@ -1,0 +1,102 @@
+"""BAM pipeline on the shipped mini set: metric table, Fig. 2 checks, CLI build/run, report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import attrbench.cli.bam  # noqa: F401  (registers the bam commands)
+from attrbench.bam.evaluate import BamRunConfig, resolve_method, run_bam_metrics
+from attrbench.bam.manifest import BamFolder, bam_mini_path
+from attrbench.bam.models import verify
+from attrbench.cli.app import app
+from attrbench.errors import AttrbenchError
+from attrbench.models import create_model
+
+from .conftest import make_sources
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def folder() -> BamFolder:
+    return BamFolder(bam_mini_path())
+
+
+@pytest.fixture(scope="module")
+def models(folder: BamFolder) -> dict[str, torch.nn.Module]:
+    out = {}
+    for i, name in enumerate(["f_o", "f_s", *(f"f_{k}" for k in folder.commonality_sets)]):
+        torch.manual_seed(i)
+        out[name] = create_model("small_cnn", num_classes=5).eval()
+    return out
+
+
+def test_metric_table_and_samples(folder: BamFolder, models: dict) -> None:
+    cfg = BamRunConfig(methods=("GC", "VG"), delta_steps=3, n_trials=4, trial_size=8, num_images=10)
+    res = run_bam_metrics(folder, models, cfg, n_samples=2)
+    main = res.metrics[res.metrics["metric"].isin(["MCS", "IDR", "IIR"])]
+    assert len(main) == 2 * 2 * 3  # methods x regions x metrics
+    assert set(main["region"]) == {"object", "random"}
+    rates = main[main["metric"] != "MCS"].dropna(subset=["mean"])
+    assert ((rates["mean"] >= 0) & (rates["mean"] <= 1)).all()
+    assert (main["trial_size"] <= 8).all()
+    series = res.metrics[res.metrics["metric"] == "MCS_k"]
+    assert sorted(series["k"].unique()) == [0.2, 0.4, 0.6, 0.8]
+    assert len(res.per_image) == 2 * 2 * 10
+    assert res.samples["GC"]["o"].shape == (2, 64, 64)
+    assert {"median_relative_output_change", "median_delta_norm"} <= set(res.delta)
+    again = run_bam_metrics(folder, models, cfg, n_samples=2)
+    assert np.array_equal(again.metrics["mean"].to_numpy(), res.metrics["mean"].to_numpy(),
+                          equal_nan=True)
+
+
+def test_verify_rows(folder: BamFolder, models: dict) -> None:
+    table = verify(folder, models)
+    acc = table[table["quantity"] == "accuracy"]
+    assert {("f_o", "X_os"), ("f_s", "X_0s"), ("f_s", "X_og")} <= set(
+        zip(acc["model"], acc["test_set"]))
+    assert ((acc["value"] >= 0) & (acc["value"] <= 1)).all()
+    assert (table["quantity"] == "accuracy_drop").sum() == len(folder.commonality_sets)
+
+
+def test_unknown_method() -> None:
+    with pytest.raises(AttrbenchError, match="Unknown BAM method 'XX'"):
+        resolve_method("XX", -1.0)
+    assert resolve_method("IG", -1.0) == ("integrated_gradients", {"steps": 25, "baseline": -1.0})
+
+
+def test_cli_build_and_errors(tmp_path: Path) -> None:
+    objects, scenes = make_sources(tmp_path / "src")
+    result = runner.invoke(app, ["bam", "build", str(tmp_path / "out"), "--objects", str(objects),
+                                 "--scenes", str(scenes), "--per-pair", "2", "--image-size", "32",
+                                 "--format", "png"])
+    assert result.exit_code == 0, result.output
+    assert BamFolder(tmp_path / "out").info["scenes"] == ["coast", "field", "forest"]
+    bad = runner.invoke(app, ["bam", "build", str(tmp_path / "o2"), "--objects", str(objects),
+                              "--scenes", str(scenes), "--scene", "desert"])
+    assert isinstance(bad.exception, AttrbenchError)
+    assert "Unknown scene class 'desert'" in str(bad.exception)
+    missing = runner.invoke(app, ["bam", "build", str(tmp_path / "o3")])
+    assert "--miniplaces" in str(missing.exception)
+
+
+def test_cli_run_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["bam", "run", "--out", str(out), "--epochs", "1",
+                                 "--no-commonality", "--method", "GC", "--method", "random",
+                                 "--delta-steps", "2", "--trials", "2", "--trial-size", "5",
+                                 "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "IDR" in result.output
+    for name in ("metrics.csv", "verify.csv", "per_image.parquet", "delta.json", "run.json",
+                 "figures/MCS.png", "figures/maps_delta.png"):
+        assert (out / name).is_file(), name
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 6 and "IIR" in html
+    assert json.loads((out / "run.json").read_text())["config"]["run"]["methods"] == ["GC", "random"]
