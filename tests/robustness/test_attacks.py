@@ -21,7 +21,7 @@ def correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, n: int) -> torch
     return x[ok][:n]
 
 
-@pytest.mark.parametrize("kind", ["random", "topk", "lens_topk", "mass_center"])
+@pytest.mark.parametrize("kind", ["random", "random_sign", "topk", "lens_topk", "mass_center"])
 def test_stays_in_ball_and_range_and_keeps_label(
     kind, mnist_model, mnist_test, mnist_space
 ) -> None:
@@ -36,6 +36,17 @@ def test_stays_in_ball_and_range_and_keeps_label(
         assert torch.equal(mnist_model(r.x_adv).argmax(1), r.target)
     assert bool(r.changed.any())
     assert bool((r.criterion <= 1.0).all())
+
+
+def test_random_sign_uses_the_full_budget(mnist_model, mnist_test, mnist_space) -> None:
+    x = correct(mnist_model, *mnist_test, 4)
+    ex = create_method("random", mnist_model)  # random attacks work with any method
+    cfg = attack_config("random_sign", eps=0.05, restarts=3, k=50)
+    r = attribution_attack(ex, x, cfg, mnist_space, generator=torch.Generator().manual_seed(0))
+    moved = r.x_adv[r.changed] - x[r.changed]
+    at_bound = (r.x_adv[r.changed].abs() >= 1 - 1e-6)  # clipped by the valid range
+    assert bool(r.changed.any())
+    assert bool((((moved.abs() - 0.1).abs() < 1e-5) | at_bound).all())
 
 
 def test_label_changing_iterates_are_never_returned(mnist_model, mnist_test, mnist_space) -> None:

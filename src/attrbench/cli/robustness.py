@@ -43,7 +43,7 @@ def robustness(
     num_images: Annotated[Optional[int], typer.Option(help="Consider the first N images; the correctly classified ones are attacked [default: 16].")] = None,
     method: Annotated[Optional[list[str]], typer.Option(help="Attribution method (repeatable) [default: vanilla_gradient].")] = None,
     method_param: Annotated[Optional[list[str]], typer.Option(help="METHOD.PARAM=VALUE override, e.g. integrated_gradients.steps=20.")] = None,
-    attack: Annotated[Optional[list[str]], typer.Option(help="random, topk, mass_center or lens_topk (repeatable) [default: random topk].")] = None,
+    attack: Annotated[Optional[list[str]], typer.Option(help="random, random_sign, topk, mass_center or lens_topk (repeatable) [default: random_sign topk].")] = None,
     eps: Annotated[Optional[list[str]], typer.Option(help="Budget in pixel units, e.g. 8/255 or 0.3 (repeatable) [default: 0 1 2 4 8 /255].")] = None,
     preset: Annotated[Optional[str], typer.Option(help="Attack preset: mnist, flower or imagenet (NOTES §5.3).")] = None,
     attack_param: Annotated[Optional[list[str]], typer.Option(help="KEY=VALUE for every attack, e.g. iterations=20, restarts=1, criterion=kendall.")] = None,

@@ -4,7 +4,11 @@ Ghorbani et al., "Interpretation of Neural Networks is Fragile" (AAAI 2019), ite
 used by Kamath et al., "Rethinking Robustness of Model Attributions" (AAAI 2024; code in
 ``papers/NOTES.md`` §5.3):
 
-* ``random``: a random-sign walk, x <- Proj(x + α sign(N(0, I))) each iteration;
+* ``random``: a random-sign walk, x <- Proj(x + α sign(N(0, I))) each iteration (the authors'
+  ``random`` method);
+* ``random_sign``: one random-sign perturbation of the full budget, x + ε sign(N(0, I)) (the
+  "random-sign perturbation at ε = 8/255" of Kamath et al.'s ImageNet study); each restart is a
+  new draw;
 * ``topk``: minimise the (normalised, surrogate) saliency mass on the original top-k pixels O;
 * ``mass_center``: maximise the squared distance of the map's centre of mass from the original's;
 * ``lens_topk``: Kamath et al.'s LENS-aware variant, the topk loss on the dilated set N_w(O).
@@ -45,7 +49,9 @@ from attrbench.robustness.saliency import check_differentiable, differentiable_m
 from attrbench.robustness.space import InputSpace, check_eps
 from attrbench.robustness.surrogate import SURROGATES, smooth_relu
 
-ATTACKS: tuple[str, ...] = ("random", "topk", "mass_center", "lens_topk")
+ATTACKS: tuple[str, ...] = ("random", "random_sign", "topk", "mass_center", "lens_topk")
+#: Attacks that need no gradient of the attribution (work with any method).
+RANDOM_ATTACKS: tuple[str, ...] = ("random", "random_sign")
 CRITERIA: tuple[str, ...] = (
     "topk_intersection", "spearman", "kendall",
     *(f"lens_{kind}_w{w}" for w in (1, 2, 3) for kind in ("recall", "precision")),
@@ -59,8 +65,8 @@ class AttackConfig:
     Attributes:
         kind: one of :data:`ATTACKS`.
         eps: ℓ∞ radius in [0, 1] (MNIST 0.3; 0-255 images 8/255).
-        step: step size α in (0, 1].
-        iterations: steps per restart (>= 1).
+        step: step size α in (0, 1] (unused by ``random_sign``).
+        iterations: steps per restart (>= 1; ``random_sign`` takes one full-budget step).
         restarts: independent runs; the worst label-preserving result is kept (>= 1).
         k_attack: size of the top-k set the topk / lens_topk loss targets (None = default k).
         k: k of the selection criterion (None = default k for the image size).
@@ -228,7 +234,7 @@ def attribution_attack(
             differentiable form (e.g. occlusion, random).
     """
     config.validate()
-    if config.kind != "random":
+    if config.kind not in RANDOM_ATTACKS:
         check_differentiable(explainer)
     _check_images(x, space)
     model = explainer.model
@@ -277,15 +283,19 @@ def attribution_attack(
                                                  explainer)).detach()
     for restart in range(config.restarts):
         x_t = x
-        if restart > 0 and config.kind != "random":
+        if restart > 0 and config.kind not in RANDOM_ATTACKS:
             u = torch.rand(x.shape, generator=gen, device=gen.device, dtype=x.dtype).to(x.device)
             x_t = space.project(x + (2 * u - 1) * space.budget(config.eps, x), x, config.eps)
-        for it in range(config.iterations):
-            x_t = space.project(x_t + step * direction(x_t, centre0), x, config.eps)
+        iterations = 1 if config.kind == "random_sign" else config.iterations
+        for it in range(iterations):
+            if config.kind == "random_sign":
+                x_t = space.project(x + space.budget(config.eps, x) * random_sign(), x, config.eps)
+            else:
+                x_t = space.project(x_t + step * direction(x_t, centre0), x, config.eps)
             if config.quantize:
                 x_t = space.project(space.quantize(x_t), x, config.eps)
             x_t = x_t.detach()
-            if (it + 1) % config.eval_every and it + 1 != config.iterations:
+            if (it + 1) % config.eval_every and it + 1 != iterations:
                 continue
             with attribution_mode(model), torch.no_grad():
                 kept = model(x_t).argmax(dim=1) == target

@@ -49,7 +49,8 @@ class RobustnessConfig:
     Attributes:
         methods: registered attribution methods.
         method_params: per-method overrides, ``{"integrated_gradients": {"steps": 20}}``.
-        attacks: attack kinds (``random``, ``topk``, ``mass_center``, ``lens_topk``).
+        attacks: attack kinds (``random``, ``random_sign``, ``topk``, ``mass_center``,
+            ``lens_topk``).
         eps: budgets in pixel units of [0, 1] images.
         preset: attack preset (``mnist``, ``flower``, ``imagenet``) or None.
         attack_params: overrides for every attack (``iterations``, ``step``, ``restarts`` ...).
@@ -64,7 +65,7 @@ class RobustnessConfig:
 
     methods: tuple[str, ...] = ("vanilla_gradient",)
     method_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    attacks: tuple[str, ...] = ("random", "topk")
+    attacks: tuple[str, ...] = ("random_sign", "topk")
     eps: tuple[float, ...] = PAPER_EPS
     preset: str | None = None
     attack_params: Mapping[str, Any] = field(default_factory=dict)

@@ -23,7 +23,8 @@ from attrbench.reporting.html import _CSS, _dl, _esc, _flatten, _html_table
 from attrbench.reporting.plots import figure_png, margins, save_figure
 from attrbench.robustness.results import read_robustness, summarise
 
-_LINESTYLES = {"random": ":", "topk": "-", "lens_topk": "--", "mass_center": "-."}
+_LINESTYLES: dict[str, object] = {"random": (0, (1, 3)), "random_sign": ":", "topk": "-",
+                                   "lens_topk": "--", "mass_center": "-."}
 _COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#ff7f0e"]
 
 
@@ -112,7 +113,7 @@ def write_robustness_report(
         figures.append(f'<figure><div class="scroll"><img alt="{_esc(method)}" '
                        f'src="data:image/png;base64,{png}"></div><figcaption>Mean of each measure '
                        f"over the attacked images vs ε, method {_esc(method)}; colour = model, "
-                       "line style = attack (dotted = random-sign noise).</figcaption></figure>")
+                       "line style = attack (dotted = random noise).</figcaption></figure>")
     wide = summary_table(summary).round(3)
     wide.index = [" / ".join(map(str, i)) for i in wide.index]
     counts = rows.groupby(["model"])["image_id"].nunique()
