@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -38,10 +39,14 @@ def models(folder: BamFolder) -> dict[str, torch.nn.Module]:
 
 
 def test_metric_table_and_samples(folder: BamFolder, models: dict) -> None:
-    cfg = BamRunConfig(methods=("GC", "VG"), delta_steps=3, n_trials=4, trial_size=8, num_images=10)
+    cfg = BamRunConfig(methods=("GC", "VG"), delta_steps=3, n_trials=4, trial_size=8, num_images=10,
+                       tcav_random=2)
     res = run_bam_metrics(folder, models, cfg, n_samples=2)
-    main = res.metrics[res.metrics["metric"].isin(["MCS", "IDR", "IIR"])]
+    main = res.metrics[res.metrics["metric"].isin(["MCS", "IDR", "IIR"])
+                       & (res.metrics["method"] != "TCAV")]
     assert len(main) == 2 * 2 * 3  # methods x regions x metrics
+    tcav = res.metrics[res.metrics["method"] == "TCAV"]
+    assert set(tcav["metric"]) == {"TCAV", "MCS"} and len(tcav) == 4
     assert set(main["region"]) == {"object", "random"}
     rates = main[main["metric"] != "MCS"].dropna(subset=["mean"])
     assert ((rates["mean"] >= 0) & (rates["mean"] <= 1)).all()
@@ -51,9 +56,9 @@ def test_metric_table_and_samples(folder: BamFolder, models: dict) -> None:
     assert len(res.per_image) == 2 * 2 * 10
     assert res.samples["GC"]["o"].shape == (2, 64, 64)
     assert {"median_relative_output_change", "median_delta_norm"} <= set(res.delta)
-    again = run_bam_metrics(folder, models, cfg, n_samples=2)
-    assert np.array_equal(again.metrics["mean"].to_numpy(), res.metrics["mean"].to_numpy(),
-                          equal_nan=True)
+    again = run_bam_metrics(folder, models, dataclasses.replace(cfg, tcav=False), n_samples=2)
+    ours = res.metrics[res.metrics["method"] != "TCAV"]["mean"].to_numpy()
+    assert np.array_equal(again.metrics["mean"].to_numpy(), ours, equal_nan=True)
 
 
 def test_verify_rows(folder: BamFolder, models: dict) -> None:
@@ -89,7 +94,7 @@ def test_cli_build_and_errors(tmp_path: Path) -> None:
 def test_cli_run_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = runner.invoke(app, ["bam", "run", "--out", str(out), "--epochs", "1",
-                                 "--no-commonality", "--method", "GC", "--method", "random",
+                                 "--no-commonality", "--no-tcav", "--method", "GC", "--method", "random",
                                  "--delta-steps", "2", "--trials", "2", "--trial-size", "5",
                                  "--device", "cpu"])
     assert result.exit_code == 0, result.output

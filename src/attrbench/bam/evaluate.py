@@ -72,6 +72,8 @@ class BamRunConfig:
         iir_threshold: t (paper 0.1).
         delta_steps, delta_step_size, eta1, eta2: delta optimisation (App. A).
         commonality: also compute the X^k MCS series (needs the f_k models).
+        tcav: also TCAV-MCS (App. F) on the models' CAM and final layers.
+        tcav_random: random sets for TCAV's t-test.
         seed: seeds the subset, random regions and trials.
         max_batch: explainer batch bound.
     """
@@ -87,6 +89,8 @@ class BamRunConfig:
     eta1: float = 0.01
     eta2: float = 0.01
     commonality: bool = True
+    tcav: bool = True
+    tcav_random: int = 5
     seed: int = 0
     max_batch: int = 128
 
@@ -220,6 +224,8 @@ def run_bam_metrics(folder: BamFolder, models: dict[str, nn.Module], cfg: BamRun
                 "g_fs_xos": g["s"].numpy(), "g_fs_x0s": g["s0"].numpy(),
                 "g_fs_x0s_delta": g["sd"].numpy(), "fo_correct": ok_o.numpy(),
                 "fs_correct": ok_s.numpy(), "fs_correct_x0s": ok_s0.numpy()}))
+    if cfg.tcav:
+        rows.extend(_tcav_rows(folder, models, cfg))
     if cfg.commonality and folder.commonality_sets and all(
             f"f_{k}" in models for k in folder.commonality_sets):
         rows.extend(_commonality_rows(folder, models, cfg, black, gen))
@@ -260,4 +266,49 @@ def _commonality_rows(folder: BamFolder, models: dict[str, nn.Module], cfg: BamR
         rows.append({"metric": "MCS_k_pearson", "method": label, "region": "object", "k": math.nan,
                      "mean": float(r), "std": math.nan, "trial_size": 0,
                      "eligible": int(finite.sum())})
+    return rows
+
+
+def _tcav_rows(folder: BamFolder, models: dict[str, nn.Module], cfg: BamRunConfig,
+               ) -> list[dict[str, Any]]:
+    """TCAV of the CF-object concept for f_o and f_s, and TCAV-MCS (App. F, Sec. 5.1).
+
+    Concept: training X_{o,s} images with the CF object; random sets: training X_{empty,s}
+    images; explained: test X_{o,s} images with the CF object, target = the object class for f_o
+    and each image's scene for f_s. Layers: each model's CAM layer and final layer.
+    """
+    from attrbench.bam.tcav import tcav_score
+    from attrbench.models import model_spec_of
+
+    cf = folder.info["objects"].index(folder.info["cf_object"])
+    train, test = folder.dataset("obj", "train"), folder.dataset("obj", cfg.split)
+    concept = stacked(train.subset(np.flatnonzero(train.labels.numpy() == cf)))
+    test = test.subset(np.flatnonzero(test.labels.numpy() == cf))
+    inputs = stacked(test)
+    randoms = stacked(folder.dataset("scene_only", "train"))
+    targets = {"f_o": torch.full((len(inputs),), cf),
+               "f_s": labels_by_stem(folder, test.files, "scene")}
+    result = {}
+    for name in ("f_o", "f_s"):
+        spec = model_spec_of(models[name])
+        if spec is None or spec.cam_layer is None:
+            raise AttrbenchError(f"TCAV needs a registered model with a CAM layer for {name}; "
+                                 "pass --no-tcav for other models.")
+        layers = [spec.cam_layer, *([spec.fc_layer] if spec.fc_layer else [])]
+        device = next(models[name].parameters()).device
+        result[name] = tcav_score(models[name], layers, inputs.to(device),
+                                  targets[name].to(device), concept.to(device),
+                                  randoms.to(device), n_random=cfg.tcav_random, seed=cfg.seed)
+    rows = [{"metric": "TCAV", "method": "TCAV", "region": name, "k": math.nan,
+             "mean": r["score"], "std": math.nan, "trial_size": len(inputs),
+             "eligible": sum(v["passed"] for v in r["layers"].values())}
+            for name, r in result.items()]
+    null = {n: float(np.mean([v["random"] for v in r["layers"].values()]))
+            for n, r in result.items()}
+    rows.append({"metric": "MCS", "method": "TCAV", "region": "object", "k": math.nan,
+                 "mean": result["f_o"]["score"] - result["f_s"]["score"], "std": math.nan,
+                 "trial_size": len(inputs), "eligible": len(inputs)})
+    rows.append({"metric": "MCS", "method": "TCAV", "region": "random", "k": math.nan,
+                 "mean": null["f_o"] - null["f_s"], "std": math.nan, "trial_size": len(inputs),
+                 "eligible": len(inputs)})
     return rows

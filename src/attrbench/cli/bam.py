@@ -109,6 +109,7 @@ def run_command(
     delta_step_size: Annotated[float, typer.Option(
         help="Step of the delta search in model-input units (paper 500 on 0-255 = 0.03).")] = 0.03,
     commonality: Annotated[bool, typer.Option(help="Also the X^k MCS series.")] = True,
+    tcav: Annotated[bool, typer.Option(help="Also TCAV-MCS (Captum concept module).")] = True,
     seed: Annotated[int, typer.Option(help="Seed of training, subsets and trials.")] = 0,
     device: DeviceOpt = "auto",
 ) -> None:
@@ -118,7 +119,8 @@ def run_command(
 
     cfg = BamRunConfig(methods=tuple(method) if method else PAPER_METHODS, num_images=num_images,
                        n_trials=trials, trial_size=trial_size, delta_steps=delta_steps,
-                       delta_step_size=delta_step_size, commonality=commonality, seed=seed)
+                       delta_step_size=delta_step_size, commonality=commonality, tcav=tcav,
+                       seed=seed)
     results = run_bam(_data(data), out, train_options=BamTrainOptions(model=model, epochs=epochs,
                                                                       seed=seed),
                       run_config=cfg, device=device)
