@@ -16,7 +16,8 @@ It serves the tests and the CPU demo, not the paper's numbers (train on a full b
 
 Usage::
 
-    python scripts/build_bam_mini.py [--shared ../shared/data] [--out src/attrbench/data/embedded/bam_mini]
+    python scripts/build_bam_mini.py [--shared ../shared/data] \\
+        [--out src/attrbench/data/embedded/bam_mini]
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from PIL import Image
 
 
 def make_sources(root: Path, *, scene_side: int = 32, crop_mode: str = "RGBA") -> tuple[Path, Path]:
-    """Write ``objects/<class>/*.png`` (2 classes x 3 crops) and ``scenes/<class>/*.png`` (3 x 4)."""
+    """Write ``objects/<class>/*.png`` (2 classes x 3 crops), ``scenes/<class>/*.png`` (3 x 4)."""
     rng = np.random.default_rng(0)
     objects, scenes = root / "objects", root / "scenes"
     for c, (h, w) in {"ball": (14, 20), "cup": (22, 12)}.items():

@@ -51,7 +51,7 @@ def test_layout_and_labellings(built: Path) -> None:
     box[row["top"]:row["bottom"], row["left"]:row["right"]] = True
     assert mask.any() and not (mask & ~box).any()
     assert np.array_equal(with_obj[~box], scene[~box])  # only the box changes
-    inner = mask.copy()  # pixels whose resized alpha is 1: the object alone, whatever the background
+    inner = mask.copy()  # pixels whose resized alpha is 1: the object alone
     for shift in ((0, 1), (0, -1), (1, 0), (-1, 0), (0, 2), (0, -2), (2, 0), (-2, 0)):
         inner &= np.roll(mask, shift, axis=(0, 1))
     assert inner.any() and (gray[~box] == 128).all()
@@ -120,7 +120,8 @@ def test_bad_inputs(tmp_path: Path, sources: tuple[Path, Path]) -> None:
         build_bam(*sources, tmp_path / "o3",
                   BamBuildConfig(**{**CFG.__dict__, "objects": ("ball", "dog")}))
     with pytest.raises(AttrbenchError, match="cf_scene 'desert' is not one of"):
-        build_bam(*sources, tmp_path / "o4", BamBuildConfig(**{**CFG.__dict__, "cf_scene": "desert"}))
+        build_bam(*sources, tmp_path / "o4",
+                  BamBuildConfig(**{**CFG.__dict__, "cf_scene": "desert"}))
     with pytest.raises(AttrbenchError, match="fewer than per_pair = 9"):
         build_bam(*sources, tmp_path / "o5", BamBuildConfig(**{**CFG.__dict__, "per_pair": 9}))
     (tmp_path / "o6").mkdir()

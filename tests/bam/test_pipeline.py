@@ -94,7 +94,8 @@ def test_cli_build_and_errors(tmp_path: Path) -> None:
 def test_cli_run_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = runner.invoke(app, ["bam", "run", "--out", str(out), "--epochs", "1",
-                                 "--no-commonality", "--no-tcav", "--method", "GC", "--method", "random",
+                                 "--no-commonality", "--no-tcav", "--method", "GC",
+                                 "--method", "random",
                                  "--delta-steps", "2", "--trials", "2", "--trial-size", "5",
                                  "--device", "cpu"])
     assert result.exit_code == 0, result.output
@@ -104,4 +105,5 @@ def test_cli_run_end_to_end(tmp_path: Path) -> None:
         assert (out / name).is_file(), name
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 6 and "IIR" in html
-    assert json.loads((out / "run.json").read_text())["config"]["run"]["methods"] == ["GC", "random"]
+    run = json.loads((out / "run.json").read_text())
+    assert run["config"]["run"]["methods"] == ["GC", "random"]

@@ -19,7 +19,7 @@ Labellings of the same pixels (one file stem per composite, the same in every tr
     scene_only/{train,test}/<scene>/<stem>.<ext>  X_{empty,s}: the scene without the object
     obj_gray/{train,test}/<object>/<stem>.<ext>   X_{o,g}: the object on mid-gray (128)
     masks/<stem>.png                              binary object mask, image size (0/255)
-    commonality/k<k>/{train,test}/<scene>/...      X^k: CF object in the first k*|scenes| scene classes
+    commonality/k<k>/{train,test}/<scene>/...      X^k: CF object in k*|scenes| scene classes
     manifest.csv, manifest.parquet, bam.json
 
 Commonality (Sec. 3.2, NOTES row 19, not in the authors' repo): for ``k = j / |scenes|``, the CF
@@ -232,7 +232,8 @@ def build_bam(objects: str | Path | ClassFiles, scenes: str | Path | ClassFiles,
                                 else scn_classes[0])
     for s in scn_classes:
         if len(scn_src.files[s]) < cfg.per_pair:
-            raise AttrbenchError(f"Scene class {s!r} has {len(scn_src.files[s])} images, fewer than "
+            have = len(scn_src.files[s])
+            raise AttrbenchError(f"Scene class {s!r} has {have} images, fewer than "
                                  f"per_pair = {cfg.per_pair}; lower per_pair.")
     gen = torch.Generator().manual_seed(cfg.seed)
     obj_files = {o: [obj_src.files[o][j] for j in _permutation(len(obj_src.files[o]), gen)]

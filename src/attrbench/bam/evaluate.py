@@ -114,7 +114,7 @@ def _input_range(dataset: Any) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _black(dataset: Any) -> float:
-    """IG's black baseline as one number (0 when the channels disagree: the methods take a float)."""
+    """IG's black baseline as one number (0 if the channels disagree: methods take a float)."""
     low = _input_range(dataset)[0]
     return float(low[0]) if torch.allclose(low, low[0]) else 0.0
 

@@ -79,7 +79,8 @@ class BamFolder:
             (N, H, W) bool.
 
         Raises:
-            AttrbenchError: a file has no mask (a scene-only X^k image), or a mask has the wrong size.
+            AttrbenchError: a file has no mask (a scene-only X^k image), or a mask has the
+                wrong size.
         """
         side = int(self.info["image_size"])
         size = size or (side, side)

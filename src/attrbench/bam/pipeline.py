@@ -44,7 +44,8 @@ class BamTrainOptions:
     seed: int = 0
 
 
-def run_bam(root: str | Path, out: str | Path, *, train_options: BamTrainOptions = BamTrainOptions(),
+def run_bam(root: str | Path, out: str | Path, *,
+            train_options: BamTrainOptions = BamTrainOptions(),
             run_config: BamRunConfig = BamRunConfig(), device: str = "auto",
             progress: bool = False) -> BamResults:
     """Train/resume the models on a built BAM folder, verify them, compute the metrics, report.

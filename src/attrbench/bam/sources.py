@@ -58,7 +58,8 @@ class ClassFiles:
             self._members = {m.name: m for m in self._tar.getmembers() if m.isfile()}
             names = [n for n in self._members if n.lower().endswith(_IMAGE_SUFFIXES)]
             tops = {n.split("/", 1)[0] for n in names}
-            prefix = f"{tops.pop()}/" if len(tops) == 1 and all(n.count("/") == 2 for n in names) else ""
+            nested = len(tops) == 1 and all(n.count("/") == 2 for n in names)
+            prefix = f"{tops.pop()}/" if nested else ""
         files: dict[str, list[str]] = {}
         for name in names:
             parts = name[len(prefix):].split("/")
@@ -134,5 +135,6 @@ def open_object_rgba(source: ClassFiles, name: str) -> Image.Image:
         )
     image = image.convert("RGBA")
     if image.getchannel("A").getbbox() is None:
-        raise AttrbenchError(f"Object crop {name} in {source.path} is fully transparent; remove it.")
+        raise AttrbenchError(f"Object crop {name} in {source.path} is fully transparent; "
+                             "remove it.")
     return image

@@ -113,7 +113,8 @@ def tcav_score(model: nn.Module, layers: Sequence[str], inputs: torch.Tensor,
         score, "random": mean random score, "p": p-value, "passed": bool}}}``.
     """
     if n_random < 2:
-        raise AttrbenchError(f"TCAV needs n_random >= 2 random sets for its t-test, got {n_random}.")
+        raise AttrbenchError(f"TCAV needs n_random >= 2 random sets for its t-test, got "
+                             f"{n_random}.")
     size = set_size or len(concept_images)
     gen = torch.Generator().manual_seed(seed)
     if len(random_images) < 2 * size:

@@ -1,4 +1,4 @@
-"""``attrbench bam build | verify | run``: the BAM benchmark (Yang & Kim 2019) from the command line."""
+"""``attrbench bam build | verify | run``: the BAM benchmark (Yang & Kim 2019) on the CLI."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def build_command(
     cf_scene: Annotated[Optional[str], typer.Option(help="Always-CF scene class.")] = None,
     image_format: Annotated[str, typer.Option("--format", help="jpg or png.")] = "jpg",
 ) -> None:
-    """Paste object crops into scenes: obj / scene / scene_only / obj_gray trees, masks, manifest."""
+    """Paste object crops into scenes: obj/scene/scene_only/obj_gray trees, masks, manifest."""
     from attrbench.bam.build import BamBuildConfig, build_bam
 
     if miniplaces is not None:
@@ -102,7 +102,8 @@ def run_command(
     method: Annotated[Optional[list[str]], typer.Option(
         help="Paper label (GC VG SG IG IG-SG GxI GB GGC) or registered method (repeatable) "
              "[default: the paper's eight].")] = None,
-    num_images: Annotated[Optional[int], typer.Option(help="Use N test images [default: all].")] = None,
+    num_images: Annotated[Optional[int], typer.Option(
+        help="Use N test images [default: all].")] = None,
     trials: Annotated[int, typer.Option(help="Trials for the error bars.")] = 10,
     trial_size: Annotated[int, typer.Option(help="Pairs per trial.")] = 100,
     delta_steps: Annotated[int, typer.Option(help="Gradient steps of the delta search.")] = 300,

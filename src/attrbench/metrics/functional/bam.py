@@ -92,7 +92,8 @@ def region_attribution(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     area = weights.flatten(1).sum(dim=1)
     if (area == 0).any():
         empty = torch.nonzero(area == 0).flatten().tolist()[:5]
-        raise AttrbenchError(f"Region masks of images {empty} are empty; every image needs a region.")
+        raise AttrbenchError(f"Region masks of images {empty} are empty; every image needs a "
+                             "region.")
     return (maps * weights).flatten(1).sum(dim=1) / area
 
 
