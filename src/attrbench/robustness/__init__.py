@@ -6,6 +6,7 @@
 - :mod:`.saliency`: differentiable attribution maps for second-order attacks.
 - :mod:`.attacks`: random-sign, top-k, centre-of-mass and LENS-aware top-k attacks with presets.
 - :mod:`.pgd`: PGD adversarial examples and the adversarial-training hook (Madry et al. 2018).
+- :mod:`.ig_norm`: IG-NORM attribution regularisation (Chen et al. 2019), a training step.
 - :mod:`.pipeline`, :mod:`.results`, :mod:`.report`: the ``attrbench robustness`` experiment,
   its tidy Parquet rows and its figures / HTML report.
 
@@ -22,6 +23,13 @@ from attrbench.robustness.attacks import (
     AttackResult,
     attack_config,
     attribution_attack,
+)
+from attrbench.robustness.ig_norm import (
+    IG_NORM_PRESETS,
+    IGNormConfig,
+    ig_norm_attack,
+    ig_norm_config,
+    ig_norm_training_step,
 )
 from attrbench.robustness.pgd import (
     PGD_PRESETS,
@@ -42,6 +50,7 @@ __all__ = [
     "ATTACK_PRESETS",
     "CRITERIA",
     "DIFFERENTIABLE_METHODS",
+    "IG_NORM_PRESETS",
     "PAPER_EPS",
     "PGD_PRESETS",
     "RANDOM_ATTACKS",
@@ -49,6 +58,7 @@ __all__ = [
     "SURROGATES",
     "AttackConfig",
     "AttackResult",
+    "IGNormConfig",
     "InputSpace",
     "PGDAdversary",
     "PGDConfig",
@@ -56,6 +66,9 @@ __all__ = [
     "RobustnessStore",
     "attack_config",
     "attribution_attack",
+    "ig_norm_attack",
+    "ig_norm_config",
+    "ig_norm_training_step",
     "pgd_attack",
     "pgd_config",
     "pgd_training_step",
