@@ -149,3 +149,12 @@ def test_shipped_mini_set_loads() -> None:
     assert folder.commonality_sets == ["k0.2", "k0.4", "k0.6", "k0.8", "k1.0"]
     total = sum(p.stat().st_size for p in bam_mini_path().rglob("*") if p.is_file())
     assert total < 1.5e6
+
+
+def test_public_names_resolve() -> None:
+    import attrbench.bam as bam
+
+    for name in bam.__all__:
+        assert getattr(bam, name) is not None
+    with pytest.raises(AttributeError):
+        bam.nope  # noqa: B018
