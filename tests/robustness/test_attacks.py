@@ -178,3 +178,15 @@ def test_errors(mnist_model, mnist_test, mnist_space) -> None:
     with pytest.raises(AttrbenchError, match=r"Unknown surrogate"):
         with smooth_relu("gelu"):
             pass
+
+
+def test_chunked_surrogate_gradient_equals_one_pass(mnist_model, mnist_test, mnist_space) -> None:
+    """max_batch only bounds memory: 1 image per pass gives the same attack as all at once."""
+    x = correct(mnist_model, *mnist_test, 4)
+    cfg = attack_config("mass_center", eps=0.1, step=0.02, iterations=3, k=40)
+    results = []
+    for max_batch in (1000, 3):  # IG with 3 steps: 333 images vs 1 image per pass
+        ex = create_method("integrated_gradients", mnist_model, steps=3, max_batch=max_batch)
+        r = attribution_attack(ex, x, cfg, mnist_space, generator=torch.Generator().manual_seed(0))
+        results.append(r)
+    assert torch.allclose(results[0].x_adv, results[1].x_adv, atol=1e-6)

@@ -260,17 +260,28 @@ def attribution_attack(
         noise = torch.randn(x.shape, generator=gen, device=gen.device, dtype=x.dtype)
         return torch.sign(noise).to(x.device)
 
+    # Images are independent (eval mode), so the surrogate gradient is taken a chunk of images at
+    # a time, with at most ``explainer.max_batch`` model inputs (images x IG points) per pass.
+    points = int(explainer.params.get("steps", 1)) if explainer.name == "integrated_gradients" else 1
+    chunks = [torch.arange(i, min(b, i + max(1, explainer.max_batch // points)), device=x.device)
+              for i in range(0, b, max(1, explainer.max_batch // points))]
+
+    def surrogate_maps(x_t: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x_var = x_t[rows].detach().requires_grad_(True)
+        return x_var, differentiable_map(model, x_var, target[rows], explainer)
+
     def direction(x_t: torch.Tensor, centre0: torch.Tensor | None) -> torch.Tensor:
         if config.kind == "random":
             return random_sign()
+        grad = torch.empty_like(x_t)
         with attribution_mode(model), smooth_relu(config.surrogate, config.beta):
-            x_var = x_t.detach().requires_grad_(True)
-            s = differentiable_map(model, x_var, target, explainer)
-            if config.kind == "mass_center":
-                loss = -(_centre(s) - centre0).square().sum()
-            else:
-                loss = (s * region).sum()
-            (grad,) = torch.autograd.grad(loss, x_var)
+            for rows in chunks:
+                x_var, s = surrogate_maps(x_t, rows)
+                if config.kind == "mass_center":
+                    loss = -(_centre(s) - centre0[rows]).square().sum()
+                else:
+                    loss = (s * region[rows]).sum()
+                (grad[rows],) = torch.autograd.grad(loss, x_var)
         # A zero gradient gives no direction: the mass-centre loss -|c - c0|^2 is stationary at
         # its start (shift 0). Such images take a random-sign step instead.
         stuck = (grad == 0).flatten(1).all(dim=1).view(-1, 1, 1, 1)
@@ -279,8 +290,7 @@ def attribution_attack(
     centre0 = None
     if config.kind == "mass_center":
         with attribution_mode(model), smooth_relu(config.surrogate, config.beta):
-            centre0 = _centre(differentiable_map(model, x.clone().requires_grad_(True), target,
-                                                 explainer)).detach()
+            centre0 = torch.cat([_centre(surrogate_maps(x, rows)[1]).detach() for rows in chunks])
     for restart in range(config.restarts):
         x_t = x
         if restart > 0 and config.kind not in RANDOM_ATTACKS:
