@@ -262,9 +262,9 @@ def attribution_attack(
 
     # Images are independent (eval mode), so the surrogate gradient is taken a chunk of images at
     # a time, with at most ``explainer.max_batch`` model inputs (images x IG points) per pass.
-    points = int(explainer.params.get("steps", 1)) if explainer.name == "integrated_gradients" else 1
-    chunks = [torch.arange(i, min(b, i + max(1, explainer.max_batch // points)), device=x.device)
-              for i in range(0, b, max(1, explainer.max_batch // points))]
+    ig = explainer.name == "integrated_gradients"
+    per_pass = max(1, explainer.max_batch // (int(explainer.params["steps"]) if ig else 1))
+    chunks = [torch.arange(i, min(b, i + per_pass), device=x.device) for i in range(0, b, per_pass)]
 
     def surrogate_maps(x_t: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x_var = x_t[rows].detach().requires_grad_(True)
