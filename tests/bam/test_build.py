@@ -158,3 +158,16 @@ def test_public_names_resolve() -> None:
         assert getattr(bam, name) is not None
     with pytest.raises(AttributeError):
         bam.nope  # noqa: B018
+
+
+def test_miniplaces_folder_layout(tmp_path: Path) -> None:
+    from attrbench.bam.sources import ClassFiles
+
+    for rel in ("images/train/b/bamboo_forest/00000001.jpg", "images/train/d/desert/sand/0001.jpg",
+                "images/train/d/desert/sand/0002.jpg"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / rel)
+    scenes = ClassFiles(tmp_path, "scene")
+    assert scenes.classes == ["bamboo_forest", "desert_sand"]
+    assert len(scenes.files["desert_sand"]) == 2
+    assert scenes.open(scenes.files["bamboo_forest"][0]).size == (8, 8)

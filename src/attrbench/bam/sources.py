@@ -5,7 +5,8 @@ RGB images stored as ``<class>/<file>.jpg``. Each side may be a plain folder of 
 uncompressed tar archive read in place with :mod:`tarfile` (no extraction), as shipped in
 ``shared/data/miniplaces`` (``objects/<class>/...`` inside ``miniplaces-objects.tar``,
 ``scenes/<class>/...`` inside ``miniplaces-scenes.tar``). One leading folder shared by all members
-of a tar is skipped.
+of a tar is skipped. Scenes may also be given in MiniPlaces' own layout
+(``images/train/<letter>/<scene>[/<sub>]/<file>.jpg``; ``desert/sand`` becomes ``desert_sand``).
 
 Users with the original recipe's inputs (COCO instance masks) first cut RGBA crops from them (the
 authors multiply the image by the largest instance mask and crop to its box, NOTES §2.1) and pass
@@ -46,9 +47,12 @@ class ClassFiles:
             raise AttrbenchError(f"{what.capitalize()} source {self.path} does not exist; give a "
                                  "folder of class folders or a .tar of one.")
         if self.path.is_dir():
-            names = [p.relative_to(self.path).as_posix() for p in self.path.glob("*/*")
+            # MiniPlaces' own layout: images/train/<letter>/<scene>[/<sub>]/<file>.jpg
+            train = self.path / "images" / "train"
+            base = train if train.is_dir() else self.path
+            names = [p.relative_to(self.path).as_posix() for p in base.rglob("*")
                      if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES]
-            prefix = ""
+            prefix = "" if base == self.path else "images/train/"
         else:
             try:
                 self._tar = tarfile.open(self.path, mode="r:")  # uncompressed: random access
@@ -65,6 +69,8 @@ class ClassFiles:
             parts = name[len(prefix):].split("/")
             if len(parts) == 2:
                 files.setdefault(parts[0], []).append(name)
+            elif len(parts) >= 3 and len(parts[0]) == 1:  # MiniPlaces letter folders
+                files.setdefault("_".join(parts[1:-1]), []).append(name)
         if not files:
             raise AttrbenchError(f"No {what} images found in {self.path}; the layout must be "
                                  "<class>/<image> (PNG/JPEG).")
