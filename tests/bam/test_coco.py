@@ -64,5 +64,14 @@ def test_extract_largest_instance(tmp_path: Path) -> None:
     crop = Image.open(tmp_path / "out" / "dog" / "000000000001.png")
     assert crop.mode == "RGBA" and crop.size == (15, 10)  # the larger (RLE) instance's box
     assert (np.asarray(crop)[..., 3] == 255).all()
+    from typer.testing import CliRunner
+
+    import attrbench.cli.bam  # noqa: F401
+    from attrbench.cli.app import app
+
+    result = CliRunner().invoke(app, ["bam", "coco-crops", str(tmp_path / "cli"), "--instances",
+                                      str(tmp_path / "instances.json"), "--images", str(images),
+                                      "--class", "dog", "--class", "cat"])
+    assert result.exit_code == 0 and "dog: 1, cat: 1" in result.output, result.output
     with pytest.raises(AttrbenchError, match="Unknown COCO category 'zebra'"):
         extract_coco_crops(tmp_path / "instances.json", images, tmp_path / "o2", ["zebra"])

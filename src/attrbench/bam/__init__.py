@@ -17,6 +17,7 @@ from typing import Any
 _EXPORTS = {
     "BamBuildConfig": "attrbench.bam.build",
     "build_bam": "attrbench.bam.build",
+    "extract_coco_crops": "attrbench.bam.coco",
     "BamFolder": "attrbench.bam.manifest",
     "bam_mini_path": "attrbench.bam.manifest",
     "train_bam_models": "attrbench.bam.models",

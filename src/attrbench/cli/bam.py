@@ -68,6 +68,22 @@ def build_command(
     typer.echo(f"wrote {out}\n{counts}")
 
 
+@bam_app.command("coco-crops")
+def coco_crops_command(
+    out: Annotated[Path, typer.Argument(help="Output folder of <class>/<id>.png crops.")],
+    instances: Annotated[Path, typer.Option(help="COCO instances JSON.")],
+    images: Annotated[Path, typer.Option(help="Folder of the COCO images.")],
+    coco_class: Annotated[list[str], typer.Option(
+        "--class", help="COCO category (repeatable), e.g. dog.")],
+    per_class: Annotated[int, typer.Option(help="Images per class (paper 1000).")] = 1000,
+) -> None:
+    """Cut RGBA object crops from COCO instance masks (the authors' recipe) for 'bam build'."""
+    from attrbench.bam.coco import extract_coco_crops
+
+    counts = extract_coco_crops(instances, images, out, coco_class, per_class)
+    typer.echo(", ".join(f"{c}: {n}" for c, n in counts.items()))
+
+
 @bam_app.command("verify")
 def verify_command(
     data: DataOpt = None, out: OutOpt = Path("runs/bam"), model: ModelOpt = "small_cnn",
