@@ -223,8 +223,9 @@ def attribution_attack(
         config: the attack (validated here).
         space: the model's input normalisation (turns pixel budgets into input units).
         generator: randomness of the random walk and of random restarts (seed 0 if None).
-        target: ``(B,)`` classes; None = the model's prediction on ``x``. Returned examples keep
-            the model's prediction equal to it.
+        target: ``(B,)`` classes; None = the model's prediction on ``x``. A returned example that
+            differs from ``x`` is predicted as ``target``; an image the model does not predict as
+            ``target`` in the first place can only be returned unchanged.
 
     Returns:
         :class:`AttackResult`.
