@@ -80,6 +80,13 @@ def test_config_errors(mnist_model, mnist_data, mnist_space) -> None:
         write_robustness_report(Path("/nonexistent-robustness-folder"))
 
 
+def test_default_budgets_follow_the_paper_or_the_preset() -> None:
+    assert RobustnessConfig().budgets() == pytest.approx([0, 1 / 255, 2 / 255, 4 / 255, 8 / 255])
+    mnist = RobustnessConfig(preset="mnist").budgets()
+    assert mnist == pytest.approx([0, 0.0375, 0.075, 0.15, 0.3])
+    assert RobustnessConfig(eps=(0.1,)).to_dict()["eps"] == [0.1]
+
+
 def test_parse_eps() -> None:
     assert parse_eps("8/255") == pytest.approx(8 / 255)
     assert parse_eps("0.3") == 0.3

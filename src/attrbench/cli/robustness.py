@@ -44,7 +44,7 @@ def robustness(
     method: Annotated[Optional[list[str]], typer.Option(help="Attribution method (repeatable) [default: vanilla_gradient].")] = None,
     method_param: Annotated[Optional[list[str]], typer.Option(help="METHOD.PARAM=VALUE override, e.g. integrated_gradients.steps=20.")] = None,
     attack: Annotated[Optional[list[str]], typer.Option(help="random, random_sign, topk, mass_center or lens_topk (repeatable) [default: random_sign topk].")] = None,
-    eps: Annotated[Optional[list[str]], typer.Option(help="Budget in pixel units, e.g. 8/255 or 0.3 (repeatable) [default: 0 1 2 4 8 /255].")] = None,
+    eps: Annotated[Optional[list[str]], typer.Option(help="Budget in pixel units, e.g. 8/255 or 0.3 (repeatable) [default: 0 1 2 4 8 /255, or 0 1/8 1/4 1/2 1 of the preset eps].")] = None,
     preset: Annotated[Optional[str], typer.Option(help="Attack preset: mnist, flower or imagenet (NOTES §5.3).")] = None,
     attack_param: Annotated[Optional[list[str]], typer.Option(help="KEY=VALUE for every attack, e.g. iterations=20, restarts=1, criterion=kendall.")] = None,
     k: Annotated[Optional[int], typer.Option(help="Top-k size [default: 100 on 28x28, 1000 on >= 128x128].")] = None,

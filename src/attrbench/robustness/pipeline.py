@@ -51,7 +51,9 @@ class RobustnessConfig:
         method_params: per-method overrides, ``{"integrated_gradients": {"steps": 20}}``.
         attacks: attack kinds (``random``, ``random_sign``, ``topk``, ``mass_center``,
             ``lens_topk``).
-        eps: budgets in pixel units of [0, 1] images.
+        eps: budgets in pixel units of [0, 1] images; None = Kamath et al.'s {0, 1, 2, 4, 8}/255,
+            or, with a preset, the same fractions {0, 1/8, 1/4, 1/2, 1} of the preset's ε (MNIST:
+            0, 0.0375, 0.075, 0.15, 0.3).
         preset: attack preset (``mnist``, ``flower``, ``imagenet``) or None.
         attack_params: overrides for every attack (``iterations``, ``step``, ``restarts`` ...).
         k: top-k size of the measures (None = default for the image size).
@@ -66,7 +68,7 @@ class RobustnessConfig:
     methods: tuple[str, ...] = ("vanilla_gradient",)
     method_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     attacks: tuple[str, ...] = ("random_sign", "topk")
-    eps: tuple[float, ...] = PAPER_EPS
+    eps: tuple[float, ...] | None = None
     preset: str | None = None
     attack_params: Mapping[str, Any] = field(default_factory=dict)
     k: int | None = None
@@ -79,9 +81,9 @@ class RobustnessConfig:
 
     def validate(self) -> RobustnessConfig:
         """Check every field early (before any model runs); return ``self``."""
-        if not self.methods or not self.attacks or not self.eps:
+        if not self.methods or not self.attacks or (self.eps is not None and not self.eps):
             raise AttrbenchError("Give at least one method, one attack and one eps.")
-        for e in self.eps:
+        for e in self.budgets():
             check_eps(e)
         for kind in self.attacks:
             attack_config(kind, self.preset, **dict(self.attack_params))
@@ -93,9 +95,19 @@ class RobustnessConfig:
                 raise AttrbenchError(f"{name} must be an integer >= 1, got {value!r}.")
         return self
 
+    def budgets(self) -> tuple[float, ...]:
+        """The ε values to run, in pixel units (see the ``eps`` attribute)."""
+        if self.eps is not None:
+            return tuple(float(e) for e in self.eps)
+        if self.preset is None:
+            return PAPER_EPS
+        top = attack_config("random", self.preset).eps
+        return tuple(top * e / PAPER_EPS[-1] for e in PAPER_EPS)
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
+        """JSON-ready dict (``eps`` resolved to the budgets that run)."""
         out = dataclasses.asdict(self)
+        out["eps"] = list(self.budgets())
         out["method_params"] = {k: dict(v) for k, v in self.method_params.items()}
         out["attack_params"] = dict(self.attack_params)
         return out
@@ -151,7 +163,7 @@ def run_robustness(
     run = Path(out).name if out is not None else "robustness"
     x_all, y_all, ids_all = _load_slice(dataset, cfg.num_images)
     frames: list[pd.DataFrame] = []
-    total = len(models) * len(cfg.methods) * len(cfg.attacks) * len(cfg.eps)
+    total = len(models) * len(cfg.methods) * len(cfg.attacks) * len(cfg.budgets())
     with progress_bar(progress, total=total, description="robustness") as advance:
         for label, model in models.items():
             model = model.to(device)
@@ -162,7 +174,7 @@ def run_robustness(
             for method in cfg.methods:
                 explainer = create_method(method, model, **dict(cfg.method_params.get(method, {})))
                 for attack in cfg.attacks:
-                    for eps in cfg.eps:
+                    for eps in cfg.budgets():
                         frames += _run_cell(run, label, explainer, attack, eps, cfg, space, store,
                                             x_m, y_m, ids_m, device)
                         advance(1)
