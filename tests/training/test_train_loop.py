@@ -145,3 +145,25 @@ def test_bad_config_values(kw: dict, message: str) -> None:
 def test_unknown_recipe_lists_valid_ones() -> None:
     with pytest.raises(AttrbenchError, match=r"Unknown recipe 'paper-cifr'. Did you mean 'paper-cifar'"):
         TrainConfig.from_recipe("paper-cifr", dataset="d", model="m")
+
+
+def test_pgd_adversarial_training_runs_and_is_recorded(tmp_path: Path) -> None:
+    cfg = TrainConfig.from_recipe("quick", dataset="mnist-mini", model="small_cnn", epochs=1,
+                                  batch_size=32, train_limit=64, test_limit=16, device="cpu",
+                                  adversarial="pgd", adversarial_preset="mnist",
+                                  adversarial_params={"steps": 2}, seed=3)
+    train(cfg, tmp_path / "a", progress=False)
+    train(cfg, tmp_path / "b", progress=False)
+    _assert_same_weights(tmp_path / "a", tmp_path / "b")
+    sidecar = json.loads((tmp_path / "a" / "model.json").read_text())
+    assert sidecar["adversarial"]["resolved"]["steps"] == 2
+    assert sidecar["adversarial"]["resolved"]["eps"] == pytest.approx(0.3)
+    natural = _cfg(epochs=1, dataset="mnist-mini", batch_size=32, train_limit=64, test_limit=16)
+    train(natural, tmp_path / "n", progress=False)
+    wn, wa = _weights(tmp_path / "n"), _weights(tmp_path / "a")
+    assert any(not torch.equal(wn[k], wa[k]) for k in wn)
+
+
+def test_unknown_adversarial_training() -> None:
+    with pytest.raises(AttrbenchError, match="Unknown adversarial training 'fgsm'; use one of none, pgd"):
+        TrainConfig.from_recipe("quick", dataset="d", model="m", adversarial="fgsm")

@@ -12,7 +12,8 @@ from attrbench.cli.app import app
 from attrbench.errors import AttrbenchError
 
 # Command modules: importing one registers its commands on ``app``.
-from attrbench.cli import data, evaluate, explain, info, models, reproduce, train  # noqa: E402,F401
+from attrbench.cli import (data, evaluate, explain, info, models, reproduce,  # noqa: E402,F401
+                           robustness, train)
 
 __all__ = ["app", "main"]
 

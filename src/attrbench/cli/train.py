@@ -19,6 +19,9 @@ def train(
     augment: Annotated[Optional[str], typer.Option(help="none, fpa or rectangle [default: none].")] = None,
     augment_preset: Annotated[Optional[str], typer.Option(help="Augmentation preset, e.g. cifar or imagenet for FPA.")] = None,
     augment_param: Annotated[Optional[list[str]], typer.Option(help="Augmentation override KEY=VALUE (repeatable), e.g. p1_max=0.3.")] = None,
+    adversarial: Annotated[Optional[str], typer.Option(help="none or pgd (Madry et al. adversarial training) [default: none].")] = None,
+    adversarial_preset: Annotated[Optional[str], typer.Option(help="PGD preset: mnist or flower.")] = None,
+    adversarial_param: Annotated[Optional[list[str]], typer.Option(help="PGD override KEY=VALUE (repeatable), e.g. steps=10.")] = None,
     recipe: Annotated[Optional[str], typer.Option(help="quick, paper-cifar, reference-cifar, paper-imagenet, paper-food101 [default: quick].")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Override the recipe's epochs.")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Override the recipe's learning rate.")] = None,
@@ -39,9 +42,13 @@ def train(
     file_cfg = load_config_file(config, "train")
     flags = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed, "device": device,
              "amp": amp, "train_limit": train_limit, "test_limit": test_limit, "data_root": data_root,
-             "image_size": image_size, "augment": augment, "augment_preset": augment_preset}
+             "image_size": image_size, "augment": augment, "augment_preset": augment_preset,
+             "adversarial": adversarial, "adversarial_preset": adversarial_preset}
     params = {**file_cfg.pop("augment_params", {}), **parse_key_values(augment_param, "--augment-param")}
+    adv_params = {**file_cfg.pop("adversarial_params", {}),
+                  **parse_key_values(adversarial_param, "--adversarial-param")}
     merged = {**file_cfg, **{k: v for k, v in flags.items() if v is not None}}
+    merged["adversarial_params"] = adv_params
     for key, value in (("recipe", recipe), ("dataset", dataset), ("model", model)):
         if value is not None:
             merged[key] = value

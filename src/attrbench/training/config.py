@@ -10,6 +10,7 @@ from attrbench.errors import AttrbenchError
 from attrbench.training.recipes import get_recipe
 
 _SCHEDULES = ("step", "cosine", "constant")
+_ADVERSARIAL = ("none", "pgd")
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,11 @@ class TrainConfig:
         augment: ``none``, ``fpa`` or ``rectangle``.
         augment_preset: preset of the augmentation (``cifar``/``imagenet`` for FPA) or None.
         augment_params: overrides of the augmentation's parameters (e.g. ``{"p1_max": 0.3}``).
+        adversarial: ``none`` or ``pgd`` (Madry et al. adversarial training: every batch, after
+            augmentation, is replaced by its PGD examples on the current model).
+        adversarial_preset: PGD preset (``mnist``: eps 0.3, 40 steps of 0.01; ``flower``: eps 8/255,
+            7 steps of 2/255), None = the PGD defaults (eps 8/255, 7 steps of 2/255).
+        adversarial_params: PGD overrides, e.g. ``{"steps": 10}`` (budgets in [0, 1] pixel units).
         recipe: name of the recipe the optimisation fields came from.
         epochs, batch_size, lr, momentum, weight_decay, schedule, milestones, gamma, hflip,
         crop_padding, label_smoothing: see :class:`~attrbench.training.recipes.Recipe`.
@@ -50,6 +56,9 @@ class TrainConfig:
     augment: str = "none"
     augment_preset: str | None = None
     augment_params: dict[str, Any] = field(default_factory=dict)
+    adversarial: str = "none"
+    adversarial_preset: str | None = None
+    adversarial_params: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     device: str = "auto"
     amp: bool = False
@@ -95,6 +104,9 @@ class TrainConfig:
             raise AttrbenchError(f"milestones must be epochs >= 1, got {list(self.milestones)}.")
         if self.crop_padding < 0:
             raise AttrbenchError(f"crop_padding must be >= 0, got {self.crop_padding}.")
+        if self.adversarial not in _ADVERSARIAL:
+            raise AttrbenchError(f"Unknown adversarial training {self.adversarial!r}; use one of "
+                                 f"{', '.join(_ADVERSARIAL)}.")
         for name in ("train_limit", "test_limit"):
             value = getattr(self, name)
             if value is not None and value < 1:

@@ -139,6 +139,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
     check_input_compatible(model, spec.image_shape)
     use_channels_last(model.to(device))
     augmentation = create_augmentation(cfg.augment, preset=cfg.augment_preset, **cfg.augment_params)
+    adversary = _make_adversary(cfg, spec)
 
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                 weight_decay=cfg.weight_decay)
@@ -168,6 +169,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
                 group["lr"] = lr
             shuffle_gen = make_generator(_epoch_seed(cfg.seed, epoch, 0))
             aug_gen = make_generator(_epoch_seed(cfg.seed, epoch, 1), device)
+            adv_gen = make_generator(_epoch_seed(cfg.seed, epoch, 2), device)
             loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True,
                                 generator=shuffle_gen)
             model.train()
@@ -179,6 +181,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
                 if cfg.hflip:
                     x = random_hflip(x, aug_gen)
                 x = match_memory_format(model, augmentation(x, aug_gen))
+                if adversary is not None:
+                    x = adversary(model, x, y, adv_gen)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                     logits = model(x)
                     loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
@@ -196,7 +200,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
             history.append({"epoch": epoch + 1, "lr": lr, "train_loss": loss_sum / seen,
                             "train_accuracy": correct / seen, "test_accuracy": test_acc,
                             "seconds": time.perf_counter() - t0})
-            _save_epoch(out_dir, cfg, model, optimizer, epoch, history, spec, augmentation)
+            _save_epoch(out_dir, cfg, model, optimizer, epoch, history, spec, augmentation,
+                        adversary)
             if on_epoch_end is not None:
                 on_epoch_end(epoch)
 
@@ -206,8 +211,20 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
                        checkpoint=out_dir / "model.safetensors")
 
 
+def _make_adversary(cfg: TrainConfig, spec: Any) -> Any:
+    """The PGD hook of adversarial training (Madry et al.), or None for natural training."""
+    if cfg.adversarial == "none":
+        return None
+    from attrbench.robustness.pgd import PGDAdversary, pgd_config
+    from attrbench.robustness.space import InputSpace
+
+    return PGDAdversary(pgd_config(cfg.adversarial_preset, **cfg.adversarial_params),
+                        InputSpace.from_stats(spec.mean, spec.std))
+
+
 def _save_epoch(out_dir: Path, cfg: TrainConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
-                epoch: int, history: list[dict[str, float]], spec: Any, augmentation: Any) -> None:
+                epoch: int, history: list[dict[str, float]], spec: Any, augmentation: Any,
+                adversary: Any) -> None:
     """Write checkpoint, history and resume state; resume state last, so it never runs ahead."""
     metadata = {
         "architecture": cfg.model,
@@ -217,6 +234,8 @@ def _save_epoch(out_dir: Path, cfg: TrainConfig, model: nn.Module, optimizer: to
                          "overrides": cfg.augment_params,
                          "resolved": dataclasses.asdict(augmentation.config)
                          if dataclasses.is_dataclass(augmentation.config) else None},
+        "adversarial": {"name": cfg.adversarial, "preset": cfg.adversarial_preset,
+                        "resolved": dataclasses.asdict(adversary.config) if adversary else None},
         "config": cfg.to_dict(),
         "metrics": {"epoch": epoch + 1, "test_accuracy": history[-1]["test_accuracy"],
                     "train_accuracy": history[-1]["train_accuracy"]},
