@@ -167,3 +167,15 @@ def test_pgd_adversarial_training_runs_and_is_recorded(tmp_path: Path) -> None:
 def test_unknown_adversarial_training() -> None:
     with pytest.raises(AttrbenchError, match="Unknown adversarial training 'fgsm'; use one of none, pgd"):
         TrainConfig.from_recipe("quick", dataset="d", model="m", adversarial="fgsm")
+
+
+def test_run_folder_from_before_a_new_option_still_resumes(tmp_path: Path) -> None:
+    """A run.json without a newer option (here: adversarial*) counts as having its default."""
+    cfg = _cfg(epochs=1)
+    train(cfg, tmp_path / "r", progress=False)
+    run_file = tmp_path / "r" / "run.json"
+    run = json.loads(run_file.read_text())
+    for key in ("adversarial", "adversarial_preset", "adversarial_params"):
+        del run["config"][key]
+    run_file.write_text(json.dumps(run))
+    assert train(cfg, tmp_path / "r", progress=False).history

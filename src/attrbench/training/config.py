@@ -112,6 +112,17 @@ class TrainConfig:
             if value is not None and value < 1:
                 raise AttrbenchError(f"{name} must be >= 1 when given, got {value}.")
 
+    @classmethod
+    def default_values(cls) -> dict[str, Any]:
+        """JSON-ready defaults of the fields that have one (used to read older run folders)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.default is not dataclasses.MISSING:
+                out[f.name] = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                out[f.name] = f.default_factory()
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (tuples become lists)."""
         out = dataclasses.asdict(self)

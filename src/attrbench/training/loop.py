@@ -100,6 +100,9 @@ def _check_same_config(out_dir: Path, config: dict[str, Any]) -> None:
     if not run_file.exists():
         return
     stored = json.loads(run_file.read_text())["config"]
+    # A run written before an option existed had that option's default.
+    defaults = TrainConfig.default_values()
+    stored = {**{k: v for k, v in defaults.items() if k not in stored}, **stored}
     # Where the run executes is not part of its identity: a CPU run may resume on a GPU.
     diff = sorted(k for k in set(stored) | set(config)
                   if k not in _RUNTIME_KEYS and stored.get(k) != config.get(k))
