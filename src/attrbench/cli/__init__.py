@@ -13,7 +13,7 @@ from attrbench.errors import AttrbenchError
 
 # Command modules: importing one registers its commands on ``app``.
 from attrbench.cli import (data, evaluate, explain, info, models, reproduce,  # noqa: E402,F401
-                           robustness, train)
+                           roar, robustness, train)
 
 __all__ = ["app", "main"]
 

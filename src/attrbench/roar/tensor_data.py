@@ -1,28 +1,21 @@
 """Train the existing loop on in-memory (modified) datasets.
 
-:func:`attrbench.training.train` takes a dataset *name* and calls
-:func:`attrbench.data.load_dataset`. ROAR and IteROAR retrain on datasets that exist only in
-memory (images with features removed), so :func:`train_on_tensors` registers the two splits under a
-temporary name in the dataset registry for the duration of one ``train`` call and removes the entry
-afterwards. The run keeps all of ``train``'s behaviour: per-epoch atomic state, exact resume and
-provenance. (A cleaner hook would be an optional ``datasets=(train_set, test_set)`` argument of
-``train``; see the report of this package.)
+ROAR and IteROAR retrain on datasets that exist only in memory (images with features removed).
+:func:`train_on_tensors` hands the two splits to :func:`attrbench.training.train` through its
+``datasets=`` argument and names them ``in-memory:<key>`` in ``run.json``, so the run keeps all of
+``train``'s behaviour: per-epoch atomic state, exact resume and provenance.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
 from attrbench.data import DatasetSpec, ImageDataset
-from attrbench.data.catalog import DATASETS, DatasetEntry
 from attrbench.errors import AttrbenchError
 from attrbench.training import TrainConfig, TrainResult, train
 
@@ -87,32 +80,6 @@ def dataset_tensors(dataset: ImageDataset, batch_size: int = 512) -> tuple[torch
     return images.float(), labels.to(torch.int64), dataset.ids.clone()
 
 
-@contextmanager
-def registered_datasets(key: str, train_set: ImageDataset,
-                        test_set: ImageDataset) -> Iterator[str]:
-    """Register ``train_set``/``test_set`` as dataset ``in-memory:<key>`` inside the block.
-
-    Yields:
-        The registry name to put into :class:`~attrbench.training.TrainConfig`.
-    """
-    name = MEMORY_PREFIX + key
-    splits = {"train": train_set, "test": test_set}
-
-    def load(root: Path | None, split: str, **_: Any) -> ImageDataset:
-        if split not in splits:
-            raise AttrbenchError(f"In-memory dataset {name!r} has splits train and test, not "
-                                 f"{split!r}.")
-        return splits[split]
-
-    DATASETS.register(name, DatasetEntry(name, "in-memory ROAR/IteROAR data", "embedded",
-                                         ("train", "test"), load))
-    try:
-        yield name
-    finally:
-        # Registry has no public removal; the entry must not outlive this call.
-        DATASETS._entries.pop(name, None)  # noqa: SLF001
-
-
 def train_on_tensors(base: TrainConfig, train_set: ImageDataset, test_set: ImageDataset,
                      out_dir: str | Path, *, key: str, seed: int,
                      progress: bool = False) -> TrainResult:
@@ -128,7 +95,6 @@ def train_on_tensors(base: TrainConfig, train_set: ImageDataset, test_set: Image
         seed: weights, shuffling and augmentation seed of this retrain.
         progress: show a progress bar.
     """
-    with registered_datasets(key, train_set, test_set) as name:
-        cfg = dataclasses.replace(base, dataset=name, seed=seed, train_limit=None,
-                                  test_limit=None, data_root=None, image_size=None)
-        return train(cfg, out_dir, progress=progress)
+    cfg = dataclasses.replace(base, dataset=MEMORY_PREFIX + key, seed=seed, train_limit=None,
+                              test_limit=None, data_root=None, image_size=None)
+    return train(cfg, out_dir, progress=progress, datasets=(train_set, test_set))

@@ -113,7 +113,8 @@ def _check_same_config(out_dir: Path, config: dict[str, Any]) -> None:
 
 
 def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
-          on_epoch_end: Callable[[int], None] | None = None) -> TrainResult:
+          on_epoch_end: Callable[[int], None] | None = None,
+          datasets: tuple[Dataset, Dataset] | None = None) -> TrainResult:
     """Train ``cfg.model`` on ``cfg.dataset`` and write checkpoints to ``out_dir``; resume if possible.
 
     Args:
@@ -123,6 +124,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
         progress: show a progress bar.
         on_epoch_end: called with the 0-based epoch index after each epoch's state is on disk
             (tests use it to simulate a crash).
+        datasets: ``(train_set, test_set)`` to use instead of loading ``cfg.dataset`` (e.g. the
+            modified in-memory data of ROAR); each needs a ``.spec``. ``cfg.dataset`` then only
+            names the data in ``run.json``, so give it a stable key that identifies the data.
 
     Raises:
         AttrbenchError: bad names, data that does not fit the model, or a folder with another config.
@@ -132,10 +136,13 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
     _check_same_config(out_dir, config)
     device = resolve_device(cfg.device)
 
-    train_set = load_dataset(cfg.dataset, split="train", root=cfg.data_root, limit=cfg.train_limit,
-                             image_size=cfg.image_size)
-    test_set = load_dataset(cfg.dataset, split="test", root=cfg.data_root, limit=cfg.test_limit,
-                            image_size=cfg.image_size)
+    if datasets is not None:
+        train_set, test_set = datasets
+    else:
+        train_set = load_dataset(cfg.dataset, split="train", root=cfg.data_root,
+                                 limit=cfg.train_limit, image_size=cfg.image_size)
+        test_set = load_dataset(cfg.dataset, split="test", root=cfg.data_root,
+                                limit=cfg.test_limit, image_size=cfg.image_size)
     spec = train_set.spec
     seed_everything(cfg.seed)
     model = create_model(cfg.model, num_classes=spec.num_classes, in_channels=spec.image_shape[0])
