@@ -45,7 +45,7 @@ def info_command(
         str, typer.Argument(help="Registered dataset name or a dataset folder.")
     ],
     split: Annotated[Optional[str], typer.Option(
-        help="Split: train, test (val, all for some folders) [default: test].")] = None,
+        help="Split: train, test (val, all for some folders) \\[default: test].")] = None,
     root: Annotated[Optional[str], typer.Option(
         help="Folder of a disk dataset (cifar10, cifar10-jpeg, imagefolder).")] = None,
     image_size: Annotated[Optional[int], typer.Option(
