@@ -15,7 +15,7 @@ bam_app = typer.Typer(help="BAM: attribution methods vs known relative feature i
 app.add_typer(bam_app, name="bam")
 
 DataOpt = Annotated[Optional[Path], typer.Option(
-    help="Built BAM folder [default: the shipped 64 px bam_mini set].")]
+    help="Built BAM folder \\[default: the shipped 64 px bam_mini set].")]
 OutOpt = Annotated[Path, typer.Option(help="Run folder (models resume there).")]
 ModelOpt = Annotated[str, typer.Option(help="Architecture of the BAM models (resnet50 = paper).")]
 EpochsOpt = Annotated[int, typer.Option(help="Training epochs per model.")]
@@ -38,9 +38,9 @@ def build_command(
     scenes: Annotated[Optional[Path], typer.Option(
         help="Scenes: folder or .tar of <class>/<image>.jpg.")] = None,
     object_class: Annotated[Optional[list[str]], typer.Option(
-        "--object", help="Object class to use (repeatable) [default: all].")] = None,
+        "--object", help="Object class to use (repeatable) \\[default: all].")] = None,
     scene_class: Annotated[Optional[list[str]], typer.Option(
-        "--scene", help="Scene class to use (repeatable) [default: all].")] = None,
+        "--scene", help="Scene class to use (repeatable) \\[default: all].")] = None,
     per_pair: Annotated[int, typer.Option(help="Images per (object, scene) pair.")] = 100,
     val_fraction: Annotated[float, typer.Option(help="Held-out fraction (test split).")] = 0.1,
     image_size: Annotated[int, typer.Option(help="Output side in pixels.")] = 128,
@@ -117,9 +117,9 @@ def run_command(
     epochs: EpochsOpt = 30,
     method: Annotated[Optional[list[str]], typer.Option(
         help="Paper label (GC VG SG IG IG-SG GxI GB GGC) or registered method (repeatable) "
-             "[default: the paper's eight].")] = None,
+             "\\[default: the paper's eight].")] = None,
     num_images: Annotated[Optional[int], typer.Option(
-        help="Use N test images [default: all].")] = None,
+        help="Use N test images \\[default: all].")] = None,
     trials: Annotated[int, typer.Option(help="Trials for the error bars.")] = 10,
     trial_size: Annotated[int, typer.Option(help="Pairs per trial.")] = 100,
     delta_steps: Annotated[int, typer.Option(help="Gradient steps of the delta search.")] = 300,
