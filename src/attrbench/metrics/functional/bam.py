@@ -278,7 +278,9 @@ def trial_statistics(
         raise AttrbenchError("No eligible (correctly classified) pairs; check the models and data.")
     size = min(trial_size, pool.numel())
     keys = torch.rand(n_trials, pool.numel(), generator=generator, dtype=torch.float64)
-    picks = keys.argsort(dim=1)[:, :size]  # a uniform subset without replacement per trial
+    # a uniform subset without replacement per trial, summed in pool order (equal subsets give
+    # bit-equal means)
+    picks = keys.argsort(dim=1)[:, :size].sort(dim=1).values
     trials = pool[picks].mean(dim=1)
     return TrialStats(float(trials.mean()), float(trials.std(unbiased=False)), trials, size,
                       int(pool.numel()))
