@@ -12,8 +12,8 @@ from attrbench.cli.app import app
 from attrbench.errors import AttrbenchError
 
 # Command modules: importing one registers its commands on ``app``.
-from attrbench.cli import (data, evaluate, explain, info, models, reproduce,  # noqa: E402,F401
-                           roar, robustness, train)
+from attrbench.cli import (bam, data, evaluate, explain, info, models,  # noqa: E402,F401
+                           reproduce, roar, robustness, train)
 
 __all__ = ["app", "main"]
 
