@@ -20,7 +20,7 @@ import torch
 from matplotlib.figure import Figure
 
 from attrbench.atomic import write_text_atomic
-from attrbench.reporting.html import _CSS, _esc, _html_table
+from attrbench.reporting.html import REPORT_CSS, escape_html, html_table
 from attrbench.reporting.plots import figure_png
 
 _COLOURS = {"object": "#1f77b4", "random": "#f2b134"}
@@ -143,20 +143,20 @@ def write_bam_report(out: str | Path, samples: dict[str, dict[str, torch.Tensor]
     for name, (fig, caption) in figures.items():
         png = figure_png(fig)
         (out / "figures" / f"{name}.png").write_bytes(png)
-        parts.append(f'<figure><div class="scroll"><img alt="{_esc(name)}" '
+        parts.append(f'<figure><div class="scroll"><img alt="{escape_html(name)}" '
                      f'src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}"></div>'
-                     f"<figcaption>{_esc(caption)}</figcaption></figure>")
+                     f"<figcaption>{escape_html(caption)}</figcaption></figure>")
     verify_table = verify.assign(value=verify["value"].round(3)).set_index("model")
     delta_rows = pd.DataFrame([{"quantity": k, "value": v} for k, v in delta.items()])
     html = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>attrbench: BAM</title>
-<style>{_CSS}</style></head><body><main>
+<style>{REPORT_CSS}</style></head><body><main>
 <h1>BAM: attribution methods vs known relative feature importance</h1>
 <p class="sub">Yang &amp; Kim 2019. Mean ± std over trials of image pairs; only correctly
 classified inputs count.</p>
-<h2>Metrics</h2>{_html_table(_table(metrics))}
-<h2>Model verification (cf. Fig. 2)</h2>{_html_table(verify_table)}
-<h2>Functionally similar delta (App. A)</h2>{_html_table(delta_rows.set_index("quantity"))}
+<h2>Metrics</h2>{html_table(_table(metrics))}
+<h2>Model verification (cf. Fig. 2)</h2>{html_table(verify_table)}
+<h2>Functionally similar delta (App. A)</h2>{html_table(delta_rows.set_index("quantity"))}
 <h2>Figures</h2>{"".join(parts)}
 </main></body></html>
 """

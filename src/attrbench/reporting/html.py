@@ -49,7 +49,7 @@ __all__ = ["DEFAULT_TITLE", "build_all", "write_report"]
 DEFAULT_TITLE = "attrbench: fidelity of importance estimators (FPA reproduction)"
 _SIGNED_PREFERENCE = ("IG_sum", "SG'_sum", "VG'_sum")
 
-_CSS = """
+REPORT_CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;
 color:#1d1d1f;background:#fafafa;line-height:1.45}
 main{max-width:1200px;margin:0 auto;padding:24px 28px 60px}
@@ -78,7 +78,7 @@ class _Parts:
     figures: dict[str, tuple[bytes, str]]  # name -> (png, caption)
 
 
-def _esc(value: object) -> str:
+def escape_html(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
@@ -126,16 +126,16 @@ def _compose(folder: ResultsFolder, ci: str) -> _Parts:
     return _Parts(table=table, layout=layout, best=best_per_row(table), figures=figures)
 
 
-def _html_table(frame: pd.DataFrame, best: Mapping[str, str] | None = None,
+def html_table(frame: pd.DataFrame, best: Mapping[str, str] | None = None,
                 index_name: str | None = None) -> str:
     best = best or {}
     head = [index_name or frame.index.name or ""] + [str(c) for c in frame.columns]
-    rows = ["<tr>" + "".join(f"<th>{_esc(h)}</th>" for h in head) + "</tr>"]
+    rows = ["<tr>" + "".join(f"<th>{escape_html(h)}</th>" for h in head) + "</tr>"]
     for label, values in frame.iterrows():
-        cells = [f"<td>{_esc(AUGMENT_LABELS.get(str(label), label))}</td>"]
+        cells = [f"<td>{escape_html(AUGMENT_LABELS.get(str(label), label))}</td>"]
         for col, v in values.items():
             cls = ' class="best"' if best.get(str(label)) == col and v != "" else ""
-            cells.append(f"<td{cls}>{_esc(v)}</td>")
+            cells.append(f"<td{cls}>{escape_html(v)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return '<div class="scroll"><table>' + "".join(rows) + "</table></div>"
 
@@ -161,7 +161,7 @@ def _accuracy_section(folder: ResultsFolder, table: pd.DataFrame) -> str:
             PAPER_SOURCE_LABEL: _pct(paper),
         })
     frame = pd.DataFrame(rows).set_index("augmentation")
-    return _html_table(frame)
+    return html_table(frame)
 
 
 def _paper_comparison(table: pd.DataFrame) -> str:
@@ -182,25 +182,25 @@ def _paper_comparison(table: pd.DataFrame) -> str:
                           for v in variants]
                 rows.append((' class="paper"', f"{PAPER_SOURCE_LABEL}: {AUGMENT_LABELS[aug]}",
                              pcells))
-    head = "<tr><th>source</th>" + "".join(f"<th>{_esc(v)}</th>" for v in variants) + "</tr>"
-    body = "".join(f"<tr{cls}><td>{_esc(label)}</td>"
-                   + "".join(f"<td>{_esc(c)}</td>" for c in cells) + "</tr>"
+    head = "<tr><th>source</th>" + "".join(f"<th>{escape_html(v)}</th>" for v in variants) + "</tr>"
+    body = "".join(f"<tr{cls}><td>{escape_html(label)}</td>"
+                   + "".join(f"<td>{escape_html(c)}</td>" for c in cells) + "</tr>"
                    for cls, label, cells in rows)
     return f'<div class="scroll"><table>{head}{body}</table></div>'
 
 
-def _flatten(obj: Any, prefix: str = "") -> list[tuple[str, str]]:
+def flatten_config(obj: Any, prefix: str = "") -> list[tuple[str, str]]:
     if isinstance(obj, Mapping):
         out: list[tuple[str, str]] = []
         for k in sorted(obj, key=str):
-            out += _flatten(obj[k], f"{prefix}.{k}" if prefix else str(k))
+            out += flatten_config(obj[k], f"{prefix}.{k}" if prefix else str(k))
         return out
     text = obj if isinstance(obj, str) else json.dumps(obj, default=str)
     return [(prefix, text)]
 
 
-def _dl(pairs: list[tuple[str, str]]) -> str:
-    return "<dl>" + "".join(f"<dt>{_esc(k)}</dt><dd>{_esc(v)}</dd>" for k, v in pairs) + "</dl>"
+def definition_list(pairs: list[tuple[str, str]]) -> str:
+    return "<dl>" + "".join(f"<dt>{escape_html(k)}</dt><dd>{escape_html(v)}</dd>" for k, v in pairs) + "</dl>"
 
 
 def _excluded_note(table: pd.DataFrame) -> str:
@@ -220,11 +220,11 @@ def _excluded_note(table: pd.DataFrame) -> str:
                          f"images excluded, in {len(g)} estimator(s); see All numbers")
     return ("Images whose unperturbed (step-0) logit of the tracked class is &lt;= 0 cannot be "
             "normalised and were excluded from A and its CI:<ul>"
-            + "".join(f"<li>{_esc(i)}</li>" for i in items) + "</ul>")
+            + "".join(f"<li>{escape_html(i)}</li>" for i in items) + "</ul>")
 
 
 def _notes(table: pd.DataFrame) -> str:
-    ci_kind = _esc(table["ci_kind"].iloc[0])
+    ci_kind = escape_html(table["ci_kind"].iloc[0])
     level = 100 * float(table["level"].iloc[0])
     return (
         '<div class="note"><p><b>What A means.</b> For each image, the logit of the class '
@@ -250,28 +250,28 @@ def _render(folder: ResultsFolder, parts: _Parts, title: str) -> str:
                  ("created", str(prov.get("created", "unknown"))),
                  ("platform", str(prov.get("platform", "unknown")))]
     figs = "".join(
-        f'<figure><div class="scroll"><img alt="{_esc(name)}" src="data:image/png;base64,'
+        f'<figure><div class="scroll"><img alt="{escape_html(name)}" src="data:image/png;base64,'
         f'{base64.b64encode(png).decode("ascii")}"></div>'
-        f"<figcaption>{_esc(cap)}</figcaption></figure>"
+        f"<figcaption>{escape_html(cap)}</figcaption></figure>"
         for name, (png, cap) in parts.figures.items())
     long = parts.table.assign(
         A=parts.table["A"].round(3), ci=parts.table["ci"].round(3),
         auc_mif=parts.table["auc_mif"].round(3), auc_lif=parts.table["auc_lif"].round(3))
-    long_html = _html_table(long.set_index("augmentation"))
+    long_html = html_table(long.set_index("augmentation"))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{_esc(title)}</title><style>{_CSS}</style></head>
+<title>{escape_html(title)}</title><style>{REPORT_CSS}</style></head>
 <body><main>
-<h1>{_esc(title)}</h1>
-<p class="sub">run: {_esc(runs)} · results folder: <code>{_esc(folder.root.name)}</code> ·
-seed {_esc(prov.get("seed", "unknown"))} · git {_esc(prov.get("git_revision", "unknown"))}</p>
+<h1>{escape_html(title)}</h1>
+<p class="sub">run: {escape_html(runs)} · results folder: <code>{escape_html(folder.root.name)}</code> ·
+seed {escape_html(prov.get("seed", "unknown"))} · git {escape_html(prov.get("git_revision", "unknown"))}</p>
 <h2>Models</h2>
 {_accuracy_section(folder, parts.table)}
 <h2>Fidelity A (higher is better)</h2>
 <p>Augmentation × estimator, "A ± CI" as in the FPA paper's Table D.2; the best estimator of each
 row is highlighted.</p>
-{_html_table(parts.layout, parts.best)}
+{html_table(parts.layout, parts.best)}
 {_notes(parts.table)}
 <h2>Beside the paper</h2>
 <p>The published numbers come from a ResNet-18 trained on the full CIFAR-10 training set and
@@ -285,11 +285,11 @@ The paper reports no Rectangle table.</p>
 <details><summary>per (model, augmentation, variant): A, CI, mean AUCs, images used and
 excluded</summary>{long_html}</details>
 <h2>Run configuration</h2>
-{_dl(cfg_pairs)}
+{definition_list(cfg_pairs)}
 <h3>config</h3>
-{_dl(_flatten(prov.get("config") or {}))}
+{definition_list(flatten_config(prov.get("config") or {}))}
 <h3>library versions</h3>
-{_dl(_flatten(prov.get("versions") or {}))}
+{definition_list(flatten_config(prov.get("versions") or {}))}
 </main></body></html>
 """
 

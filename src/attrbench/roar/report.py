@@ -14,7 +14,7 @@ import pandas as pd
 
 from attrbench.atomic import write_bytes_atomic, write_text_atomic
 from attrbench.errors import AttrbenchError
-from attrbench.reporting.html import _CSS, _dl, _esc, _flatten, _html_table
+from attrbench.reporting.html import REPORT_CSS, definition_list, escape_html, flatten_config, html_table
 from attrbench.reporting.plots import figure_png
 from attrbench.roar.iterative import chain_masks
 from attrbench.roar.plots import (
@@ -54,7 +54,7 @@ def build_report(root: str | Path) -> dict[str, Path]:
         "accuracy": (figure_png(accuracy_figure(acc, x)),
                      "Test accuracy of models retrained from scratch on the modified data, mean ± "
                      "std over repeats; 'random' removes random pixels at the same rate.")}
-    sections = [f"<h2>Test accuracy (%) vs {x}</h2>", _html_table(_summary_table(acc, x))]
+    sections = [f"<h2>Test accuracy (%) vs {x}</h2>", html_table(_summary_table(acc, x))]
     overlap = read_table(root, "overlap")
     if iterative and not overlap.empty:
         figures["overlap"] = (figure_png(overlap_bars_figure(overlap)),
@@ -73,26 +73,26 @@ def build_report(root: str | Path) -> dict[str, Path]:
                 "cma", "cma_frac_area", "random_cma"]
         table = overlap.groupby("variant")[[c for c in cols if c in overlap]].mean().round(3)
         sections += ["<h2>Mask overlap (test split, mean over repeats; counts in pixels)</h2>",
-                     _html_table(table)]
+                     html_table(table)]
     leakage = read_table(root, "leakage")
     if not leakage.empty:
         sections += ["<h2>Mask-leakage test</h2>",
-                     _html_table(leakage.set_index("variant").round(4))]
+                     html_table(leakage.set_index("variant").round(4))]
     paths: dict[str, Path] = {}
     for name, (png, _) in figures.items():
         paths[name] = root / "figures" / f"{name}.png"
         write_bytes_atomic(paths[name], png)
     prov = json.loads((root / "config.json").read_text())
     figs = "".join(
-        f'<figure><div class="scroll"><img alt="{_esc(n)}" src="data:image/png;base64,'
-        f'{base64.b64encode(png).decode("ascii")}"></div><figcaption>{_esc(cap)}</figcaption>'
+        f'<figure><div class="scroll"><img alt="{escape_html(n)}" src="data:image/png;base64,'
+        f'{base64.b64encode(png).decode("ascii")}"></div><figcaption>{escape_html(cap)}</figcaption>'
         "</figure>" for n, (png, cap) in figures.items())
     title = "attrbench: IteROAR" if iterative else "attrbench: " + "/".join(
         sorted(set(acc.benchmark))).upper()
-    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_esc(title)}'
-            f"</title><style>{_CSS}</style></head><body><main><h1>{_esc(title)}</h1>"
+    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape_html(title)}'
+            f"</title><style>{REPORT_CSS}</style></head><body><main><h1>{escape_html(title)}</h1>"
             + "".join(sections) + f"<h2>Figures</h2>{figs}<h2>Run configuration</h2>"
-            + _dl(_flatten(prov)) + "</main></body></html>")
+            + definition_list(flatten_config(prov)) + "</main></body></html>")
     paths["report"] = root / "report.html"
     write_text_atomic(paths["report"], page)
     return paths

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from attrbench.atomic import write_text_atomic
 from attrbench.errors import AttrbenchError
 from attrbench.metrics.functional.robustness import measure_names
-from attrbench.reporting.html import _CSS, _dl, _esc, _flatten, _html_table
+from attrbench.reporting.html import REPORT_CSS, definition_list, escape_html, flatten_config, html_table
 from attrbench.reporting.plots import figure_png, margins, save_figure
 from attrbench.robustness.results import read_robustness, summarise
 
@@ -110,28 +110,28 @@ def write_robustness_report(
         fig = robustness_figure(summary, method)
         paths[f"figure_{method}"] = save_figure(fig, root / "figures" / f"robustness_{method}.png")
         png = base64.b64encode(figure_png(fig)).decode("ascii")
-        figures.append(f'<figure><div class="scroll"><img alt="{_esc(method)}" '
+        figures.append(f'<figure><div class="scroll"><img alt="{escape_html(method)}" '
                        f'src="data:image/png;base64,{png}"></div><figcaption>Mean of each measure '
-                       f"over the attacked images vs ε, method {_esc(method)}; colour = model, "
+                       f"over the attacked images vs ε, method {escape_html(method)}; colour = model, "
                        "line style = attack (dotted = random noise).</figcaption></figure>")
     wide = summary_table(summary).round(3)
     wide.index = [" / ".join(map(str, i)) for i in wide.index]
     counts = rows.groupby(["model"])["image_id"].nunique()
-    attacked = _esc(", ".join(f"{m}: {n}" for m, n in counts.items()))
+    attacked = escape_html(", ".join(f"{m}: {n}" for m, n in counts.items()))
     prov = json.loads((root / "config.json").read_text()) if (root / "config.json").exists() else {}
     stamps = [(k, str(prov.get(k, "unknown"))) for k in ("seed", "git_revision", "created")]
     body = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{_esc(title)}</title><style>{_CSS}</style></head>
-<body><main><h1>{_esc(title)}</h1>
+<html lang="en"><head><meta charset="utf-8"><title>{escape_html(title)}</title><style>{REPORT_CSS}</style></head>
+<body><main><h1>{escape_html(title)}</h1>
 <p class="sub">Kamath et al., "Rethinking Robustness of Model Attributions" (AAAI 2024): top-k
 intersection, w-LENS recall/precision (locality-aware), top-k-div (diverse, NMS) and rank
 correlations between the attribution of a clean image and of its attacked version, for attacks
 that keep the predicted label. 1 = unchanged.</p>
 <p>Images attacked per model (correctly classified ones): {attacked}</p>
 <h2>Figures</h2>{''.join(figures)}
-<h2>Mean measure per budget</h2>{_html_table(wide, index_name='model / method / attack / measure')}
-<h2>Run configuration</h2>{_dl(_flatten(prov.get('config') or {}))}
-<h3>provenance</h3>{_dl(stamps)}
+<h2>Mean measure per budget</h2>{html_table(wide, index_name='model / method / attack / measure')}
+<h2>Run configuration</h2>{definition_list(flatten_config(prov.get('config') or {}))}
+<h3>provenance</h3>{definition_list(stamps)}
 </main></body></html>
 """
     report = root / "report.html"
