@@ -46,6 +46,7 @@ from attrbench.metrics.functional.robustness import (
 )
 from attrbench.metrics.functional.topk import check_k, check_w, default_k, dilate, topk_mask
 from attrbench.robustness.saliency import check_differentiable, differentiable_map
+from attrbench.robustness.presets import preset_values
 from attrbench.robustness.space import InputSpace, check_eps
 from attrbench.robustness.surrogate import SURROGATES, smooth_relu
 
@@ -138,18 +139,7 @@ def attack_config(
     Raises:
         AttrbenchError: unknown preset or field, or an invalid value.
     """
-    values: dict[str, object] = {}
-    if preset is not None:
-        if preset not in ATTACK_PRESETS:
-            raise unknown_name_error("attack preset", preset, ATTACK_PRESETS)
-        values.update(ATTACK_PRESETS[preset])
-    known = {f.name for f in dataclasses.fields(AttackConfig)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise AttrbenchError(
-            f"Unknown attack option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}."
-        )
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    values = preset_values("attack", AttackConfig, ATTACK_PRESETS, preset, overrides)
     return AttackConfig(kind=kind, **values).validate()  # type: ignore[arg-type]
 
 

@@ -15,15 +15,15 @@ which setting uses which; our presets use m = 10 (MNIST) and m = 5 (Flower) for 
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from attrbench.errors import AttrbenchError, unknown_name_error
+from attrbench.errors import AttrbenchError
 from attrbench.robustness.pgd import frozen_buffers
+from attrbench.robustness.presets import preset_values
 from attrbench.robustness.space import InputSpace, check_eps
 
 
@@ -70,19 +70,8 @@ IG_NORM_PRESETS: dict[str, IGNormConfig] = {
 
 def ig_norm_config(preset: str | None = None, **overrides: object) -> IGNormConfig:
     """A validated :class:`IGNormConfig` from a preset of :data:`IG_NORM_PRESETS` plus overrides."""
-    base = IGNormConfig()
-    if preset is not None:
-        if preset not in IG_NORM_PRESETS:
-            raise unknown_name_error("IG-NORM preset", preset, IG_NORM_PRESETS)
-        base = IG_NORM_PRESETS[preset]
-    known = {f.name for f in dataclasses.fields(IGNormConfig)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise AttrbenchError(
-            f"Unknown IG-NORM option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}."
-        )
-    given = {k: v for k, v in overrides.items() if v is not None}
-    return dataclasses.replace(base, **given).validate()
+    values = preset_values("IG-NORM", IGNormConfig, IG_NORM_PRESETS, preset, overrides)
+    return IGNormConfig(**values).validate()  # type: ignore[arg-type]
 
 
 def loss_integrated_gradients(

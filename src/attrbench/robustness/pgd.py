@@ -10,7 +10,6 @@ for the training loop: it needs the model and the labels, which the loop's augme
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from attrbench.errors import AttrbenchError, unknown_name_error
+from attrbench.errors import AttrbenchError
+from attrbench.robustness.presets import preset_values
 from attrbench.robustness.space import InputSpace, check_eps
 
 
@@ -58,19 +58,7 @@ PGD_PRESETS: dict[str, PGDConfig] = {
 
 def pgd_config(preset: str | None = None, **overrides: object) -> PGDConfig:
     """A validated :class:`PGDConfig` from a preset of :data:`PGD_PRESETS` plus overrides."""
-    base = PGDConfig()
-    if preset is not None:
-        if preset not in PGD_PRESETS:
-            raise unknown_name_error("PGD preset", preset, PGD_PRESETS)
-        base = PGD_PRESETS[preset]
-    known = {f.name for f in dataclasses.fields(PGDConfig)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise AttrbenchError(
-            f"Unknown PGD option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}."
-        )
-    given = {k: v for k, v in overrides.items() if v is not None}
-    return dataclasses.replace(base, **given).validate()
+    return PGDConfig(**preset_values("PGD", PGDConfig, PGD_PRESETS, preset, overrides)).validate()  # type: ignore[arg-type]
 
 
 @contextmanager
