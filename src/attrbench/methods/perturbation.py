@@ -6,7 +6,6 @@ forward pass (Captum's ``perturbations_per_eval``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import torch

@@ -13,7 +13,6 @@ whole image b (all channels), as ``saliency.core`` (``stdev_spread = 0.15``) use
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import torch
