@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from attrbench.errors import AttrbenchError
-from attrbench.methods import create_method
+from attrbench.methods import create_method, get_method_spec
 from attrbench.metrics.functional.perturbation import perturbation_curves, step_schedule
 from attrbench.progress import progress_bar
 from attrbench.results.schema import CURVE_SCHEMA
@@ -156,37 +156,44 @@ def _chunk_frame(entry: ModelEntry, variant: Variant, run: str, ids: np.ndarray,
     return frame[CURVE_SCHEMA.names]
 
 
-def _evaluate_chunk(entry: ModelEntry, variants: Sequence[Variant], cfg: EvalConfig, run: str,
-                    chunk: int, x: torch.Tensor, labels: torch.Tensor, ids: np.ndarray,
-                    counts: torch.Tensor | None, keep_maps: bool = False
-                    ) -> tuple[pd.DataFrame, dict[str, torch.Tensor]]:
-    model = entry.model
+def _targets(entry: ModelEntry, cfg: EvalConfig, x: torch.Tensor,
+             labels: torch.Tensor) -> torch.Tensor:
+    """The tracked class per image: the prediction on the clean image, or the true label."""
+    if cfg.target == "label":
+        return labels.to(x.device)
     with torch.no_grad():
-        predicted = model(x).argmax(1)
-    targets = predicted if cfg.target == "predicted" else labels.to(x.device)
+        return entry.model(x).argmax(1)
+
+
+def _variant_maps(entry: ModelEntry, variants: Sequence[Variant], cfg: EvalConfig,
+                  x: torch.Tensor, targets: torch.Tensor) -> Iterator[tuple[Variant, torch.Tensor]]:
+    """Yield ``(variant, maps (B,H,W))``; each method runs once and its variants share the output."""
     raw: dict[str, torch.Tensor] = {}
-    frames, maps_out = [], {}
     for variant in variants:
         if variant.method not in raw:
-            explainer = create_method(variant.method, model, max_batch=cfg.max_batch,
+            explainer = create_method(variant.method, entry.model, max_batch=cfg.max_batch,
                                       **_method_params(cfg, variant.method, entry))
             raw[variant.method] = explainer(x, targets)
-        maps = variant.apply(raw[variant.method], x)
+        yield variant, variant.apply(raw[variant.method], x)
+
+
+def _evaluate_chunk(entry: ModelEntry, variants: Sequence[Variant], cfg: EvalConfig, run: str,
+                    chunk: int, x: torch.Tensor, labels: torch.Tensor, ids: np.ndarray,
+                    counts: torch.Tensor | None) -> pd.DataFrame:
+    targets = _targets(entry, cfg, x, labels)
+    frames = []
+    for variant, maps in _variant_maps(entry, variants, cfg, x, targets):
         curves = perturbation_curves(
-            model, x, maps, targets=targets, counts=counts, mask_value=cfg.mask_value,
+            entry.model, x, maps, targets=targets, counts=counts, mask_value=cfg.mask_value,
             tie_break=cfg.tie_break, max_batch=cfg.max_batch,
             generator=make_generator(_seed_for(cfg.seed, "ties", entry.augmentation, entry.name,
                                                variant.label, chunk), x.device))
         frames.append(_chunk_frame(entry, variant, run, ids, labels, targets, curves.counts,
                                    curves.fractions, curves.mif, curves.lif, maps))
-        if keep_maps:
-            maps_out[variant.label] = maps.detach().cpu()
-    return pd.concat(frames, ignore_index=True), maps_out
+    return pd.concat(frames, ignore_index=True)
 
 
 def _method_params(cfg: EvalConfig, method: str, entry: ModelEntry) -> dict[str, Any]:
-    from attrbench.methods import get_method_spec
-
     params = dict(cfg.method_params.get(method, {}))
     if get_method_spec(method).stochastic and "seed" not in params:
         # Noise and random maps are keyed by image content inside the method, so one seed per
@@ -243,8 +250,8 @@ def run_evaluation(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConf
             if cfg.num_steps is not None:
                 counts = step_schedule(x.shape[-2] * x.shape[-1], num_steps=cfg.num_steps)
             for entry in todo:
-                frame, _ = _evaluate_chunk(entry, variants, cfg, run, chunk, x, labels,
-                                           ids_all[lo:hi], counts)
+                frame = _evaluate_chunk(entry, variants, cfg, run, chunk, x, labels,
+                                        ids_all[lo:hi], counts)
                 if store is not None:
                     store.write_shard(_shard_key(entry, chunk), frame)
                 else:
@@ -274,6 +281,7 @@ def sample_maps(entry: ModelEntry, dataset: Dataset, cfg: EvalConfig, num: int =
     x, labels = next(iter(DataLoader(Subset(dataset, range(num)), batch_size=num)))
     x = x.to(device)
     entry.model.to(device).eval()
-    _, maps = _evaluate_chunk(entry, variants, cfg, "samples", 0, x, labels,
-                              _dataset_ids(dataset, num), None, keep_maps=True)
+    targets = _targets(entry, cfg, x, labels)
+    maps = {variant.label: m.detach().cpu()
+            for variant, m in _variant_maps(entry, variants, cfg, x, targets)}
     return {"x": x.cpu(), "labels": labels, "ids": _dataset_ids(dataset, num), "maps": maps}
