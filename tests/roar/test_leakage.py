@@ -83,3 +83,20 @@ def test_welch_degenerate_and_errors(tmp_path: Path) -> None:
         postprocess_masks(m, "convex")
     with pytest.raises(AttrbenchError, match="Masks must be bool"):
         mask_leakage_test(m.float(), y, m, y, 2, tmp_path)
+
+
+@pytest.mark.parametrize("radius", [1, 2])
+def test_erode_and_dilate_match_scipy_with_an_unmasked_border(radius: int) -> None:
+    """Pixels outside the image count as unmasked, as ``scipy.ndimage`` (border_value=0) does."""
+    from scipy import ndimage
+
+    g = torch.Generator().manual_seed(radius)
+    masks = torch.rand(6, 2, 9, 7, generator=g) < 0.7
+    masks[0] = True  # a full mask: only the border erodes it
+    box = np.ones((1, 1, 2 * radius + 1, 2 * radius + 1), dtype=bool)
+    for op, ref in (("erode", ndimage.binary_erosion), ("dilate", ndimage.binary_dilation)):
+        got = postprocess_masks(masks, op, radius).numpy()
+        want = ref(masks.numpy(), structure=box)
+        np.testing.assert_array_equal(got, want, err_msg=op)
+    full = postprocess_masks(torch.ones(1, 5, 5, dtype=torch.bool), "erode", 1)
+    assert full.sum() == 9 and full[0, 1:4, 1:4].all()  # the 3x3 interior survives

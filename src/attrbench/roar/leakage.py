@@ -10,7 +10,10 @@ p < ``alpha``. Training uses :func:`attrbench.training.train` without flips or c
 move the masks and hide a positional leak.
 
 Post-processing proposed in Sec. 4.7 (applied before re-running the test): ``dilate`` and
-``erode`` (square structuring element of side ``2·radius + 1``, via max-pooling), ``shift``
+``erode`` (square structuring element of side ``2·radius + 1``, via max-pooling; pixels outside
+the image count as unmasked, so a mask touching the border erodes there, exactly as
+:func:`scipy.ndimage.binary_erosion` / ``binary_dilation`` with their default ``border_value=0``),
+``shift``
 (each mask moved by a random integer offset in [-radius, radius]² with zero fill) and ``hull``
 (each mask replaced by the pixels whose centres lie in the convex hull of its pixels, via
 :class:`scipy.spatial.Delaunay`; one call per mask, vectorised over pixels).
@@ -69,8 +72,9 @@ def postprocess_masks(masks: torch.Tensor, op: str, radius: int = 1, *,
     n, c, h, w = x.shape
     if op == "dilate":
         out = F.max_pool2d(x, 2 * radius + 1, stride=1, padding=radius) > 0.5
-    elif op == "erode":
-        out = ~(F.max_pool2d(1.0 - x, 2 * radius + 1, stride=1, padding=radius) > 0.5)
+    elif op == "erode":  # outside the image counts as unmasked, as scipy.ndimage.binary_erosion
+        holes = F.pad(1.0 - x, (radius,) * 4, value=1.0)
+        out = ~(F.max_pool2d(holes, 2 * radius + 1, stride=1) > 0.5)
     elif op == "hull":
         out = _convex_hulls(x.bool().reshape(n * c, h, w)).reshape(n, c, h, w)
     else:
