@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -108,8 +110,22 @@ def test_trial_statistics_subsets_without_replacement() -> None:
         assert bin(s).count("1") == 5 and not s & 8
     assert stats.trial_size == 5 and stats.eligible == 19
     assert stats.mean == pytest.approx(float(stats.trials.mean()))
-    full = trial_statistics(values, eligible, trial_size=100, generator=torch.Generator())
-    assert full.trial_size == 19 and full.std == 0.0
+
+
+def test_trial_statistics_whole_pool_reports_n_and_no_std() -> None:
+    # Issue 11 item 11: a pool no larger than the trial size makes every "trial" the whole pool,
+    # so a std over trials (0) would claim certainty that does not exist: report n and no std.
+    values = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 9.0], dtype=torch.float64)
+    eligible = torch.tensor([T, T, T, T, T, F])
+    for size in (5, 100):  # equal to and larger than the pool
+        st = trial_statistics(values, eligible, n_trials=10, trial_size=size,
+                              generator=torch.Generator().manual_seed(0))
+        assert st.mean == pytest.approx(0.6)  # plain mean of the 5 eligible values
+        assert math.isnan(st.std) and st.whole_pool
+        assert st.trial_size == 5 and st.eligible == 5 and st.trials.tolist() == [0.6]
+    st = trial_statistics(values, eligible, n_trials=10, trial_size=4,
+                          generator=torch.Generator().manual_seed(0))
+    assert not st.whole_pool and st.std > 0 and len(st.trials) == 10
 
 
 def test_bad_inputs_raise_clear_errors() -> None:

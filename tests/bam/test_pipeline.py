@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -107,3 +108,16 @@ def test_cli_run_end_to_end(tmp_path: Path) -> None:
     assert html.count("data:image/png;base64,") >= 6 and "IIR" in html
     run = json.loads((out / "run.json").read_text())
     assert run["config"]["run"]["methods"] == ["GC", "random"]
+
+
+def test_report_table_shows_n_without_std_for_whole_pool() -> None:
+    from attrbench.bam.report import _table
+
+    metrics = pd.DataFrame([
+        {"metric": "IDR", "method": "GC", "region": "object", "k": np.nan, "mean": 0.6,
+         "std": np.nan, "trial_size": 5, "eligible": 5},
+        {"metric": "IDR", "method": "GC", "region": "random", "k": np.nan, "mean": 0.5,
+         "std": 0.05, "trial_size": 100, "eligible": 300}])
+    row = _table(metrics).loc["GC"]
+    assert row["IDR (object)"] == "0.600 (n = 5, no std)"
+    assert row["IDR (random)"] == "0.500 ± 0.050"

@@ -39,7 +39,9 @@ def metric_bars(metrics: pd.DataFrame, metric: str) -> Figure:
     for j, region in enumerate(("object", "random")):
         part = rows[rows["region"] == region].set_index("method").reindex(methods)
         pos = np.arange(len(methods)) + (j - 0.5) * width
-        ax.bar(pos, part["mean"], width, yerr=part["std"], color=_COLOURS[region], capsize=3,
+        # no error bar where the pool was no larger than a trial (std NaN, see trial_statistics)
+        ax.bar(pos, part["mean"], width, yerr=part["std"].fillna(0.0), color=_COLOURS[region],
+               capsize=3,
                label="object region" if region == "object" else "random region (baseline)")
         for p, m, s in zip(pos, part["mean"], part["std"]):
             if np.isfinite(m) and np.isfinite(s):
@@ -104,8 +106,9 @@ def saliency_grid(samples: dict[str, dict[str, torch.Tensor]], keys: tuple[str, 
 
 def _table(metrics: pd.DataFrame) -> pd.DataFrame:
     main = metrics[metrics["metric"].isin(["MCS", "IDR", "IIR"])].copy()
-    main["value"] = [f"{m:.3f} ± {s:.3f}" if np.isfinite(m) else "n/a"
-                     for m, s in zip(main["mean"], main["std"])]
+    main["value"] = [(f"{m:.3f} ± {s:.3f}" if np.isfinite(s) else f"{m:.3f} (n = {n}, no std)")
+                     if np.isfinite(m) else "n/a"
+                     for m, s, n in zip(main["mean"], main["std"], main["eligible"])]
     table = main.pivot_table(index="method", columns=["metric", "region"], values="value",
                              aggfunc="first", sort=False)
     table.columns = [f"{m} ({r})" for m, r in table.columns]
@@ -153,7 +156,8 @@ def write_bam_report(out: str | Path, samples: dict[str, dict[str, torch.Tensor]
 <style>{REPORT_CSS}</style></head><body><main>
 <h1>BAM: attribution methods vs known relative feature importance</h1>
 <p class="sub">Yang &amp; Kim 2019. Mean ± std over trials of image pairs; only correctly
-classified inputs count.</p>
+classified inputs count. Where no more pairs are eligible than one trial holds, the value is the
+mean over all n eligible pairs, shown with n and without a std.</p>
 <h2>Metrics</h2>{html_table(_table(metrics))}
 <h2>Model verification (cf. Fig. 2)</h2>{html_table(verify_table)}
 <h2>Functionally similar delta (App. A)</h2>{html_table(delta_rows.set_index("quantity"))}

@@ -121,7 +121,9 @@ def run_command(
     num_images: Annotated[Optional[int], typer.Option(
         help="Use N test images \\[default: all].")] = None,
     trials: Annotated[int, typer.Option(help="Trials for the error bars.")] = 10,
-    trial_size: Annotated[int, typer.Option(help="Pairs per trial.")] = 100,
+    trial_size: Annotated[int, typer.Option(
+        help="Pairs per trial. With no more eligible pairs than this, the mean over all n is "
+             "reported with n and no std (not resampled).")] = 100,
     delta_steps: Annotated[int, typer.Option(help="Gradient steps of the delta search.")] = 300,
     delta_step_size: Annotated[float, typer.Option(
         help="Step of the delta search in model-input units (paper 500 on 0-255 = 0.03).")] = 0.03,

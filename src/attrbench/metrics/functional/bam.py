@@ -20,6 +20,7 @@ that :func:`trial_statistics` can form the paper's mean +- std over 10 trials of
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -235,11 +236,15 @@ class TrialStats:
     """Mean +- std of a metric over repeated trials (the paper's error bars).
 
     Attributes:
-        mean: mean of the trial values.
-        std: standard deviation of the trial values (ddof = 0, as NumPy's default).
-        trials: (n_trials,) float64, each trial's metric.
-        trial_size: pairs per trial actually used (fewer than asked when too few are eligible).
-        eligible: number of eligible pairs in the pool.
+        mean: mean of the trial values (the plain pool mean when ``whole_pool``).
+        std: standard deviation of the trial values (ddof = 0, as NumPy's default); NaN when
+            ``whole_pool``: there is only one possible subset, so no spread over trials exists.
+        trials: (n_trials,) float64, each trial's metric; (1,) holding the pool mean when
+            ``whole_pool``.
+        trial_size: pairs per trial actually used (the pool size n when ``whole_pool``).
+        eligible: number of eligible pairs in the pool (n).
+        whole_pool: the pool was no larger than the trial size, so the metric is the mean over
+            all n eligible pairs, reported with n and without a std.
     """
 
     mean: float
@@ -247,6 +252,7 @@ class TrialStats:
     trials: torch.Tensor
     trial_size: int
     eligible: int
+    whole_pool: bool = False
 
 
 def trial_statistics(
@@ -259,12 +265,18 @@ def trial_statistics(
     ``trial_size`` eligible pairs without replacement (independently across trials) and averages
     their per-pair values (MCS differences or IDR/IIR indicators).
 
+    When the eligible pool holds no more than ``trial_size`` pairs, every trial would be the
+    whole pool and the "std over trials" would be exactly 0, which reads as certainty. Then the
+    result is the mean over all n eligible pairs with ``std = NaN`` and ``whole_pool = True``
+    (report it as "mean, n = ..."); pairs are not resampled with replacement, which would change
+    what the error bar means (a bootstrap, not the paper's trials).
+
     Args:
         values: (N,) per-pair values from :func:`mcs_values`, :func:`idr_values`,
             :func:`iir_values`.
         eligible: (N,) bool.
         n_trials: number of trials.
-        trial_size: pairs per trial; capped at the number of eligible pairs.
+        trial_size: pairs per trial; a pool of at most this many gives the whole-pool result.
         generator: CPU generator for the draws.
 
     Raises:
@@ -276,7 +288,11 @@ def trial_statistics(
     pool = values[eligible.bool()].to(torch.float64)
     if pool.numel() == 0:
         raise AttrbenchError("No eligible (correctly classified) pairs; check the models and data.")
-    size = min(trial_size, pool.numel())
+    if pool.numel() <= trial_size:
+        mean = pool.mean()
+        return TrialStats(float(mean), math.nan, mean.reshape(1), int(pool.numel()),
+                          int(pool.numel()), whole_pool=True)
+    size = trial_size
     keys = torch.rand(n_trials, pool.numel(), generator=generator, dtype=torch.float64)
     # a uniform subset without replacement per trial, summed in pool order (equal subsets give
     # bit-equal means)
