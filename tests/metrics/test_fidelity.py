@@ -32,7 +32,11 @@ def test_hand_computed_areas() -> None:
     assert r.auc_mif_mean == pytest.approx(68.75) and r.auc_lif_mean == pytest.approx(112.5)
     assert r.a == pytest.approx(43.75)
     # var_MIF = 18.75^2, var_LIF = 12.5^2 (ddof 0)
-    assert r.ci_half_width == pytest.approx(1.96 * math.sqrt(18.75**2 + 12.5**2) / math.sqrt(2))
+    z95 = float(stats.norm.ppf(0.975))  # the default: the exact quantile, 1.959964
+    assert r.z == z95
+    assert r.ci_half_width == pytest.approx(z95 * math.sqrt(18.75**2 + 12.5**2) / math.sqrt(2))
+    printed = fidelity(mif, lif, z=1.96)  # the paper's printed 1.96 stays available
+    assert printed.ci_half_width == pytest.approx(1.96 * math.sqrt(18.75**2 + 12.5**2) / 2**0.5)
     assert r.n_used == 2 and r.n_excluded == 0 and r.excluded == ()
     assert fidelity(mif, lif, [0.0, 10.0, 20.0]).a == pytest.approx(43.75 / 5)
 
@@ -55,10 +59,12 @@ def test_ci_against_scipy() -> None:
             r = fidelity(mif, lif, ci=ci, level=level, z=exact_z)
             assert r.a == pytest.approx(al.mean() - am.mean(), rel=1e-5)
             assert r.ci_half_width == pytest.approx((hi - lo) / 2, rel=1e-5)
-            # Default: the quantile as the paper prints it, two decimals (1.96 at 95 %).
+            # Default: the exact quantile of the requested level (as scipy's norm.interval).
             default = fidelity(mif, lif, ci=ci, level=level)
-            assert default.z == round(exact_z, 2)
-            assert default.ci_half_width == pytest.approx(round(exact_z, 2) * scale, rel=1e-5)
+            assert default.z == exact_z
+            assert default.ci_half_width == pytest.approx((hi - lo) / 2, rel=1e-5)
+            printed = fidelity(mif, lif, ci=ci, level=level, z=round(exact_z, 2))
+            assert printed.ci_half_width == pytest.approx(round(exact_z, 2) * scale, rel=1e-5)
     paired = fidelity(mif, lif, ci="paired")
     assert paired.ci == "paired" and paired.a == fidelity(mif, lif).a
 
@@ -85,16 +91,16 @@ def test_format() -> None:
 
 @pytest.mark.shared_data
 @pytest.mark.parametrize(
-    ("model", "mif", "lif", "text", "text_exact_z"),
+    ("model", "mif", "lif", "text", "text_z196"),
     [
         ("fpa", 28.469, 87.881, "59.41 ± 13.41", "59.41 ± 13.41"),
         ("none", 21.203, 37.688, "16.48 ± 12.50", "16.48 ± 12.50"),
-        # default z = 1.96 as the paper prints it: 21.2753; the authors' exact quantile: 21.2749
-        ("rectangle", 21.017, 33.204, "12.19 ± 21.28", "12.19 ± 21.27"),
+        # default: the authors' exact quantile, 21.2749; z = 1.96 as the paper prints it: 21.2753
+        ("rectangle", 21.017, 33.204, "12.19 ± 21.27", "12.19 ± 21.28"),
     ],
 )
 def test_authors_cifar_ig_sum_curves(
-    model: str, mif: float, lif: float, text: str, text_exact_z: str
+    model: str, mif: float, lif: float, text: str, text_z196: str
 ) -> None:
     if not FPA_REFERENCE.exists():
         pytest.skip("shared FPA reference data not available")
@@ -103,9 +109,9 @@ def test_authors_cifar_ig_sum_curves(
     assert r.auc_mif_mean == pytest.approx(mif, abs=5e-4)
     assert r.auc_lif_mean == pytest.approx(lif, abs=5e-4)
     assert r.format() == text and r.n_used == 10 and r.n_excluded == 0
-    assert r.z == 1.96
-    exact = fidelity(data[f"{model}_mif"], data[f"{model}_lif"], z=float(stats.norm.ppf(0.975)))
-    assert exact.format() == text_exact_z
+    assert r.z == float(stats.norm.ppf(0.975))
+    exact = r
+    assert fidelity(data[f"{model}_mif"], data[f"{model}_lif"], z=1.96).format() == text_z196
     if model == "fpa":  # the values the authors' notebook printed from its pickle (perturb.ipynb)
         assert (exact.a, exact.ci_half_width) == pytest.approx((59.411431, 13.412625), abs=1e-6)
         assert (r.auc_mif_mean, r.auc_lif_mean) == pytest.approx((28.469208, 87.880639), abs=1e-6)

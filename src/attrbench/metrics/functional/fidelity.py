@@ -8,9 +8,11 @@ FPA paper (Brocki & Chung), Sec. 3 "Fidelity" and Tables 1, D.1, D.2; the author
    stays at 1 has area 100);
 3. ``A = mean(AUC_LIF) - mean(AUC_MIF)``;
 4. the 95 % CI half-width is ``z * sqrt(var(AUC_MIF) + var(AUC_LIF)) / sqrt(N)`` with population
-   variances (ddof = 0) and ``z = 1.96`` as the paper prints it, i.e. MIF and LIF treated as
-   independent. (The authors' code calls ``scipy.stats.norm.interval``, i.e. the exact
-   ``norm.ppf(0.975) = 1.95996``; pass that as ``z`` to match their stored CIs to 1e-6.)
+   variances (ddof = 0), i.e. MIF and LIF treated as independent. ``z`` is by default the exact
+   normal quantile of the requested level, ``norm.ppf((1 + level) / 2)`` (1.959964 at 95 %), as
+   the authors' code computes it (``scipy.stats.norm.interval``; it matches their stored CIs to
+   1e-6). The paper prints no quantile; pass ``z=1.96`` for the rounded textbook value (it differs
+   in the 5th significant digit).
 
 Since MIF and LIF are measured on the same images they are positively correlated, so a *paired*
 interval on the per-image difference ``AUC_LIF - AUC_MIF`` is usually tighter; it is offered as
@@ -145,13 +147,12 @@ def fidelity(
         x: ``(S+1,)`` integration axis in percent; default ``linspace(0, 100, S+1)`` (the paper's).
         ci: ``"independent"`` = ``z * sqrt(var_MIF + var_LIF) / sqrt(N)`` (the paper's) or
             ``"paired"`` = ``z * std(AUC_LIF - AUC_MIF) / sqrt(N)``; ddof = 0 in both.
-        level: two-sided confidence level in (0, 1); ``z`` = ``scipy.stats.norm.ppf((1 + level) / 2)``
-            rounded to two decimals as the paper prints it (1.96 at 95 %).
+        level: two-sided confidence level in (0, 1); the default ``z`` is the exact quantile
+            ``scipy.stats.norm.ppf((1 + level) / 2)`` (1.959964 at 95 %, 1.644854 at 90 %).
         nonpositive: ``"exclude"`` (default) or ``"error"``, see above.
-        z: override the normal quantile. The default follows the paper's formula (1.96 at 95 %);
-            ``z = scipy.stats.norm.ppf(0.975) = 1.95996...`` is what the authors' code uses and
-            reproduces their stored CIs to 1e-6. The two differ in the 5th significant digit
-            (CIFAR Rectangle IG_sum: 21.2753 with 1.96, 21.2749 exact).
+        z: a fixed normal quantile instead, e.g. ``z=1.96``, the rounded textbook value. The exact
+            default is what the authors' code uses (their stored CIs to 1e-6); the two differ in
+            the 5th significant digit (CIFAR Rectangle IG_sum: 21.2749 exact, 21.2753 with 1.96).
 
     Returns:
         :class:`FidelityResult`.
@@ -194,7 +195,7 @@ def fidelity(
     a_mif = auc(normalise_curves(m[keep]), xs)
     a_lif = auc(normalise_curves(lf[keep]), xs)
     if z is None:
-        z = round(float(stats.norm.ppf(0.5 + float(level) / 2.0)), 2)  # the paper's "1.96"
+        z = float(stats.norm.ppf((1.0 + float(level)) / 2.0))  # exact, as the authors' code
     elif not float(z) > 0.0:
         raise AttrbenchError(f"z must be a positive normal quantile (e.g. 1.96); got {z}.")
     if ci == "independent":
