@@ -179,3 +179,46 @@ def test_run_folder_from_before_a_new_option_still_resumes(tmp_path: Path) -> No
         del run["config"][key]
     run_file.write_text(json.dumps(run))
     assert train(cfg, tmp_path / "r", progress=False).history
+
+
+def test_none_fpa_and_rectangle_runs_see_identical_batches_crops_and_flips(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FPA draws from its own generator stream, so the three runs are paired batch by batch."""
+    import attrbench.training.loop as loop
+
+    seen: dict[str, list[torch.Tensor]] = {}
+    current: list[str] = []
+    real_flip = loop.random_hflip
+
+    def recording_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        out = real_flip(x, gen)
+        seen.setdefault(current[-1], []).append(out.clone())
+        return out
+
+    monkeypatch.setattr(loop, "random_hflip", recording_flip)
+    for aug in ("none", "fpa", "rectangle"):
+        current.append(aug)
+        preset = "cifar" if aug == "fpa" else None
+        train(_cfg(augment=aug, augment_preset=preset, epochs=2), tmp_path / aug, progress=False)
+    assert len(seen["none"]) == len(seen["fpa"]) == len(seen["rectangle"]) == 4
+    for a, b, c in zip(seen["none"], seen["fpa"], seen["rectangle"]):
+        assert torch.equal(a, b) and torch.equal(a, c)
+
+
+def test_crop_padding_is_black_not_the_mask_value(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recipes pad crops with black (pixel 0 -> -1 after CIFAR normalisation), recorded in the sidecar."""
+    import attrbench.training.loop as loop
+
+    fills: list[object] = []
+    real_crop = loop.random_crop
+
+    def recording_crop(x, padding, gen, fill=0.0):
+        fills.append(fill)
+        return real_crop(x, padding, gen, fill=fill)
+
+    monkeypatch.setattr(loop, "random_crop", recording_crop)
+    train(_cfg(epochs=1), tmp_path / "r", progress=False)
+    assert fills and all(f == [-1.0, -1.0, -1.0] for f in fills)
+    meta = json.loads((tmp_path / "r" / "model.json").read_text())
+    assert meta["crop"] == {"padding": 2, "fill": "black"}

@@ -1,8 +1,14 @@
 """The one training loop: SGD + schedule + batch augmentation, atomic per-epoch state, exact resume.
 
-Determinism: every epoch draws its shuffling and augmentation from generators seeded by
-``(seed, epoch)``, so a run resumed after ``kill -9`` at any point produces the same weights as an
-uninterrupted run (on CPU; cuDNN may be non-deterministic on GPU).
+Determinism: every epoch draws its shuffling, its crops and flips, and its FPA / Rectangle
+augmentation from three separate generators seeded by ``(seed, epoch, stream)``, so a run resumed
+after ``kill -9`` at any point produces the same weights as an uninterrupted run (on CPU; cuDNN may be
+non-deterministic on GPU), and runs that differ only in ``augment`` (none / FPA / Rectangle) see the
+same batches, crops and flips: the none-vs-FPA comparison is paired.
+
+Data: a training split small enough to hold in memory (``IN_MEMORY_LIMIT_BYTES`` as float32, e.g. the
+50,000 CIFAR-10 images = 614 MB) is decoded once and batched by index on the training device; larger
+ones stream through a ``DataLoader``. Both draw the same shuffled order from the same generator.
 
 Files written to ``out_dir``:
     run.json           provenance: resolved config, seed, git revision, library versions
@@ -35,14 +41,19 @@ from attrbench.models import check_input_compatible, create_model, save_checkpoi
 from attrbench.provenance import provenance
 from attrbench.runtime import (make_generator, match_memory_format, resolve_device, seed_everything,
                                use_channels_last)
-from attrbench.training.batch_transforms import random_crop, random_hflip
+from attrbench.training.batch_transforms import crop_fill_values, random_crop, random_hflip
 from attrbench.training.config import TrainConfig
+from attrbench.training.init_weights import load_initial_weights
 from attrbench.progress import progress_bar
 
 _STATE_FILE = "resume.pt"
 _HISTORY_FILE = "history.json"
 _RUN_FILE = "run.json"
 _RUNTIME_KEYS = frozenset({"device"})
+IN_MEMORY_LIMIT_BYTES = 2 * 1024**3
+# Generator streams of one epoch; FPA / Rectangle draw from their own, so they never shift the
+# crops and flips of the batches that follow.
+_SHUFFLE, _CROP_FLIP, _ADVERSARY, _AUGMENT = 0, 1, 2, 3
 
 
 @dataclass
@@ -147,6 +158,11 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
     seed_everything(cfg.seed)
     model = create_model(cfg.model, num_classes=spec.num_classes, in_channels=spec.image_shape[0])
     check_input_compatible(model, spec.image_shape)
+    parent = None
+    if cfg.init is not None:
+        parent = load_initial_weights(model, cfg.init, architecture=cfg.model,
+                                      num_classes=spec.num_classes)
+    crop_fill = crop_fill_values(cfg.crop_fill, spec.mean, spec.std)
     use_channels_last(model.to(device))
     augmentation = create_augmentation(cfg.augment, preset=cfg.augment_preset, **cfg.augment_params)
     adversary = _make_adversary(cfg, spec)
@@ -166,10 +182,13 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
         out_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out_dir / _RUN_FILE, provenance(config, cfg.seed))
 
-    use_amp = cfg.amp and device.type == "cuda"
+    use_amp = cfg.amp
     steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
     if len(train_set) == 0:
         raise AttrbenchError(f"The training split of {cfg.dataset!r} is empty.")
+    in_memory = (_materialise(train_set, device)
+                 if len(train_set) * math.prod(spec.image_shape) * 4 <= IN_MEMORY_LIMIT_BYTES
+                 else None)
     with progress_bar(progress, total=steps_per_epoch * (cfg.epochs - start_epoch),
                       description=f"train {cfg.model}/{cfg.augment}") as advance:
         for epoch in range(start_epoch, cfg.epochs):
@@ -177,19 +196,18 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
             lr = _lr_at(cfg, epoch)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            shuffle_gen = make_generator(_epoch_seed(cfg.seed, epoch, 0))
-            aug_gen = make_generator(_epoch_seed(cfg.seed, epoch, 1), device)
-            adv_gen = make_generator(_epoch_seed(cfg.seed, epoch, 2), device)
-            loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True,
-                                generator=shuffle_gen)
+            shuffle_gen = make_generator(_epoch_seed(cfg.seed, epoch, _SHUFFLE))
+            crop_gen = make_generator(_epoch_seed(cfg.seed, epoch, _CROP_FLIP), device)
+            adv_gen = make_generator(_epoch_seed(cfg.seed, epoch, _ADVERSARY), device)
+            aug_gen = make_generator(_epoch_seed(cfg.seed, epoch, _AUGMENT), device)
             model.train()
             loss_sum, correct, seen = 0.0, 0, 0
-            for x, y in loader:
-                x, y = x.to(device), y.to(device)
+            for x, y in _batches(train_set, in_memory, cfg.batch_size, shuffle_gen):
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 if cfg.crop_padding:
-                    x = random_crop(x, cfg.crop_padding, aug_gen)
+                    x = random_crop(x, cfg.crop_padding, crop_gen, fill=crop_fill)
                 if cfg.hflip:
-                    x = random_hflip(x, aug_gen)
+                    x = random_hflip(x, crop_gen)
                 x = match_memory_format(model, augmentation(x, aug_gen))
                 if adversary is not None:
                     x = adversary(model, x, y, adv_gen)
@@ -211,7 +229,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
                             "train_accuracy": correct / seen, "test_accuracy": test_acc,
                             "seconds": time.perf_counter() - t0})
             _save_epoch(out_dir, cfg, model, optimizer, epoch, history, spec, augmentation,
-                        adversary)
+                        adversary, parent)
             if on_epoch_end is not None:
                 on_epoch_end(epoch)
 
@@ -219,6 +237,29 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
     test_acc = history[-1]["test_accuracy"]
     return TrainResult(out_dir=out_dir, model=model, history=history, test_accuracy=test_acc,
                        checkpoint=out_dir / "model.safetensors")
+
+
+def _materialise(dataset: Dataset, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The whole split as ``(images (N, C, H, W) float32, labels (N,) int64)`` on ``device``."""
+    xs, ys = [], []
+    for x, y in DataLoader(dataset, batch_size=1024, shuffle=False):
+        xs.append(x)
+        ys.append(torch.as_tensor(y))
+    return torch.cat(xs).to(device), torch.cat(ys).to(device)
+
+
+def _batches(dataset: Dataset, in_memory: tuple[torch.Tensor, torch.Tensor] | None,
+             batch_size: int, generator: torch.Generator) -> Any:
+    """Shuffled ``(x, y)`` batches of one epoch; the order is ``randperm(N, generator)`` either way
+    (the permutation ``DataLoader(shuffle=True, generator=...)`` draws)."""
+    if in_memory is None:
+        yield from DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator)
+        return
+    images, labels = in_memory
+    order = torch.randperm(len(labels), generator=generator).to(labels.device)
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        yield images[idx], labels[idx]
 
 
 def _make_adversary(cfg: TrainConfig, spec: Any) -> Any:
@@ -234,7 +275,7 @@ def _make_adversary(cfg: TrainConfig, spec: Any) -> Any:
 
 def _save_epoch(out_dir: Path, cfg: TrainConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
                 epoch: int, history: list[dict[str, float]], spec: Any, augmentation: Any,
-                adversary: Any) -> None:
+                adversary: Any, parent: dict[str, Any] | None = None) -> None:
     """Write checkpoint, history and resume state; resume state last, so it never runs ahead."""
     metadata = {
         "architecture": cfg.model,
@@ -249,6 +290,8 @@ def _save_epoch(out_dir: Path, cfg: TrainConfig, model: nn.Module, optimizer: to
         "config": cfg.to_dict(),
         "metrics": {"epoch": epoch + 1, "test_accuracy": history[-1]["test_accuracy"],
                     "train_accuracy": history[-1]["train_accuracy"]},
+        "crop": {"padding": cfg.crop_padding, "fill": cfg.crop_fill},
+        "parent": parent,
         "seed": cfg.seed,
         "dataset": cfg.dataset,
     }

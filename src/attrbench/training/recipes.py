@@ -28,7 +28,10 @@ class Recipe:
         milestones: epochs at which a step schedule decays.
         gamma: step-schedule decay factor.
         hflip: random horizontal flips with probability 0.5.
-        crop_padding: random crop after zero padding by this many pixels (0 = no crop).
+        crop_padding: random crop after padding by this many pixels (0 = no crop).
+        crop_fill: what the crop padding holds: ``black`` (pixel value 0 before normalisation, as
+            the FPA authors' torchvision ``RandomCrop`` does), ``reflect``, or ``mean`` (0 after
+            normalisation, i.e. the value FPA masks with; only for comparison with older runs).
         label_smoothing: cross-entropy label smoothing.
     """
 
@@ -44,6 +47,7 @@ class Recipe:
     gamma: float = 0.1
     hflip: bool = True
     crop_padding: int = 0
+    crop_fill: str = "black"
     label_smoothing: float = 0.0
 
 
@@ -63,6 +67,13 @@ for _recipe in (
     Recipe("quick", "CPU demo: 8 epochs, cosine from lr 0.05, batch 128, crop (pad 2) + flip; "
            "sized for the small CNN on the embedded CIFAR subset.", epochs=8, batch_size=128,
            lr=0.05, schedule="cosine", crop_padding=2),
+    Recipe("cifar-resnet20", "ResNet-20 on the full CIFAR-10 training set on a CPU budget: 30 epochs, "
+           "cosine from lr 0.1, batch 128, wd 5e-4, black-padded crop (pad 4) + flip (He et al.'s "
+           "augmentation; their 164-epoch step schedule shortened).", epochs=30, batch_size=128,
+           lr=0.1, schedule="cosine", crop_padding=4),
+    Recipe("finetune", "Fine-tune an existing model (--init): 3 epochs, cosine from lr 0.01, batch "
+           "128, wd 5e-4, black-padded crop (pad 4) + flip.", epochs=3, batch_size=128, lr=0.01,
+           schedule="cosine", crop_padding=4),
 ):
     RECIPES.register(_recipe.name, _recipe)
 
