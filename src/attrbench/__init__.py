@@ -28,6 +28,8 @@ _EXPORTS = {
     "create_model": "attrbench.models",
     "list_models": "attrbench.models",
     "load_checkpoint": "attrbench.models",
+    "load_pretrained": "attrbench.models.pretrained",
+    "list_pretrained": "attrbench.models.pretrained",
     "save_checkpoint": "attrbench.models",
     "create_augmentation": "attrbench.augment",
     "list_augmentations": "attrbench.augment",

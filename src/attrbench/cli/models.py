@@ -42,4 +42,28 @@ def models(
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for r in rows:
         table.add_row(r["name"], f"{r['params']:,}", r["input"], r["cam_layer"], r["description"])
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    shipped = pretrained_rows()
+    if shipped:
+        trained = Table(title="shipped trained models (attrbench.load_pretrained(name), --init NAME)")
+        for col in ("name", "augmentation", "recipe", "data", "accuracy (embedded test)"):
+            trained.add_column(col)
+        for r in shipped:
+            trained.add_row(r["name"], r["augmentation"], r["recipe"], r["data"], r["accuracy"])
+        console.print(trained)
+
+
+def pretrained_rows() -> list[dict[str, str]]:
+    """One row per shipped model, read from the sidecars (no weights are loaded)."""
+    from attrbench.models.pretrained import list_pretrained, pretrained_metadata
+
+    rows = []
+    for name in list_pretrained():
+        meta = pretrained_metadata(name)
+        cfg = meta.get("config", {})
+        acc = meta.get("shipped", {}).get("accuracy", {}).get("embedded_test_1000")
+        rows.append({"name": name, "augmentation": str(cfg.get("augment", "?")),
+                     "recipe": str(cfg.get("recipe", "?")), "data": str(cfg.get("dataset", "?")),
+                     "accuracy": f"{100 * acc:.1f} %" if acc is not None else "?"})
+    return rows
