@@ -39,12 +39,12 @@ def test_pixel_flipping_matches_functional(cnn: nn.Module, batch: tuple) -> None
 def test_fidelity_matches_functional(cnn: nn.Module, batch: tuple) -> None:
     images, maps = batch
     curves = PixelFlipping()(cnn, images, maps)
-    r = Fidelity(ci="paired")(curves)
+    r = Fidelity(ci="paired")(curves)  # default axis: the true fraction masked
     assert r == fidelity(
-        curves.mif, curves.lif, ci="paired"
+        curves.mif, curves.lif, curves.x(), ci="paired"
     )  # per-image AUC tensors excluded from ==
-    exact = Fidelity(x_axis="fraction")(curves)
-    assert exact.a == pytest.approx(fidelity(curves.mif, curves.lif, curves.x("fraction")).a)
+    authors = Fidelity(x_axis="linspace")(curves)
+    assert authors.a == pytest.approx(fidelity(curves.mif, curves.lif).a)  # functional x=None
     with pytest.raises(AttrbenchError, match="needs both MIF and LIF"):
         Fidelity()(PixelFlipping(orders=("mif",))(cnn, images, maps))
 

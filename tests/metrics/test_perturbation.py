@@ -7,12 +7,14 @@ import torch
 from torch import nn
 
 from attrbench.errors import AttrbenchError
+from attrbench.metrics import Fidelity, PixelFlipping
 from attrbench.metrics.functional import (
     ConstantMapWarning,
     integration_axis,
     perturbation_curves,
     step_schedule,
 )
+from attrbench.metrics.functional.perturbation import authors_step
 
 from .conftest import LinearImageModel, literal_curves, tiny_cnn
 
@@ -26,12 +28,47 @@ def two_by_two() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
 
 
 # ---------------------------------------------------------------- step schedule
-def test_default_schedule_is_the_authors() -> None:
-    c = step_schedule(32 * 32)
-    assert c.numel() == 21 and int(c[1]) == 51 and int(c[-1]) == 1020 and c.dtype == torch.int64
-    c = step_schedule(224 * 224)
+SIDES = (7, 28, 32, 40, 64, 100, 224)
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_default_schedule_has_21_points_from_0_to_100_percent(side: int) -> None:
+    n = side * side
+    c = step_schedule(n)
+    assert c.dtype == torch.int64 and c.numel() == 21
+    assert int(c[0]) == 0 and int(c[-1]) == n and bool((c[1:] > c[:-1]).all())
+    ideal = torch.arange(21, dtype=torch.float64) * n / 20
+    assert float((c - ideal).abs().max()) < 1.0  # within one pixel of k * 5 %
+    x = integration_axis(c, n)  # the default x-axis is the true masked fraction
+    torch.testing.assert_close(x, 100.0 * c.to(torch.float64) / n, rtol=0, atol=0)
+    assert float(x[0]) == 0.0 and float(x[-1]) == 100.0
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_linear_curve_integrates_to_its_closed_form(side: int) -> None:
+    """logit = number of unmasked pixels: the normalised curve is 1 - f, whose area over 0..100 %
+    is exactly 50 (the trapezoid rule is exact for a line) whatever the image size."""
+    n = side * side
+    model = LinearImageModel(torch.ones(1, n), torch.zeros(1))
+    images = torch.ones(2, 1, side, side)
+    maps = torch.randn(2, side, side, generator=torch.Generator().manual_seed(side))
+    curves = PixelFlipping()(model, images, maps)
+    assert curves.counts.numel() == 21 and int(curves.counts[-1]) == n
+    torch.testing.assert_close(curves.x(), 100.0 * curves.fractions)
+    r = Fidelity()(curves)
+    assert r.auc_mif_mean == pytest.approx(50.0, abs=1e-9)
+    assert r.auc_lif_mean == pytest.approx(50.0, abs=1e-9) and r.a == pytest.approx(0.0, abs=1e-9)
+
+
+def test_authors_schedule_for_32_and_224() -> None:
+    """The authors' ``arange(0, H*W, int(0.05*H*W))`` stays available (``step=``)."""
+    c = step_schedule(32 * 32, step=authors_step(32 * 32))
+    assert c.numel() == 21 and int(c[1]) == 51 and int(c[-1]) == 1020
+    c = step_schedule(224 * 224, step=authors_step(224 * 224))
     assert c.numel() == 21 and int(c[1]) == 2508 and int(c[-1]) == 50160
-    assert step_schedule(4).tolist() == [0, 1, 2, 3]  # int(0.05 * 4) = 0 -> at least 1 pixel
+    c = step_schedule(40 * 40, step=authors_step(40 * 40))  # why it is not the default
+    assert c.numel() == 20 and int(c[-1]) == 1520
+    assert step_schedule(4).tolist() == [0, 1, 2, 3, 4]  # fewer than 20 pixels: one per step
 
 
 def test_num_steps_and_step_schedules() -> None:
@@ -57,11 +94,11 @@ def test_bad_schedule_raises(kwargs: dict, match: str) -> None:
 
 
 def test_integration_axis() -> None:
-    counts = step_schedule(1024)
+    counts = step_schedule(1024, step=51)
     assert torch.equal(
-        integration_axis(counts, 1024), torch.linspace(0, 100, 21, dtype=torch.float64)
+        integration_axis(counts, 1024, "linspace"), torch.linspace(0, 100, 21, dtype=torch.float64)
     )
-    frac = integration_axis(counts, 1024, "fraction")
+    frac = integration_axis(counts, 1024)
     assert frac[1] == pytest.approx(100 * 51 / 1024) and frac[-1] == pytest.approx(99.609375)
     with pytest.raises(AttrbenchError, match="Unknown x_axis 'log'"):
         integration_axis(counts, 1024, "log")
@@ -80,8 +117,8 @@ def test_hand_computed_four_pixel_curves(tie_break: str) -> None:
     assert curves.targets.tolist() == [0]
     assert curves.fractions.tolist() == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert curves.logits0.tolist() == [[10.0, 0.0]]
-    # default schedule on 4 pixels: step 1, last point 3 of 4 pixels
-    assert perturbation_curves(model, images, maps).mif.tolist() == [[10.0, 8.0, 4.0, 1.0]]
+    # default schedule on 4 pixels: one pixel per step, up to all 4 masked
+    assert perturbation_curves(model, images, maps).mif.tolist() == [[10.0, 8.0, 4.0, 1.0, 0.0]]
 
 
 def test_scalar_and_per_channel_mask_value() -> None:

@@ -22,8 +22,9 @@ class Fidelity:
     Holds the configuration; the maths is :func:`~attrbench.metrics.functional.fidelity.fidelity`.
 
     Attributes:
-        x_axis: integration axis, ``"linspace"`` (0..100 % in equal steps, the authors') or
-            ``"fraction"`` (exact percentage of pixels masked at each step).
+        x_axis: integration axis, ``"fraction"`` (default: the true percentage of pixels masked
+            at each step) or ``"linspace"`` (0..100 % in equal steps whatever the counts, the
+            authors' axis; parity with their schedule on 32x32 and 224x224 only).
         ci: ``"independent"`` (the paper's interval) or ``"paired"`` (per-image difference).
         level: confidence level.
         nonpositive: ``"exclude"`` images whose step-0 logit is <= 0 (counted and reported) or
@@ -38,7 +39,7 @@ class Fidelity:
     name: ClassVar[str] = "fidelity"
     higher_is_better: ClassVar[bool] = True
 
-    x_axis: str = "linspace"
+    x_axis: str = "fraction"
     ci: str = "independent"
     level: float = 0.95
     nonpositive: str = "exclude"

@@ -21,10 +21,9 @@ class PixelFlipping:
 
     Attributes:
         num_steps: steps after step 0, evenly spread up to every pixel masked; ``None`` with
-            ``step=None`` gives the authors' schedule (``int(0.05*H*W)`` pixels per step, 21
-            points).
-        step: pixels masked per step (authors' rule ``arange(0, H*W, step)``); exclusive with
-            ``num_steps``.
+            ``step=None`` gives 20 steps, i.e. 21 points from 0 to 100 % masked for every size.
+        step: pixels masked per step (authors' rule ``arange(0, H*W, step)``; their step is
+            ``authors_step(H*W)``); exclusive with ``num_steps``.
         orders: which curves, a subset of ``("mif", "lif")``.
         mask_value: fill of masked pixels in the model's input space, one number or one per channel.
         tie_break: ``"random"`` (seeded, default) or ``"reference"`` (authors' argsort).

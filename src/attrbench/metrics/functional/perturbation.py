@@ -7,6 +7,12 @@ schedule, and record the pre-softmax logit of the class the model predicted on t
 image. Step 0 is the unperturbed image; MIF masks the most important pixels first, LIF the least
 important first.
 
+Departure from the authors' code (issue 11): their schedule ``arange(0, H*W, int(0.05*H*W))`` has
+21 points only on some sizes (32x32, 224x224: last point 99.6 %) and 20 points ending at 95 % when
+``H*W`` is a multiple of 20, yet they integrate over ``linspace(0, 100, 21)``. The default here is
+21 points from 0 to 100 % masked for every ``H x W`` and the x-axis is the true masked fraction;
+the authors' schedule is ``step=authors_step(H*W)`` and their axis ``x_axis="linspace"``.
+
 The engine is batched across images *and* steps: every (order, step, image) triple is one row of a
 flat job list, cut into forward passes of at most ``max_batch`` images. Masked inputs are built by
 inverting the ranking once ("rank of each pixel") and broadcasting ``rank < count``, never by a loop
@@ -38,6 +44,7 @@ from attrbench.runtime import match_memory_format
 
 __all__ = [
     "Curves",
+    "authors_step",
     "integration_axis",
     "perturbation_curves",
     "pixel_order",
@@ -45,9 +52,22 @@ __all__ = [
     "step_schedule",
 ]
 
+DEFAULT_NUM_STEPS = 20
+"""Steps after step 0 of the default schedule: 21 points, 0, 5, ..., 100 % of the pixels masked."""
 DEFAULT_STEP_FRACTION = 0.05
-"""The authors' step: ``int(0.05 * H * W)`` pixels per step (21 points on 32x32 and 224x224)."""
-X_AXES: tuple[str, ...] = ("linspace", "fraction")
+"""The authors' step: ``int(0.05 * H * W)`` pixels per step (see :func:`authors_step`)."""
+X_AXES: tuple[str, ...] = ("fraction", "linspace")
+
+
+def authors_step(num_pixels: int) -> int:
+    """The FPA authors' step, ``max(1, int(0.05 * num_pixels))`` pixels (NOTES §1.6).
+
+    ``step_schedule(n, step=authors_step(n))`` is their ``arange(0, H*W, step)``: 21 points ending
+    at 99.6 % on 32x32 (1020 of 1024) and 224x224 (50160 of 50176), but 20 points ending at 95 %
+    whenever ``H*W`` is a multiple of 20 (40x40, 100x100, ...) and 25 points on 7x7, although
+    their x-axis is always ``linspace(0, 100, 21)``. Offered for parity, not the default.
+    """
+    return max(1, int(DEFAULT_STEP_FRACTION * num_pixels))
 
 
 def step_schedule(
@@ -57,12 +77,14 @@ def step_schedule(
 
     Three ways to ask (at most one of ``num_steps`` / ``step``):
 
-    * default: the authors' schedule (NOTES §1.6), ``step = max(1, int(0.05 * num_pixels))`` and
-      ``counts = arange(0, num_pixels, step)``. For 32x32 that is 0, 51, ..., 1020 (21 points; the
-      last point masks 99.6 %, not 100 %).
-    * ``step``: ``arange(0, num_pixels, step)``, the same rule with another step.
+    * default: ``num_steps = 20``, i.e. 21 points from 0 to every pixel masked (0, 5, ..., 100 %)
+      for every image size. The counts are ``floor(k * num_pixels / 20)``, within one pixel of
+      ``k * 5 %``; integrate over their true fraction (:func:`integration_axis`). Images of fewer
+      than 20 pixels get one pixel per step.
     * ``num_steps=S``: ``S + 1`` points evenly spread from 0 to every pixel masked,
-      ``counts[k] = floor(k * num_pixels / S)``; exact percentages on the x-axis.
+      ``counts[k] = floor(k * num_pixels / S)``.
+    * ``step``: ``arange(0, num_pixels, step)``, the authors' rule (with ``step =
+      authors_step(num_pixels)``); it need not reach 100 %.
 
     Args:
         num_pixels: ``H * W``.
@@ -79,34 +101,35 @@ def step_schedule(
         raise AttrbenchError(f"num_pixels must be >= 1; got {num_pixels}.")
     if num_steps is not None and step is not None:
         raise AttrbenchError("Give either num_steps or step, not both.")
-    if num_steps is not None:
-        if not 1 <= num_steps <= num_pixels:
+    if step is not None:
+        if not 1 <= step <= num_pixels:
             raise AttrbenchError(
-                f"num_steps={num_steps} is impossible for an image of {num_pixels} pixels; "
-                f"use 1 <= num_steps <= {num_pixels}."
+                f"step={step} pixels is impossible for an image of {num_pixels} pixels; "
+                f"use 1 <= step <= {num_pixels}."
             )
-        return torch.div(torch.arange(num_steps + 1) * num_pixels, num_steps, rounding_mode="floor")
-    if step is None:
-        step = max(1, int(DEFAULT_STEP_FRACTION * num_pixels))
-    if not 1 <= step <= num_pixels:
+        return torch.arange(0, num_pixels, step)
+    if num_steps is None:
+        num_steps = min(DEFAULT_NUM_STEPS, num_pixels)
+    if not 1 <= num_steps <= num_pixels:
         raise AttrbenchError(
-            f"step={step} pixels is impossible for an image of {num_pixels} pixels; "
-            f"use 1 <= step <= {num_pixels}."
+            f"num_steps={num_steps} is impossible for an image of {num_pixels} pixels; "
+            f"use 1 <= num_steps <= {num_pixels}."
         )
-    return torch.arange(0, num_pixels, step)
+    return torch.div(torch.arange(num_steps + 1) * num_pixels, num_steps, rounding_mode="floor")
 
 
 def integration_axis(
-    counts: torch.Tensor, num_pixels: int, x_axis: str = "linspace"
+    counts: torch.Tensor, num_pixels: int, x_axis: str = "fraction"
 ) -> torch.Tensor:
     """The x-axis (percent masked) a curve is plotted and integrated over.
 
     Args:
         counts: ``(S+1,)`` masked-pixel counts from :func:`step_schedule`.
         num_pixels: ``H * W``.
-        x_axis: ``"linspace"`` = ``linspace(0, 100, S+1)``, what the authors integrate over whatever
-            the counts (parity with their numbers); ``"fraction"`` = ``100 * counts / num_pixels``,
-            the exact percentage masked.
+        x_axis: ``"fraction"`` (default) = ``100 * counts / num_pixels``, the true percentage
+            masked; ``"linspace"`` = ``linspace(0, 100, S+1)``, what the authors integrate over
+            whatever the counts (parity with their numbers on 32x32 and 224x224 with
+            :func:`authors_step`; wrong where their schedule stops at 95 %).
 
     Returns:
         ``(S+1,)`` float64, percent.
@@ -140,7 +163,7 @@ class Curves:
     logits0: torch.Tensor
     num_pixels: int
 
-    def x(self, x_axis: str = "linspace") -> torch.Tensor:
+    def x(self, x_axis: str = "fraction") -> torch.Tensor:
         """``(S+1,)`` float64 percent masked; see :func:`integration_axis`."""
         return integration_axis(self.counts, self.num_pixels, x_axis)
 
@@ -276,7 +299,7 @@ def perturbation_curves(
         targets: ``(B,)`` classes to track; default the model's prediction on the unperturbed image.
         orders: which curves to compute, a subset of ``("mif", "lif")``.
         counts: ``(S+1,)`` pixels masked per step, ``counts[0] = 0``; default
-            ``step_schedule(H*W)`` (21 points with the authors' 5 % step).
+            ``step_schedule(H*W)`` (21 points, 0 to 100 % masked).
         mask_value: fill of masked pixels in the model's input space: one number for all channels
             (default 0, mid-gray for mean = std = 0.5 normalisation) or ``C`` numbers.
         tie_break: ``"random"`` or ``"reference"``; see :mod:`attrbench.metrics.functional.ranking`.
