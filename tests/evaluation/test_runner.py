@@ -168,3 +168,95 @@ def test_store_rejects_bad_keys(tmp_path: Path) -> None:
     assert store.read_curves().empty
     entry = ModelEntry(nn.Identity(), "m")
     assert entry.augmentation == "none"
+
+
+# --- issue 13: a resumed run never mixes results -------------------------------------------------
+
+def _other_weights(model: nn.Module) -> nn.Module:
+    torch.manual_seed(1)
+    other = create_model("small_cnn", num_classes=10, in_channels=3).eval()
+    assert type(other) is type(model)
+    return other
+
+
+def test_swapped_checkpoint_same_architecture_is_refused(model, images, tmp_path: Path) -> None:
+    """Case 1: same architecture, other weights, same folder: refused, not the old numbers."""
+    _run(model, images, out=tmp_path / "r")
+    with pytest.raises(AttrbenchError, match=r"differs in: models\): models\.unknown/model\."
+                                             r"weights_sha256: \w{12} there, \w{12} now.*new --out"):
+        _run(_other_weights(model), images, out=tmp_path / "r")
+
+
+def test_other_model_on_more_images_is_refused(model, tmp_path: Path) -> None:
+    """Case 2: checkpoint A on 4 images, then B on 6 into the same folder: refused, not mixed."""
+    _run(model, load_dataset("cifar10-mini", "test", limit=4), out=tmp_path / "r")
+    with pytest.raises(AttrbenchError, match="weights_sha256"):
+        _run(_other_weights(model), load_dataset("cifar10-mini", "test", limit=6),
+             out=tmp_path / "r")
+
+
+@pytest.mark.parametrize("via", ["limit", "num_images"])
+def test_more_images_extend_the_run_exactly(model, tmp_path: Path, via: str) -> None:
+    """Case 3: 3 then 6 images (chunks of 4, so chunk 0 was partial): the table equals a fresh
+    6-image run, not 3 + 2 images."""
+    data6 = load_dataset("cifar10-mini", "test", limit=6)
+    if via == "limit":  # how the CLI's --num-images works: the dataset is cut
+        _run(model, load_dataset("cifar10-mini", "test", limit=3), out=tmp_path / "r")
+        extended = _run(model, data6, out=tmp_path / "r")
+    else:
+        _run(model, data6, out=tmp_path / "r", num_images=3)
+        extended = _run(model, data6, out=tmp_path / "r", num_images=6)
+    fresh = _run(model, data6, out=tmp_path / "fresh")
+    assert extended["image_id"].nunique() == 6
+    pd.testing.assert_frame_equal(extended.drop(columns="run"), fresh.drop(columns="run"))
+
+
+def test_other_split_is_refused(model, tmp_path: Path) -> None:
+    """Case 4: a folder of the test split is not reported for the train split."""
+    _run(model, load_dataset("cifar10-mini", "test", limit=4), out=tmp_path / "r")
+    with pytest.raises(AttrbenchError, match=r"dataset\.split: 'test' there, 'train' now"):
+        _run(model, load_dataset("cifar10-mini", "train", limit=4), out=tmp_path / "r")
+
+
+def test_other_method_params_and_fewer_images_are_refused(model, images, tmp_path: Path) -> None:
+    _run(model, images, out=tmp_path / "r")
+    with pytest.raises(AttrbenchError, match=r"integrated_gradients\.steps: 8 there, 9 now"):
+        evaluate(model, images, VARIANTS, chunk_size=4, out=tmp_path / "r",
+                 method_params={**PARAMS, "integrated_gradients": {"steps": 9}})
+    with pytest.raises(AttrbenchError, match=r"holds 6 images and this run asks for 2"):
+        _run(model, images, out=tmp_path / "r", num_images=2)
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"tie_break": "refrence"}, r"tie_break \(--tie-break\) must be one of random, reference"),
+    ({"methods": ["IG_sun"]}, "Unknown"),
+    ({"method_params": {"integrated_gradients": {"stpes": 3}}}, "unknown parameter"),
+    ({"mask_value": float("nan")}, r"mask_value \(--mask-value\) must be a finite number"),
+    ({"num_images": 0}, r"num_images \(--num-images\) must be >= 1"),
+])
+def test_bad_settings_write_nothing(model, images, tmp_path: Path, kw, message) -> None:
+    """Case 8: validation comes before the folder's first write, so the corrected rerun works."""
+    args = {"methods": ["IG_sum"], **kw}
+    with pytest.raises(AttrbenchError, match=message):
+        evaluate(model, images, out=tmp_path / "r", **args)
+    assert not (tmp_path / "r").exists()
+    evaluate(model, images, ["IG_sum"], out=tmp_path / "r", num_images=1,
+             method_params={"integrated_gradients": {"steps": 2}})
+
+
+class _NaNWhenMasked(nn.Module):
+    """Finite logits on clean images, NaN once any pixel of image 1 equals the fill 0."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hit = (x == 0).flatten(1).any(1, keepdim=True)
+        out = x.flatten(1)[:, :3] * 1.0
+        return torch.where(hit, torch.full_like(out, float("nan")), out)
+
+
+def test_nan_logits_name_the_images_and_steps() -> None:
+    """Case 5: NaN/Inf logits are refused at once, naming image ids and steps."""
+    x = torch.full((2, 1, 4, 4), 0.5)
+    data = TensorDataset(x, torch.tensor([0, 1]))
+    with pytest.raises(AttrbenchError, match=r"gave NaN/Inf logits on masked images for image ids "
+                                             r"\[0, 1\] at MIF steps \[1, 2\].*--mask-value"):
+        evaluate(_NaNWhenMasked(), data, ["Random"], num_steps=2)

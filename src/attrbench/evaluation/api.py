@@ -12,7 +12,8 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from attrbench.errors import AttrbenchError
-from attrbench.evaluation.runner import EvalConfig, ModelEntry, run_evaluation
+from attrbench.evaluation.runner import (EvalConfig, ModelEntry, evaluation_identity,
+                                         run_evaluation)
 from attrbench.results.store import ResultStore
 
 
@@ -41,7 +42,11 @@ def evaluate(model: nn.Module, dataset: Dataset, methods: Sequence[str] = ("fpa-
         chunk_size: images per unit of work (and per shard when ``out`` is given).
         method_params: per-method overrides, e.g. ``{"integrated_gradients": {"steps": 50}}``.
         model_name, augmentation: labels written into the ``model`` / ``augmentation`` columns.
-        out: optional results folder: shards are written there and a rerun resumes.
+        out: optional results folder: shards are written there and a rerun resumes. The folder
+            is bound to the run's identity (weights' SHA-256, dataset, split, image ids, methods
+            and resolved parameters, seed, ...): a rerun with another identity is refused with a
+            message naming what differs; a rerun on more images whose first ones are the folder's
+            extends it.
         device: where the model and images live.
         progress: show a progress bar.
 
@@ -54,10 +59,11 @@ def evaluate(model: nn.Module, dataset: Dataset, methods: Sequence[str] = ("fpa-
     cfg = EvalConfig(variants=tuple(methods), num_images=num_images, chunk_size=chunk_size,
                      num_steps=num_steps, mask_value=mask_value, tie_break=tie_break, target=target,
                      seed=seed, max_batch=max_batch, method_params=dict(method_params or {}))
+    entry = ModelEntry(model, model_name, augmentation)
     store = None
     if out is not None:
-        store = ResultStore(out, {**cfg.to_dict(), "model": model_name, "augmentation": augmentation},
-                            seed)
-    entry = ModelEntry(model, model_name, augmentation)
+        # Everything is validated here, before the folder's config.json is written.
+        config, images = evaluation_identity([entry], dataset, cfg)
+        store = ResultStore(out, config, seed, images=images)
     return run_evaluation([entry], dataset, cfg, store=store, device=device, progress=progress,
                           run=Path(out).name if out is not None else "api")

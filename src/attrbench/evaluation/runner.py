@@ -25,9 +25,11 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from attrbench.errors import AttrbenchError
 from attrbench.methods import create_method, get_method_spec
 from attrbench.metrics.functional.perturbation import perturbation_curves, step_schedule
+from attrbench.metrics.functional.ranking import TIE_BREAKS
 from attrbench.progress import progress_bar
 from attrbench.results.schema import CURVE_SCHEMA
-from attrbench.results.store import ResultStore
+from attrbench.results.identity import normalise, state_dict_sha256
+from attrbench.results.store import ImageList, ResultStore, chunk_suffix
 from attrbench.runtime import make_generator
 from attrbench.variants import Variant, resolve_variants
 
@@ -68,9 +70,19 @@ class EvalConfig:
         if self.chunk_size < 1:
             raise AttrbenchError(f"chunk_size must be >= 1, got {self.chunk_size}.")
         if self.num_images is not None and self.num_images < 1:
-            raise AttrbenchError(f"num_images must be >= 1 when given, got {self.num_images}.")
+            raise AttrbenchError(f"num_images (--num-images) must be >= 1 when given, got "
+                                 f"{self.num_images}.")
+        if self.num_steps is not None and self.num_steps < 1:
+            raise AttrbenchError(f"num_steps (--num-steps) must be >= 1 when given, got "
+                                 f"{self.num_steps}.")
         if self.target not in TARGETS:
             raise AttrbenchError(f"target must be one of {', '.join(TARGETS)}, got {self.target!r}.")
+        if self.tie_break not in TIE_BREAKS:
+            raise AttrbenchError(f"tie_break (--tie-break) must be one of {', '.join(TIE_BREAKS)}, "
+                                 f"got {self.tie_break!r}.")
+        if not bool(torch.isfinite(torch.as_tensor(self.mask_value, dtype=torch.float64)).all()):
+            raise AttrbenchError(f"mask_value (--mask-value) must be a finite number in the "
+                                 f"model's input space, got {self.mask_value}.")
         if self.max_batch < 1:
             raise AttrbenchError(f"max_batch must be >= 1, got {self.max_batch}.")
 
@@ -104,7 +116,7 @@ def _seed_for(seed: int, *parts: object) -> int:
 
 def _shard_key(entry: ModelEntry, chunk: int) -> str:
     safe = "".join(c if c.isalnum() or c in "_.-" else "-" for c in f"{entry.augmentation}__{entry.name}")
-    return f"{safe}__chunk{chunk:05d}"
+    return f"{safe}{chunk_suffix(chunk)}"
 
 
 def _dataset_ids(dataset: Dataset, n: int) -> np.ndarray:
@@ -188,6 +200,7 @@ def _evaluate_chunk(entry: ModelEntry, variants: Sequence[Variant], cfg: EvalCon
             tie_break=cfg.tie_break, max_batch=cfg.max_batch,
             generator=make_generator(_seed_for(cfg.seed, "ties", entry.augmentation, entry.name,
                                                variant.label, chunk), x.device))
+        _check_finite_curves(entry, variant, ids, curves.mif, curves.lif)
         frames.append(_chunk_frame(entry, variant, run, ids, labels, targets, curves.counts,
                                    curves.fractions, curves.mif, curves.lif, maps))
     return pd.concat(frames, ignore_index=True)
@@ -200,6 +213,86 @@ def _method_params(cfg: EvalConfig, method: str, entry: ModelEntry) -> dict[str,
         # (model, method) makes results independent of how the images are chunked.
         params["seed"] = _seed_for(cfg.seed, "method", entry.augmentation, entry.name, method)
     return params
+
+
+def _check_finite_curves(entry: ModelEntry, variant: Variant, ids: np.ndarray,
+                         mif: torch.Tensor, lif: torch.Tensor) -> None:
+    """Refuse NaN/Inf logits (``mif``, ``lif``: ``(B, S+1)``), naming the images and steps."""
+    for order, curves in (("MIF", mif), ("LIF", lif)):
+        bad = ~torch.isfinite(curves)
+        if bool(bad.any()):
+            rows = bad.any(1).cpu().numpy()
+            steps = bad.any(0).nonzero().flatten().tolist()
+            where = "on the clean images (step 0)" if steps == [0] else "on masked images"
+            raise AttrbenchError(
+                f"Model {entry.name!r} ({entry.augmentation}) gave NaN/Inf logits {where} for "
+                f"image ids {ids[rows].tolist()[:10]} at {order} steps {steps[:10]} of "
+                f"{variant.label}; check the model on such inputs and --mask-value (the fill of "
+                "masked pixels).")
+
+
+def evaluation_identity(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConfig,
+                        ) -> tuple[dict[str, Any], ImageList]:
+    """Validate a run completely and return its identity, before anything is written.
+
+    The identity holds everything that changes a number: ``cfg`` (without ``num_images``, which the
+    image list covers), the resolved variants and every method's resolved parameters, each model's
+    name, augmentation and weights' SHA-256 (:func:`~attrbench.results.identity.state_dict_sha256`),
+    and the dataset (name, split, image shape, normalisation, SHA-256 of the first image's
+    values).
+
+    Args:
+        models: the models of the run.
+        dataset: yields ``(image (C,H,W), label)``; ``ids`` / ``labels`` / ``spec`` / ``split``
+            attributes are used when present.
+        cfg: evaluation settings.
+
+    Returns:
+        ``(config, images)`` for :class:`~attrbench.results.ResultStore`: a JSON-ready dict and the
+        ordered :class:`~attrbench.results.store.ImageList` of the images evaluated.
+
+    Raises:
+        AttrbenchError: any bad setting, variant or method parameter, no models, empty dataset.
+    """
+    cfg.validate()
+    if not models:
+        raise AttrbenchError("No models to evaluate; pass at least one model.")
+    variants = resolve_variants(cfg.variants)
+    n_total = len(dataset)  # type: ignore[arg-type]
+    n = n_total if cfg.num_images is None else min(cfg.num_images, n_total)
+    if n == 0:
+        raise AttrbenchError("The dataset is empty; nothing to evaluate.")
+    methods = sorted({v.method for v in variants})
+    entries = {}
+    for entry in models:
+        params = {}
+        for m in methods:
+            resolved = dict(create_method(m, entry.model, max_batch=cfg.max_batch,
+                                          **_method_params(cfg, m, entry)).params)
+            if "seed" not in cfg.method_params.get(m, {}):
+                resolved.pop("seed", None)  # derived from cfg.seed, which the identity holds
+            params[m] = resolved
+        entries[f"{entry.augmentation}/{entry.name}"] = {
+            "weights_sha256": state_dict_sha256(entry.model), "method_params": params}
+    first = dataset[0][0]
+    first_t = torch.as_tensor(first).detach().to("cpu", torch.float64).contiguous()
+    spec = getattr(dataset, "spec", None)
+    data = {
+        "name": getattr(spec, "name", type(dataset).__name__),
+        "split": getattr(dataset, "split", None),
+        "image_shape": list(first_t.shape),
+        "normalization": ({"mean": list(spec.mean), "std": list(spec.std)}
+                          if spec is not None and hasattr(spec, "mean") else None),
+        "first_image_sha256": hashlib.sha256(first_t.numpy().tobytes()).hexdigest(),
+    }
+    config = {k: v for k, v in cfg.to_dict().items() if k != "num_images"}
+    config.update(variants_resolved=[f"{v.label}={v.method}|{'|'.join(v.steps)}" for v in variants],
+                  models=entries, dataset=data)
+    labels = getattr(dataset, "labels", None)
+    images = ImageList(_dataset_ids(dataset, n),
+                       None if labels is None else np.asarray(labels[:n], dtype=np.int64),
+                       cfg.chunk_size)
+    return normalise(config), images
 
 
 def run_evaluation(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConfig, *,
