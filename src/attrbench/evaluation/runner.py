@@ -3,9 +3,11 @@
 Streams the dataset in chunks of images; for each chunk and model it computes every raw attribution
 once (variants that share a method, e.g. ``VG_abs`` and ``VG'_sum``, reuse it), reduces it with each
 variant's post-processing, runs the batched perturbation engine and writes one Parquet shard
-atomically. A killed run resumes by skipping the shards on disk; all randomness (SmoothGrad noise,
-random maps, tie-breaks) is seeded from ``(seed, model, method, chunk)``, so the resumed table equals
-an uninterrupted run's.
+atomically. A killed run resumes by skipping the shards on disk; all randomness is seeded from the
+run seed, the method and the image only (SmoothGrad / SQ-SG noise and random maps: ``(seed,
+method)`` and the image's values; tie-breaks: ``(seed, variant, chunk)``), never from the model's
+name or augmentation label, so the resumed table equals an uninterrupted run's and the Python API
+equals the CLI whatever the labels.
 """
 
 from __future__ import annotations
@@ -198,8 +200,7 @@ def _evaluate_chunk(entry: ModelEntry, variants: Sequence[Variant], cfg: EvalCon
         curves = perturbation_curves(
             entry.model, x, maps, targets=targets, counts=counts, mask_value=cfg.mask_value,
             tie_break=cfg.tie_break, max_batch=cfg.max_batch,
-            generator=make_generator(_seed_for(cfg.seed, "ties", entry.augmentation, entry.name,
-                                               variant.label, chunk), x.device))
+            generator=make_generator(_seed_for(cfg.seed, "ties", variant.name, chunk), x.device))
         _check_finite_curves(entry, variant, ids, curves.mif, curves.lif)
         frames.append(_chunk_frame(entry, variant, run, ids, labels, targets, curves.counts,
                                    curves.fractions, curves.mif, curves.lif, maps))
@@ -209,9 +210,10 @@ def _evaluate_chunk(entry: ModelEntry, variants: Sequence[Variant], cfg: EvalCon
 def _method_params(cfg: EvalConfig, method: str, entry: ModelEntry) -> dict[str, Any]:
     params = dict(cfg.method_params.get(method, {}))
     if get_method_spec(method).stochastic and "seed" not in params:
-        # Noise and random maps are keyed by image content inside the method, so one seed per
-        # (model, method) makes results independent of how the images are chunked.
-        params["seed"] = _seed_for(cfg.seed, "method", entry.augmentation, entry.name, method)
+        # Noise and random maps are keyed by the image (its values) inside the method, so one seed
+        # per method makes results independent of how the images are chunked. Not derived from the
+        # model's name or augmentation label: those are display labels (issue 11 item 12).
+        params["seed"] = _seed_for(cfg.seed, "method", method)
     return params
 
 
