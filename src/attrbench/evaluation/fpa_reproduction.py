@@ -1,7 +1,7 @@
 """``attrbench reproduce fpa``: the FPA paper's experiment end to end (Brocki & Chung, Sec. 4).
 
-Train the same architecture without augmentation, with FPA and with Rectangle (random erasing);
-evaluate the ``fpa-table`` estimator variants with MIF/LIF curves on the first N test images; write
+Train the same architecture without augmentation, with FPA and with Rectangle (random erasing) -
+or take the shipped ``cifar_resnet20.{none,fpa,rectangle}`` models (``pretrained``); evaluate the ``fpa-table`` estimator variants with MIF/LIF curves on the first N test images; write
 the fidelity table, the Fig. 2-5 style plots and one HTML report. Every stage resumes: trained
 models are loaded from their run folders and finished curve shards are skipped.
 
@@ -57,6 +57,9 @@ class FPAReproductionConfig:
         num_samples: images shown in the heatmap figure.
         method_params: per-method overrides, e.g. ``{"integrated_gradients": {"steps": 50}}``.
         max_batch: most images per forward pass.
+        pretrained: shipped model names (``attrbench models``) to evaluate instead of training;
+            each model's augmentation comes from its sidecar. ``model``, ``recipe``, ``epochs`` and
+            ``train_limit`` are then unused.
     """
 
     dataset: str = "cifar10-mini"
@@ -74,6 +77,7 @@ class FPAReproductionConfig:
     num_samples: int = 6
     method_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     max_batch: int = 128
+    pretrained: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of everything that defines the results (not where they are computed)."""
@@ -81,6 +85,10 @@ class FPAReproductionConfig:
         del out["device"]
         out["augmentations"] = list(self.augmentations)
         out["variants"] = list(self.variants)
+        out["pretrained"] = {name: _shipped_sha256(name) for name in self.pretrained}
+        if self.pretrained:
+            for unused in ("model", "recipe", "epochs", "train_limit"):
+                del out[unused]
         return out
 
     def eval_config(self) -> EvalConfig:
@@ -88,6 +96,13 @@ class FPAReproductionConfig:
         return EvalConfig(variants=self.variants, num_images=self.num_images, seed=self.seed,
                           tie_break=self.tie_break, method_params=self.method_params,
                           max_batch=self.max_batch)
+
+
+def _shipped_sha256(name: str) -> str:
+    """Recorded weights hash of a shipped model (part of a results folder's identity)."""
+    from attrbench.models.pretrained import pretrained_metadata
+
+    return str(pretrained_metadata(name)["weights_sha256"])
 
 
 def _train_config(cfg: FPAReproductionConfig, augmentation: str, image_side: int) -> TrainConfig:
@@ -118,7 +133,20 @@ def reproduce_fpa(cfg: FPAReproductionConfig, out: str | Path, *, progress: bool
     eval_set = load_dataset(cfg.dataset, "test", root=cfg.data_root, limit=cfg.num_images)
 
     entries, accuracy = [], {}
-    for augmentation in cfg.augmentations:
+    if cfg.pretrained:
+        for name, (model, meta) in _load_shipped(cfg.pretrained, test_set.spec, device).items():
+            augmentation = str(meta["config"]["augment"])
+            entries.append(ModelEntry(use_channels_last(model), meta["architecture"], augmentation))
+            accuracy[augmentation] = {
+                "model": meta["architecture"], "pretrained": name,
+                "weights_sha256": meta["weights_sha256"],
+                "test_accuracy": evaluate_accuracy(model, test_set, device=device),
+                "evaluated_images_accuracy": evaluate_accuracy(model, eval_set, device=device),
+                "num_evaluated_images": len(eval_set),
+                "num_test_images": len(test_set),
+                "recorded_accuracy": meta.get("shipped", {}).get("accuracy"),
+            }
+    for augmentation in () if cfg.pretrained else cfg.augmentations:
         result = train(_train_config(cfg, augmentation, image_side), out / "models" / augmentation,
                        progress=progress)
         entries.append(ModelEntry(use_channels_last(result.model), cfg.model, augmentation))
@@ -142,6 +170,30 @@ def reproduce_fpa(cfg: FPAReproductionConfig, out: str | Path, *, progress: bool
 
     paths = build_all(out)
     return {"root": out, **paths}
+
+
+def _load_shipped(names: tuple[str, ...], spec: Any, device: Any) -> dict[str, tuple[Any, dict]]:
+    """Shipped models by name, checked against the data (classes, normalisation) before use."""
+    from attrbench.models.pretrained import load_pretrained
+
+    loaded: dict[str, tuple[Any, dict]] = {}
+    seen: dict[str, str] = {}
+    for name in names:
+        model, meta = load_pretrained(name, device)
+        if list(meta.get("classes", spec.classes)) != list(spec.classes):
+            raise AttrbenchError(f"Shipped model {name!r} was trained on other classes than "
+                                 f"{spec.name!r}; evaluate it on CIFAR-10 data.")
+        norm = meta.get("normalization", {})
+        if norm and (tuple(norm["mean"]) != tuple(spec.mean) or tuple(norm["std"]) != tuple(spec.std)):
+            raise AttrbenchError(f"Shipped model {name!r} expects inputs normalised with {norm}; "
+                                 f"{spec.name!r} uses mean {spec.mean}, std {spec.std}.")
+        aug = str(meta["config"]["augment"])
+        if aug in seen:
+            raise AttrbenchError(f"{seen[aug]!r} and {name!r} are both {aug!r} models; give one "
+                                 "model per augmentation.")
+        seen[aug] = name
+        loaded[name] = (model, meta)
+    return loaded
 
 
 def _write_samples(path: Path, entry: ModelEntry, dataset: Any, ecfg: EvalConfig, num: int,
