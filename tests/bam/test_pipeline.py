@@ -74,7 +74,8 @@ def test_verify_rows(folder: BamFolder, models: dict) -> None:
 def test_unknown_method() -> None:
     with pytest.raises(AttrbenchError, match="Unknown BAM method 'XX'"):
         resolve_method("XX", -1.0)
-    assert resolve_method("IG", -1.0) == ("integrated_gradients", {"steps": 25, "baseline": -1.0})
+    assert resolve_method("IG", -1.0) == ("integrated_gradients", {
+        "steps": 25, "quadrature": "linspace", "baseline": -1.0})
 
 
 def test_cli_build_and_errors(tmp_path: Path) -> None:

@@ -28,10 +28,11 @@ import torch
 from scipy import stats
 from torch import nn
 
+from attrbench.bam.attributions import IG_SG_SQ, bam_explainer
 from attrbench.bam.manifest import BamFolder
 from attrbench.bam.models import commonality_accuracy, labels_by_stem, predict, stacked
 from attrbench.errors import AttrbenchError
-from attrbench.methods import create_method, list_methods
+from attrbench.methods import list_methods
 from attrbench.metrics.functional.bam import (
     bam_maps,
     functionally_similar_delta,
@@ -44,15 +45,19 @@ from attrbench.metrics.functional.bam import (
 )
 from attrbench.runtime import make_generator
 
-#: The paper's method labels -> (registry name, overrides as in the authors' code, NOTES §2.3).
-#: ``"black"`` stands for the model-space value of a black image (IG's baseline in BAM).
+#: The paper's method labels -> (method name, overrides as in the authors' code, NOTES §2.3).
+#: ``"black"`` stands for the model-space value of a black image (IG's baseline in BAM). The
+#: authors' ``saliency`` calls use ``magnitude=True`` for every smoothed method, so "SG" and
+#: "IG-SG" are the squared forms, and IG's points are ``linspace(0, 1, 25)``
+#: (:mod:`attrbench.bam.attributions`).
 BAM_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "GC": ("grad_cam", {}),
     "VG": ("vanilla_gradient", {}),
     "SG": ("smoothgrad_sq", {"n_samples": 25, "noise_level": 0.15}),
-    "IG": ("integrated_gradients", {"steps": 25, "baseline": "black"}),
-    "IG-SG": ("integrated_gradients_smoothgrad", {"steps": 25, "n_samples": 25,
-                                                  "baseline": "black"}),
+    "IG": ("integrated_gradients", {"steps": 25, "quadrature": "linspace", "baseline": "black"}),
+    "IG-SG": ("integrated_gradients_smoothgrad_sq", {
+        "steps": 25, "quadrature": "linspace", "n_samples": 25, "noise_level": 0.15,
+        "baseline": "black"}),
     "GxI": ("input_x_gradient", {}),
     "GB": ("guided_backprop", {}),
     "GGC": ("guided_grad_cam", {}),
@@ -95,12 +100,18 @@ class BamRunConfig:
     max_batch: int = 128
 
 
-def resolve_method(label: str, black: float) -> tuple[str, dict[str, Any]]:
-    """Registry name and overrides of a paper label or registered method name."""
+def resolve_method(label: str, black: float | tuple[float, ...],
+                   ) -> tuple[str, dict[str, Any]]:
+    """Method name and overrides of a paper label or registered method name.
+
+    Args:
+        label: ``GC`` ... ``GGC`` or a registered method (or BAM's squared IG-SG by name).
+        black: the model-space value of a black pixel, one number or one per channel.
+    """
     if label in BAM_METHODS:
         name, overrides = BAM_METHODS[label]
         return name, {k: (black if v == "black" else v) for k, v in overrides.items()}
-    if label in list_methods():
+    if label in list_methods() or label == IG_SG_SQ.name:
         return label, {}
     valid = ", ".join([*BAM_METHODS, *list_methods()])
     raise AttrbenchError(f"Unknown BAM method {label!r}; valid: {valid}.")
@@ -113,17 +124,19 @@ def _input_range(dataset: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return -mean / std, (1 - mean) / std
 
 
-def _black(dataset: Any) -> float:
-    """IG's black baseline as one number (0 if the channels disagree: methods take a float)."""
+def _black(dataset: Any) -> float | tuple[float, ...]:
+    """IG's black baseline: one number, or one per channel when the channels differ."""
     low = _input_range(dataset)[0]
-    return float(low[0]) if torch.allclose(low, low[0]) else 0.0
+    return float(low[0]) if torch.allclose(low, low[0]) else tuple(float(v) for v in low)
 
 
-def _maps(model: nn.Module, label: str, x: torch.Tensor, black: float, max_batch: int,
-          ) -> torch.Tensor:
+def _maps(model: nn.Module, label: str, x: torch.Tensor, black: float | tuple[float, ...],
+          max_batch: int, target: torch.Tensor | None = None) -> torch.Tensor:
+    """BAM maps (N, H, W) of ``label`` for ``target`` (default: the class predicted on ``x``)."""
     name, overrides = resolve_method(label, black)
-    explainer = create_method(name, model, max_batch=max_batch, **overrides)
-    target = predict(model, x).argmax(1)
+    explainer = bam_explainer(name, model, max_batch=max_batch, **overrides)
+    if target is None:
+        target = predict(model, x).argmax(1)
     device = next(model.parameters()).device
     return bam_maps(explainer(x.to(device), target.to(device)).detach().float().cpu())
 
@@ -235,7 +248,8 @@ def run_bam_metrics(folder: BamFolder, models: dict[str, nn.Module], cfg: BamRun
 
 
 def _commonality_rows(folder: BamFolder, models: dict[str, nn.Module], cfg: BamRunConfig,
-                      black: float, gen: torch.Generator) -> list[dict[str, Any]]:
+                      black: float | tuple[float, ...], gen: torch.Generator,
+                      ) -> list[dict[str, Any]]:
     """MCS of each X^k model against X^{1.0} on CF images, and its Pearson r with the drop."""
     sets = folder.commonality_sets
     ref_name, cf_label = sets[-1], folder.info["scenes"].index(folder.info["cf_scene"])

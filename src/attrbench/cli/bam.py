@@ -117,7 +117,9 @@ def run_command(
     epochs: EpochsOpt = 30,
     method: Annotated[Optional[list[str]], typer.Option(
         help="Paper label (GC VG SG IG IG-SG GxI GB GGC) or registered method (repeatable) "
-             "\\[default: the paper's eight].")] = None,
+             "\\[default: the paper's eight]. As in the authors' code, SG and IG-SG are the "
+             "squared forms (mean of squared maps over 25 noisy copies) and IG/IG-SG use 25 "
+             "points at linspace(0, 1, 25) from a black baseline.")] = None,
     num_images: Annotated[Optional[int], typer.Option(
         help="Use N test images \\[default: all].")] = None,
     trials: Annotated[int, typer.Option(help="Trials for the error bars.")] = 10,
