@@ -7,6 +7,7 @@ The public API (names are imported on first use, so ``import attrbench`` stays f
     model = attrbench.create_model("small_cnn")            # or any torch.nn.Module
     curves = attrbench.evaluate(model, test, ["fpa-table"])  # tidy MIF/LIF curves (pandas)
     table = attrbench.fidelity_table(curves)                 # fidelity A +- 95 % CI per variant
+    pairs = attrbench.compare_estimators(curves)             # paired tests, ranks, per model
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ _EXPORTS = {
     "evaluate": "attrbench.evaluation",
     "EvalConfig": "attrbench.evaluation",
     "fidelity_table": "attrbench.reporting",
+    "per_image_fidelity": "attrbench.reporting.comparisons",
+    "compare_estimators": "attrbench.reporting.comparisons",
+    "compare_models": "attrbench.reporting.comparisons",
     "build_all": "attrbench.reporting",
 }
 

@@ -23,7 +23,10 @@ EXTERNAL = re.compile(
 def test_build_all_writes_everything(results_root):
     out = build_all(results_root, title="Synthetic check")
     expected = {"fidelity_md", "fidelity_csv", "fidelity_long_csv", "curves", "fidelity_area",
-                "lif_scores", "heatmaps", "report"}
+                "lif_scores", "heatmaps", "report",
+                # paired comparisons (tests/reporting/test_comparisons.py)
+                "per_image_csv", "comparisons_csv", "model_comparisons_csv", "cd_none", "cd_fpa",
+                "cd_rectangle"}
     assert set(out) == expected
     for path in out.values():
         assert path.is_file() and path.parent.is_relative_to(results_root)
@@ -38,8 +41,8 @@ def test_build_all_writes_everything(results_root):
     assert not EXTERNAL.search(page)
     assert "<script" not in page.lower() and "<link" not in page.lower()
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    assert len(images) == 4
-    assert base64.b64decode(images[0]) == out["curves"].read_bytes()
+    assert len(images) == 4 + 3  # + one CD diagram per augmentation
+    assert out["curves"].read_bytes() in [base64.b64decode(i) for i in images]
     assert '<td class="best">50.00 ± 0.00</td>' in page  # best of the FPA row highlighted
     assert PAPER_SOURCE_LABEL in page and "59.6 ± 0.7" in page  # paper CIFAR IG_sum with FPA
     assert "61.0 %" in page and "93.0 %" in page  # our and the paper's accuracy
@@ -53,7 +56,7 @@ def test_write_report_alone_and_without_samples(tmp_path, folder_writer):
     path = write_report(root, title="no samples", ci="paired")
     page = path.read_text(encoding="utf-8")
     assert path == root / "report.html"
-    assert len(re.findall(r"data:image/png;base64,", page)) == 3  # no heatmaps
+    assert len(re.findall(r"data:image/png;base64,", page)) == 3 + 3  # no heatmaps; 3 CD
     assert "<code>paired</code>" in page
     assert not (root / "figures").exists()  # write_report writes only the page
 

@@ -20,6 +20,7 @@ import pandas as pd
 
 from attrbench.atomic import write_bytes_atomic, write_text_atomic
 from attrbench.reporting.aggregate import mean_curves
+from attrbench.reporting.comparisons import PairedReport, paired_report
 from attrbench.reporting.folder import ResultsFolder, load_results
 from attrbench.reporting.heatmaps import heatmaps_figure
 from attrbench.reporting.paper import (
@@ -76,6 +77,7 @@ class _Parts:
     layout: pd.DataFrame
     best: dict[str, str]
     figures: dict[str, tuple[bytes, str]]  # name -> (png, caption)
+    paired: PairedReport  # "Paired comparisons" section (reporting/comparisons.py)
 
 
 def escape_html(value: object) -> str:
@@ -123,7 +125,8 @@ def _compose(folder: ResultsFolder, ci: str) -> _Parts:
                 "98th percentile set to 0 and the rest clipped at the 99th percentile; red = "
                 "positive (evidence), blue = negative (counter-evidence), each map on its own "
                 "scale.")
-    return _Parts(table=table, layout=layout, best=best_per_row(table), figures=figures)
+    return _Parts(table=table, layout=layout, best=best_per_row(table), figures=figures,
+                  paired=paired_report(folder.curves, level=float(table["level"].iloc[0])))
 
 
 def html_table(frame: pd.DataFrame, best: Mapping[str, str] | None = None,
@@ -273,6 +276,7 @@ seed {escape_html(prov.get("seed", "unknown"))} · git {escape_html(prov.get("gi
 row is highlighted.</p>
 {html_table(parts.layout, parts.best)}
 {_notes(parts.table)}
+{parts.paired.html()}
 <h2>Beside the paper</h2>
 <p>The published numbers come from a ResNet-18 trained on the full CIFAR-10 training set and
 evaluated on all 10,000 test images; ours come from the model and images named in each row,
@@ -344,7 +348,8 @@ def build_all(root: str | Path, title: str = DEFAULT_TITLE, *,
              "across all rows; see fidelity_long.csv."]
     out["fidelity_md"] = write_markdown(parts.layout, folder.root / "fidelity.md",
                                         title="Fidelity A of importance estimators",
-                                        bold=parts.best, notes=notes)
+                                        bold=parts.best, notes=notes,
+                                        sections=[parts.paired.markdown()])
     out["fidelity_csv"] = write_csv(parts.layout, folder.root / "fidelity.csv")
     out["fidelity_long_csv"] = write_csv(parts.table, folder.root / "fidelity_long.csv",
                                          index=False)
@@ -353,5 +358,6 @@ def build_all(root: str | Path, title: str = DEFAULT_TITLE, *,
         path.parent.mkdir(parents=True, exist_ok=True)
         write_bytes_atomic(path, png)
         out[name] = path
+    out.update(parts.paired.write(folder.root))
     out["report"] = _write_html(folder, parts, title)
     return out

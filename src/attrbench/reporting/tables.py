@@ -43,6 +43,14 @@ ACCURACY_COLUMN = "accuracy"
 
 def _group_curves(group: pd.DataFrame, label: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """MIF and LIF logits ``(N, S+1)`` aligned by image id, and the mean fraction per step."""
+    _ids, mif, lif, fractions = aligned_curves(group, label)
+    return mif, lif, fractions
+
+
+def aligned_curves(group: pd.DataFrame,
+                   label: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Image ids ``(N,)``, MIF and LIF logits ``(N, S+1)`` in that image order, and the mean
+    fraction masked per step ``(S+1,)``, of one (model, augmentation, variant) group."""
     try:
         wide = group.set_index(["order", "image_id", "step"])["logit"].unstack("step")
     except ValueError as err:  # pandas refuses to unstack duplicate (order, image, step) rows
@@ -64,7 +72,8 @@ def _group_curves(group: pd.DataFrame, label: str) -> tuple[np.ndarray, np.ndarr
         raise AttrbenchError(
             f"{label}: some curves miss steps; resume the evaluation to complete them.")
     fractions = group.groupby("step")["fraction"].mean().to_numpy()
-    return mif.to_numpy(np.float64, copy=True), lif.to_numpy(np.float64, copy=True), fractions
+    return (mif.index.to_numpy(), mif.to_numpy(np.float64, copy=True),
+            lif.to_numpy(np.float64, copy=True), fractions)
 
 
 def fidelity_table(curves: pd.DataFrame, ci: str = "independent", *, level: float = 0.95,
@@ -207,12 +216,15 @@ def layout_to_markdown(layout: pd.DataFrame, bold: Mapping[str, str] | None = No
 
 
 def write_markdown(layout: pd.DataFrame, path: str | Path, *, title: str | None = None,
-                   bold: Mapping[str, str] | None = None, notes: list[str] | None = None) -> Path:
-    """Atomically write ``layout`` as a Markdown file with an optional title and notes."""
+                   bold: Mapping[str, str] | None = None, notes: list[str] | None = None,
+                   sections: list[str] | None = None) -> Path:
+    """Atomically write ``layout`` as a Markdown file with an optional title, notes and further
+    Markdown ``sections`` (e.g. the paired comparisons) after them."""
     parts = [f"# {title}\n"] if title else []
     parts.append(layout_to_markdown(layout, bold))
     if notes:
         parts.append("\n".join(f"- {n}" for n in notes) + "\n")
+    parts.extend(sections or [])
     path = Path(path)
     write_text_atomic(path, "\n".join(parts))
     return path

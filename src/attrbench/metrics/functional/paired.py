@@ -21,6 +21,7 @@ their intervals overlap.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -52,7 +53,7 @@ __all__ = [
 CORRECTIONS: tuple[str, ...] = ("holm", "bh", "none")
 CI_METHODS: tuple[str, ...] = ("bca", "percentile")
 IDENTICAL_NOTE = "identical on every image; nothing to test"
-_BOOT_CHUNK = 2_000_000  # resampled values held at once (16 MB of float64)
+_BOOT_CHUNK = 1_000_000  # resampled values held at once (8 MB of float64)
 
 
 def check_per_image(values: object, name: str = "values", *, min_n: int = 2) -> np.ndarray:
@@ -93,7 +94,8 @@ def bootstrap_mean_ci(d: object, *, level: float = 0.95, n_boot: int = 10_000, s
     ``scipy.stats.bootstrap(method="BCa")`` computes it; for the mean the jackknife acceleration
     has the closed form ``sum(c^3) / (6 sum(c^2)^1.5)`` with ``c = d - mean(d)``, so no ``N x N``
     jackknife array is built (SciPy's would need 800 MB at N = 10,000). ``"percentile"`` is the
-    plain percentile interval. Resamples are drawn in chunks, so memory stays bounded.
+    plain percentile interval. Memory stays bounded (resamples beyond 1e6 values are drawn in
+    chunks); small problems reuse cached resamples for the same ``(N, n_boot, seed)``.
 
     Args:
         d: ``(N,)`` per-image values, N >= 2.
@@ -118,13 +120,7 @@ def bootstrap_mean_ci(d: object, *, level: float = 0.95, n_boot: int = 10_000, s
     theta = float(x.mean())
     if float(x.max() - x.min()) == 0.0:
         return theta, theta
-    rng = np.random.default_rng(seed)
-    per_chunk = max(1, _BOOT_CHUNK // n)
-    means = np.empty(n_boot)
-    for start in range(0, n_boot, per_chunk):
-        stop = min(n_boot, start + per_chunk)
-        idx = rng.integers(0, n, size=(stop - start, n))
-        means[start:stop] = x[idx].mean(axis=1)
+    means = _bootstrap_means(x, n_boot, int(seed))
     alpha = (1.0 - float(level)) / 2.0
     if method == "percentile":
         lo_q, hi_q = alpha, 1.0 - alpha
@@ -143,6 +139,39 @@ def bootstrap_mean_ci(d: object, *, level: float = 0.95, n_boot: int = 10_000, s
             lo_q, hi_q = qs
     lo, hi = np.percentile(means, [100.0 * lo_q, 100.0 * hi_q])
     return float(lo), float(hi)
+
+
+@functools.lru_cache(maxsize=4)
+def _resample_counts(n: int, n_boot: int, seed: int) -> np.ndarray:
+    """``(n_boot, n)`` float64 counts of each image in each resample (read-only, cached).
+
+    The same draws as one chunk of :func:`_bootstrap_means`, so cached and chunked paths agree.
+    """
+    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+    flat = (idx + n * np.arange(n_boot)[:, None]).ravel()
+    counts = np.bincount(flat, minlength=n_boot * n).reshape(n_boot, n).astype(np.float64)
+    counts.setflags(write=False)
+    return counts
+
+
+def _bootstrap_means(x: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """Means of ``n_boot`` resamples (with replacement) of ``x``; ``(n_boot,)``.
+
+    Up to ``_BOOT_CHUNK`` resampled values the resample counts are cached, so every comparison
+    on the same number of images with the same seed reuses the same resamples (common random
+    numbers: one matrix-vector product per comparison); beyond that they are drawn in chunks.
+    """
+    n = x.shape[0]
+    if n * n_boot <= _BOOT_CHUNK:
+        return _resample_counts(n, n_boot, seed) @ x / n
+    rng = np.random.default_rng(seed)
+    per_chunk = max(1, _BOOT_CHUNK // n)
+    means = np.empty(n_boot)
+    for start in range(0, n_boot, per_chunk):
+        stop = min(n_boot, start + per_chunk)
+        idx = rng.integers(0, n, size=(stop - start, n))
+        means[start:stop] = x[idx].mean(axis=1)
+    return means
 
 
 def rank_biserial(d: object) -> tuple[float, float, float]:
