@@ -62,7 +62,7 @@ def test_wrong_split_embedded() -> None:
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"limit": 0}, r"limit must be a positive number of images, got 0"),
+    ({"limit": 0}, r"limit must be a positive number of images \(--limit, --num-images\), got 0"),
     ({"limit": 1001}, r"limit 1001 exceeds the 1000 images available in mnist-mini/test"),
     ({"indices": [0, 1000]}, r"Index 1000 is out of range for mnist-mini/test with 1000 images; use 0..999"),
     ({"indices": [-1]}, r"Index -1 is out of range"),

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from attrbench.cli.app import app
+from attrbench.cli.options import check_out_folder, check_positive
 from attrbench.cli.reproduce import parse_method_params
 
 
@@ -28,19 +29,31 @@ def evaluate(
     augmentation: Annotated[Optional[str], typer.Option(help="Label for the augmentation column \\[default: from the checkpoint].")] = None,
     seed: Annotated[int, typer.Option(help="Seed of noise, random maps and tie-breaks.")] = 0,
     data_root: Annotated[Optional[str], typer.Option(help="Root folder for datasets on disk.")] = None,
+    image_size: Annotated[Optional[int], typer.Option(help="Resize (then centre-crop) folder images to this side, e.g. to the checkpoint's training size.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
 ) -> None:
-    """Score estimator variants on your checkpoint: MIF/LIF curves, fidelity table and HTML report."""
+    """Score estimator variants on your checkpoint: MIF/LIF curves, fidelity table and HTML report.
+
+    A results folder is bound to its run: a rerun with another checkpoint, dataset, split, images,
+    variants or parameters is refused (the message says what differs); a larger --num-images with
+    everything else equal extends it. Images must have the checkpoint's training size.
+    """
     from attrbench.data import load_dataset
     from attrbench.evaluation import evaluate as run
     from attrbench.models import check_input_compatible, load_checkpoint
+    from attrbench.models.checkpoint import check_checkpoint_input
     from attrbench.reporting import build_all
     from attrbench.runtime import resolve_device
 
+    check_out_folder(out)
+    check_positive(num_images, "--num-images")
+    check_positive(num_steps, "--num-steps")
+    check_positive(image_size, "--image-size")
     dev = resolve_device(device)
-    data = load_dataset(dataset, split, root=data_root, limit=num_images)
+    data = load_dataset(dataset, split, root=data_root, limit=num_images, image_size=image_size)
     model, meta = load_checkpoint(checkpoint, dev, expected_num_classes=data.spec.num_classes)
     check_input_compatible(model, data.spec.image_shape)
+    check_checkpoint_input(meta, data.spec.image_shape, f"Checkpoint {checkpoint}")
     aug = augmentation or (meta.get("augmentation") or {}).get("name", "unknown")
     run(model, data, tuple(variant or ("fpa-table",)), num_steps=num_steps, mask_value=mask_value,
         tie_break=tie_break, target=target, seed=seed, method_params=parse_method_params(method_param),

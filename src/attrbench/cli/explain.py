@@ -18,7 +18,7 @@ import typer
 
 from attrbench.atomic import write_bytes_atomic, write_json_atomic
 from attrbench.cli.app import app
-from attrbench.cli.options import parse_key_values
+from attrbench.cli.options import check_out_folder, check_positive, parse_key_values
 from attrbench.errors import AttrbenchError
 from attrbench.methods import get_method_spec, list_methods
 from attrbench.provenance import provenance
@@ -127,12 +127,18 @@ def explain(
     target: Annotated[str, typer.Option(
         help="'predicted' (FPA: the model's class) or 'label'.")] = "predicted",
     max_batch: Annotated[int, typer.Option(min=1, help="Model inputs per pass.")] = 128,
+    image_size: Annotated[Optional[int], typer.Option(
+        help="Resize (then centre-crop) folder images to this side, e.g. the checkpoint's "
+             "training size.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
 ) -> None:
     """Explain images of a dataset with one method; save maps (.npz), a PNG grid and provenance."""
-    from attrbench.data import denormalize, load_dataset
+    from attrbench.data import denormalize, get_dataset_spec, load_dataset
     from attrbench.models import load_checkpoint
+    from attrbench.models.checkpoint import check_checkpoint_input
 
+    check_out_folder(out)
+    check_positive(image_size, "--image-size")
     if target not in ("predicted", "label"):
         raise AttrbenchError(f"--target must be 'predicted' or 'label', got {target!r}.")
     variant, given = _variant_for(method)
@@ -140,11 +146,14 @@ def explain(
     dev = resolve_device(device)
     positions = parse_indices(indices)
     model, meta = load_checkpoint(checkpoint, dev)
+    spec = get_dataset_spec(dataset, root=root, split=split, image_size=image_size)
+    check_checkpoint_input(meta, spec.image_shape, f"Checkpoint {checkpoint}")
     norm = meta.get("normalization")
     normalization: Any = "paper"
     if isinstance(norm, dict):  # the checkpoint records how its training data was normalised
         normalization = (tuple(norm["mean"]), tuple(norm["std"]))
-    data = load_dataset(dataset, split, root=root, indices=positions, normalization=normalization)
+    data = load_dataset(dataset, split, root=root, indices=positions, normalization=normalization,
+                        image_size=image_size)
     if data.spec.num_classes != meta.get("num_classes", data.spec.num_classes):
         raise AttrbenchError(
             f"Checkpoint has {meta['num_classes']} classes but dataset {data.spec.name!r} has "

@@ -51,3 +51,20 @@ def check_known_keys(values: dict[str, Any], known: set[str], source: str) -> No
     if unknown:
         raise AttrbenchError(f"Unknown option(s) {', '.join(unknown)} in {source}; "
                              f"valid: {', '.join(sorted(known))}.")
+
+
+def check_out_folder(path: Path, flag: str = "--out") -> None:
+    """Refuse an output folder that is a file or cannot be created, before any work is done."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise AttrbenchError(f"{flag} {path} is a file; pass a folder (new, or one this command "
+                             "wrote before).")
+    parent = next((p for p in (path, *path.parents) if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise AttrbenchError(f"{flag} {path} lies under the file {parent}; pass a folder path.")
+
+
+def check_positive(value: int | None, flag: str) -> None:
+    """Refuse a count flag below 1 (``--num-images 0``), naming the flag."""
+    if value is not None and value < 1:
+        raise AttrbenchError(f"{flag} must be >= 1, got {value}.")

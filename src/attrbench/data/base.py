@@ -66,11 +66,13 @@ def select_positions(
         pos = pos[idx]
     if limit is not None:
         if limit <= 0:
-            raise AttrbenchError(f"limit must be a positive number of images, got {limit}.")
+            raise AttrbenchError(
+                f"limit must be a positive number of images (--limit, --num-images), got {limit}."
+            )
         if limit > len(pos):
             raise AttrbenchError(
                 f"limit {limit} exceeds the {len(pos)} images available in {what}; "
-                "use a smaller --limit."
+                f"use a smaller --limit / --num-images (at most {len(pos)})."
             )
         pos = pos[:limit]
     if len(pos) == 0:

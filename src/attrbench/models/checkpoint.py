@@ -10,7 +10,7 @@ on load.
 Sidecar keys: ``format``, ``format_version``, ``weights_file``, ``weights_sha256``,
 ``num_parameters``, ``architecture``, ``num_classes``, ``in_channels``, ``input_normalization``,
 ``model_kwargs``, ``classes``, ``normalization``, ``augmentation``, ``config``, ``metrics``,
-``seed``, ``versions``, ``git_revision``, ``created``, and any further keys the caller passes in
+``seed``, ``input_shape`` (``[C, H, W]`` of the training images, or None), ``versions``, ``git_revision``, ``created``, and any further keys the caller passes in
 ``metadata``.
 """
 
@@ -42,7 +42,7 @@ CHECKPOINT_FORMAT_VERSION = 1
 
 #: Metadata keys with a documented meaning (all optional; ``None`` when not given).
 STANDARD_METADATA_KEYS: tuple[str, ...] = (
-    "classes", "normalization", "augmentation", "config", "metrics", "seed",
+    "classes", "normalization", "augmentation", "config", "metrics", "seed", "input_shape",
 )
 #: Builder options that say where initial weights came from; a checkpoint rebuilds without them.
 _WEIGHT_SOURCE_OPTIONS: dict[str, Any] = {"pretrained": False, "allow_download": False}
@@ -182,7 +182,8 @@ def save_checkpoint(
         path: the checkpoint stem (a trailing ``.safetensors`` / ``.json`` is dropped).
         metadata: JSON-ready run facts. Standard keys: ``classes`` (list of ``num_classes`` names),
             ``normalization`` (the data loader's ``{"mean", "std"}``), ``augmentation``, ``config``
-            (the full resolved run config), ``metrics``, ``seed``. Other keys are kept as given.
+            (the full resolved run config), ``metrics``, ``seed``, ``input_shape`` (``[C, H, W]``
+            of the training images; checked against ``in_channels``). Other keys are kept as given.
 
     Returns:
         The path of the ``.safetensors`` file.
@@ -198,6 +199,8 @@ def save_checkpoint(
             f"metadata keys {clash} are written by save_checkpoint itself; rename them."
         )
     build = _resolve_build(model, metadata)
+    if metadata.get("input_shape") is not None:
+        metadata["input_shape"] = _check_input_shape(metadata["input_shape"], build.in_channels)
     classes = metadata.get("classes")
     if classes is not None and len(classes) != build.num_classes:
         raise AttrbenchError(
@@ -238,6 +241,72 @@ def save_checkpoint(
     }
     write_json_atomic(sidecar_path, sidecar)
     return weights_path
+
+
+def _check_input_shape(shape: Any, in_channels: int) -> list[int]:
+    ok = (isinstance(shape, (list, tuple)) and len(shape) == 3
+          and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape))
+    if not ok:
+        raise AttrbenchError(f"metadata['input_shape'] must be [C, H, W] positive integers, got "
+                             f"{shape!r}.")
+    if shape[0] != in_channels:
+        raise AttrbenchError(f"metadata['input_shape'] has {shape[0]} channels but the model takes "
+                             f"{in_channels}; fix input_shape.")
+    return [int(v) for v in shape]
+
+
+def checkpoint_input_shape(meta: Mapping[str, Any]) -> tuple[int, int, int] | None:
+    """``(C, H, W)`` of the images a checkpoint was trained on, or None when unknown.
+
+    Read from the sidecar's ``input_shape``; for a sidecar without it, derived from the training
+    config (``image_size`` squares, else the fixed shape of the registered ``dataset``).
+    """
+    shape = meta.get("input_shape")
+    if isinstance(shape, (list, tuple)) and len(shape) == 3:
+        return int(shape[0]), int(shape[1]), int(shape[2])
+    config = meta.get("config") if isinstance(meta.get("config"), Mapping) else {}
+    channels = int(meta.get("in_channels", 0)) or None
+    size = config.get("image_size")
+    if isinstance(size, int) and channels:
+        return channels, size, size
+    dataset = meta.get("dataset") or config.get("dataset")
+    if not isinstance(dataset, str):
+        return None
+    from attrbench.data.catalog import DATASETS
+
+    if dataset in DATASETS and DATASETS.get(dataset).static_spec is not None:
+        c, h, w = DATASETS.get(dataset).static_spec("paper").image_shape
+        return (c, h, w) if channels in (None, c) else None
+    return None
+
+
+def check_checkpoint_input(meta: Mapping[str, Any], image_shape: tuple[int, ...],
+                           source: str = "The checkpoint") -> None:
+    """Refuse images whose size differs from the checkpoint's training images.
+
+    Args:
+        meta: the checkpoint's sidecar (from :func:`load_checkpoint`).
+        image_shape: ``(C, H, W)`` of the dataset's images.
+        source: how to name the checkpoint in the message.
+
+    Raises:
+        AttrbenchError: another channel count (checked against ``in_channels`` even when the
+            training size is unknown), or another height x width (a model would run on
+            them silently, e.g. a 32x32 model on 64x64 images); the message says to pass
+            ``--image-size`` (resize ImageFolder data) or to use a matching checkpoint.
+    """
+    trained = checkpoint_input_shape(meta)
+    c, h, w = (int(v) for v in image_shape)
+    channels = trained[0] if trained is not None else meta.get("in_channels")
+    if channels is not None and c != int(channels):
+        raise AttrbenchError(
+            f"{source} takes {channels}-channel images but the dataset's have {c}; use data "
+            f"with {channels} channels or a checkpoint trained on {c}-channel images.")
+    if trained is not None and (h, w) != trained[1:]:
+        raise AttrbenchError(
+            f"{source} was trained on {trained[1]}x{trained[2]} images but the dataset's are "
+            f"{h}x{w}; pass --image-size {trained[1]} to resize them (folder datasets) or use a "
+            f"checkpoint trained at {h}x{w}.")
 
 
 def read_checkpoint_metadata(path: str | Path) -> dict[str, Any]:
