@@ -53,7 +53,9 @@ Kar = Annotated[bool, _o("Keep-and-retrain: remove the least important t %.", "-
 Tau = Annotated[Optional[float], _o("Percentile threshold per map \\[default: 95].")]
 Rho = Annotated[Optional[float], _o("Largest masked fraction of the area \\[default: 0.5].")]
 Iterations = Annotated[OptInt, _o("I \\[default: rho / (1 - tau/100)].")]
-Target = Annotated[OptStr, _o("label (paper) or predicted.")]
+Target = Annotated[OptStr, _o("Class explained: predicted (default, as the ROAR code) or label "
+                              "(the paper's z = (x, y); warns: label maps leak the label into "
+                              "the masks, Sec. 4.7) \\[default: predicted].")]
 IterFill = Annotated[OptStr, _o("zero (paper's x*m, default), removed_mean or mean.")]
 Leakage = Annotated[bool, _o("Run the mask-leakage test on the masks afterwards.", "--leakage")]
 LeakageIteration = Annotated[Optional[list[int]], _o(
