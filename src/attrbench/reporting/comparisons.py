@@ -259,7 +259,7 @@ class ModelComparison:
             verdict = f"significant after {name} (p = {_p(row['p_adj'])})"
         else:
             verdict = f"not significant after {name} (p = {_p(row['p_adj'])})"
-        text = (f"{self.label}: {best} beats {second} on {pct:.0f} % of images (n = "
+        text = (f"{_display(self.label)}: {best} beats {second} on {pct:.0f} % of images (n = "
                 f"{int(row['n'])}; mean difference in A {_signed(row['diff'])}, {level} CI "
                 f"[{_signed(row['ci_low'])}, {_signed(row['ci_high'])}], rank-biserial r = "
                 f"{float(row['rank_biserial']):+.2f}); {verdict}. "
@@ -679,7 +679,8 @@ _EXPLAIN = (
     "with a paired bootstrap CI (BCa), the Wilcoxon signed-rank p-value, Holm-corrected across "
     "the model's pairs, and the rank-biserial effect r (+1: X larger on every image). Matrix "
     "cell (row X, column Y) = mean(A_X - A_Y) [CI]; * = significant after correction; "
-    "= = identical on every image. The CD diagram ranks the estimators on each image "
+    "= = identical on every image. The CIs are per pair (not adjusted for the number of pairs) "
+    "and, with fewer than about 20 images, too narrow; the corrected test decides. The CD diagram ranks the estimators on each image "
     "(1 = largest A): estimators joined by a bar differ by less than the Nemenyi critical "
     "difference. These tests are not in the FPA paper, which compares A ± CI by eye.")
 _EXPLAIN_BETWEEN = (
