@@ -18,10 +18,12 @@ from attrbench.metrics.functional.paired import (
     critical_difference,
     friedman,
     holm,
+    kendalls_w,
     mean_ranks,
     nemenyi,
     paired_comparison,
     rank_biserial,
+    two_level_bootstrap_ci,
 )
 
 
@@ -212,3 +214,48 @@ def test_all_equal_values_give_explicit_not_enough_data():
     fr = friedman(np.full((6, 3), 7.0))
     assert math.isnan(fr.p_value) and "every image ties all estimators" in fr.note
     assert "at least 3 estimators" in friedman(np.ones((6, 2)) * [1.0, 2.0]).note
+
+
+# --- seeds: two-level bootstrap and Kendall's W ----------------------------------------------------
+
+def test_two_level_bootstrap_matches_its_closed_form_variance():
+    rng = np.random.default_rng(8)
+    groups = [rng.normal(mu, 10.0, n) for mu, n in zip([30, 34, 29, 40, 36, 31], range(30, 90, 10),
+                                                         strict=True)]
+    est, lo, hi, reps = two_level_bootstrap_ci(groups, n_boot=20_000, seed=3,
+                                               return_replicates=True)
+    seed_means = np.array([g.mean() for g in groups])
+    assert est == pytest.approx(seed_means.mean()) and lo < est < hi
+    # Var = (1/m) [var0(seed means) + mean(var0(seed values) / N_s)]: seed draw, then image draw
+    within = np.mean([g.var() / g.size for g in groups])
+    sd = math.sqrt((seed_means.var() + within) / len(groups))
+    assert reps.std() == pytest.approx(sd, rel=0.03)
+    assert np.percentile(reps, 2.5) == pytest.approx(lo)
+    # one-level image bootstrap of the pooled images ignores the seeds and is much narrower
+    pooled = bootstrap_mean_ci(np.concatenate(groups), method="percentile")
+    assert pooled[1] - pooled[0] < 0.7 * (hi - lo)
+
+
+def test_kendalls_w_hand_cases_and_scipy_friedman():
+    assert kendalls_w([[3.0, 2.0, 1.0]] * 4).w == pytest.approx(1.0)
+    assert kendalls_w([[3.0, 2.0, 1.0], [1.0, 2.0, 3.0]]).w == pytest.approx(0.0)
+    # m = 3, k = 4; ranks (1 = largest) 1234, 1324, 2134 -> rank sums 4, 6, 8, 12, mean 7.5
+    # -> S = 3.5^2 + 1.5^2 + 0.5^2 + 4.5^2 = 35 -> W = 12 * 35 / (3^2 * (4^3 - 4)) = 0.7778
+    w = kendalls_w([[4.0, 3.0, 2.0, 1.0], [4.0, 2.0, 3.0, 1.0], [3.0, 4.0, 2.0, 1.0]])
+    assert w.w == pytest.approx(12 * 35 / 540)
+    values = np.round(np.random.default_rng(1).normal(size=(7, 5)) + np.arange(5) * 0.4, 1)
+    values[0, 1] = values[0, 2]  # a tie
+    res = kendalls_w(values)
+    ref = stats.friedmanchisquare(*values.T)  # seeds are the blocks
+    assert res.chi2 == pytest.approx(ref.statistic) and res.p_value == pytest.approx(ref.pvalue)
+    assert res.w == pytest.approx(ref.statistic / (7 * 4))
+
+
+def test_seed_statistics_refuse_too_little_data():
+    with pytest.raises(AttrbenchError, match="not enough data: 1 seed"):
+        two_level_bootstrap_ci([np.arange(5.0)])
+    with pytest.raises(AttrbenchError, match="seed 1 values has 1 NaN"):
+        two_level_bootstrap_ci([np.arange(5.0), np.array([1.0, np.nan])])
+    with pytest.raises(AttrbenchError, match="not enough data: Kendall"):
+        kendalls_w([[1.0, 2.0]])
+    assert math.isnan(kendalls_w(np.ones((3, 4))).w)  # every seed ties every estimator

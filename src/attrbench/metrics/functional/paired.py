@@ -17,12 +17,16 @@ their intervals overlap.
   studentized-range distribution, so it is written here (checked against Demšar's Table 5).
 - :func:`cd_cliques`: groups of estimators whose mean ranks differ by less than the CD (the bars
   of a critical-difference diagram).
+- :func:`two_level_bootstrap_ci`: CI of a mean over training seeds and images (resample seeds,
+  then images within each drawn seed); :func:`kendalls_w`: agreement of the estimator ranking
+  across seeds.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,6 +38,7 @@ __all__ = [
     "CORRECTIONS",
     "CI_METHODS",
     "FriedmanResult",
+    "KendallW",
     "NemenyiResult",
     "PairedResult",
     "adjust_pvalues",
@@ -44,10 +49,12 @@ __all__ = [
     "critical_difference",
     "friedman",
     "holm",
+    "kendalls_w",
     "mean_ranks",
     "nemenyi",
     "paired_comparison",
     "rank_biserial",
+    "two_level_bootstrap_ci",
 ]
 
 CORRECTIONS: tuple[str, ...] = ("holm", "bh", "none")
@@ -509,6 +516,124 @@ def cd_cliques(ranks: object, cd: float) -> list[tuple[int, ...]]:
             groups.append(tuple(int(v) for v in order[i:j + 1]))
             last_end = j
     return groups
+
+
+def two_level_bootstrap_ci(per_seed: Sequence[object], *, level: float = 0.95,
+                           n_boot: int = 10_000, seed: int = 0,
+                           return_replicates: bool = False) -> tuple[float, float, float]:
+    """Two-level bootstrap CI of the grand mean over training seeds and images.
+
+    The estimate is the mean over seeds of each seed's mean over its images. Each replicate draws
+    ``m`` seeds with replacement, then, independently for every draw, that seed's images with
+    replacement; the interval is the percentile interval of the replicates. It covers both the
+    training-seed and the image sampling (a one-level image bootstrap covers only the latter).
+    With few seeds (m < 5) it is too narrow, as any bootstrap over m units.
+
+    Args:
+        per_seed: ``m`` arrays, one per seed, of per-image values (``(N_s,)`` each, N_s >= 1;
+            e.g. per-image fidelity A of one estimator under each training seed).
+        level: two-sided confidence level.
+        n_boot: replicates (>= 100).
+        seed: resampling seed.
+        return_replicates: also return the ``(n_boot,)`` replicates (4th element).
+
+    Returns:
+        ``(estimate, low, high)`` in the units of the values.
+
+    Raises:
+        AttrbenchError: fewer than 2 seeds, an empty seed, NaN values, bad options.
+    """
+    groups = [check_per_image(g, f"seed {i} values", min_n=1) for i, g in enumerate(per_seed)]
+    if len(groups) < 2:
+        raise AttrbenchError(
+            f"not enough data: {len(groups)} seed(s); a between-seed interval needs at least 2 "
+            "finished seeds.")
+    _check_level(level)
+    if int(n_boot) < 100:
+        raise AttrbenchError(f"n_boot must be at least 100 (e.g. 10000); got {n_boot}.")
+    m, n_boot = len(groups), int(n_boot)
+    rng = np.random.default_rng(seed)
+    chosen = rng.integers(0, m, size=(n_boot, m))
+    slot_means = np.empty((n_boot, m))
+    for s_idx, values in enumerate(groups):
+        mask = chosen == s_idx
+        count = int(mask.sum())
+        if count == 0:
+            continue
+        n = values.shape[0]
+        means = np.empty(count)
+        per_chunk = max(1, _BOOT_CHUNK // n)
+        for start in range(0, count, per_chunk):
+            stop = min(count, start + per_chunk)
+            means[start:stop] = values[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
+        slot_means[mask] = means
+    replicates = slot_means.mean(axis=1)
+    alpha = (1.0 - float(level)) / 2.0
+    lo, hi = np.percentile(replicates, [100.0 * alpha, 100.0 * (1.0 - alpha)])
+    estimate = float(np.mean([g.mean() for g in groups]))
+    if return_replicates:
+        return estimate, float(lo), float(hi), replicates  # type: ignore[return-value]
+    return estimate, float(lo), float(hi)
+
+
+@dataclass(frozen=True)
+class KendallW:
+    """Kendall's coefficient of concordance of k estimators ranked by m seeds.
+
+    Attributes:
+        w: W in [0, 1] (1 = every seed ranks the estimators the same), tie-corrected; NaN if
+            every seed ties all estimators.
+        chi2: the equivalent Friedman statistic ``m (k - 1) W``.
+        p_value: its chi-square (k - 1 df) p-value (H0: the rankings are unrelated).
+        m: seeds.
+        k: estimators.
+    """
+
+    w: float
+    chi2: float
+    p_value: float
+    m: int
+    k: int
+
+
+def kendalls_w(values: object) -> KendallW:
+    """Kendall's W of the estimator ranking across seeds.
+
+    Each seed (row) ranks the estimators (columns) by value, 1 = largest, ties averaged;
+    ``W = 12 S / (m^2 (k^3 - k) - m sum T)`` with ``S`` the sum of squared deviations of the rank
+    sums from their mean and ``T = sum(t^3 - t)`` over each seed's tie groups (Kendall & Babington
+    Smith 1939). ``m (k - 1) W`` is the tie-corrected Friedman statistic with seeds as blocks.
+
+    Args:
+        values: ``(m, k)`` per-seed values (e.g. A of each estimator under each training seed).
+
+    Returns:
+        :class:`KendallW`.
+
+    Raises:
+        AttrbenchError: fewer than 2 seeds or estimators, NaN values.
+    """
+    arr = np.array(values, dtype=np.float64, copy=True)
+    if arr.ndim != 2 or arr.shape[0] < 2 or arr.shape[1] < 2:
+        raise AttrbenchError(
+            f"not enough data: Kendall's W needs (m seeds >= 2, k estimators >= 2) values; got "
+            f"shape {arr.shape}.")
+    if not np.isfinite(arr).all():
+        raise AttrbenchError("Kendall's W: NaN or infinite values; keep only finished seeds.")
+    m, k = arr.shape
+    ranks = stats.rankdata(-arr, axis=1)
+    sums = ranks.sum(axis=0)
+    s_dev = float(np.sum((sums - sums.mean()) ** 2))
+    ties = 0.0
+    for row in arr:
+        _, counts = np.unique(row, return_counts=True)
+        ties += float(np.sum(counts.astype(np.float64) ** 3 - counts))
+    denom = m**2 * (k**3 - k) - m * ties
+    if denom <= 0:
+        return KendallW(math.nan, math.nan, math.nan, m, k)
+    w = 12.0 * s_dev / denom
+    chi2 = m * (k - 1) * w
+    return KendallW(w, chi2, float(stats.chi2.sf(chi2, k - 1)), m, k)
 
 
 def _check_level(level: float) -> None:
