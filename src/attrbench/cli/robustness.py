@@ -46,7 +46,7 @@ def robustness(
     attack: Annotated[Optional[list[str]], typer.Option(help="random, random_sign, topk, mass_center or lens_topk (repeatable) \\[default: random_sign topk].")] = None,
     eps: Annotated[Optional[list[str]], typer.Option(help="Budget in pixel units, e.g. 8/255 or 0.3 (repeatable) \\[default: 0 1 2 4 8 /255, or 0 1/8 1/4 1/2 1 of the preset eps].")] = None,
     preset: Annotated[Optional[str], typer.Option(help="Attack preset: mnist, flower or imagenet (NOTES §5.3).")] = None,
-    attack_param: Annotated[Optional[list[str]], typer.Option(help="KEY=VALUE for every attack, e.g. iterations=20, restarts=1, criterion=kendall.")] = None,
+    attack_param: Annotated[Optional[list[str]], typer.Option(help="KEY=VALUE for every attack, e.g. iterations=20, restarts=1, criterion=kendall, draws=10 (random_sign: sign patterns tried per image).")] = None,
     k: Annotated[Optional[int], typer.Option(help="Top-k size \\[default: 100 on 28x28, 1000 on >= 128x128].")] = None,
     window: Annotated[Optional[list[int]], typer.Option(help="LENS / NMS radius w (repeatable) \\[default: 1 2 3].")] = None,
     diverse: Annotated[Optional[bool], typer.Option("--diverse/--no-diverse", help="Compute the top-k-div measures \\[default: on].")] = None,
@@ -54,12 +54,22 @@ def robustness(
     data_root: Annotated[Optional[str], typer.Option(help="Root folder for datasets on disk.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     config: Annotated[Optional[Path], typer.Option(help="TOML file with a [robustness] table; explicit flags win.")] = None,
+    min_images: Annotated[int, typer.Option(help="Report: a cell with fewer label-kept images shows 'too few' instead of a mean \\[default: 5].")] = 5,
 ) -> None:
-    """Attack attributions within an ε-ball (label kept) and write tidy Parquet, curves and a report."""
+    """Attack attributions within an ε-ball (label kept) and write tidy Parquet, curves and a report.
+
+    Only perturbations that keep the predicted label count, as in Ghorbani et al. (2019) and
+    Kamath et al. (2024). Each row records kept_label (and the restart / iteration of the returned
+    example; random_sign: how many sign patterns were drawn). Images where the attack kept no
+    label are left out of every mean (not scored as unchanged = 1.0); the table, the figure and the
+    report give the failed fraction and the n behind each mean. random_sign draws up to draws=10
+    sign patterns per image (seeded) and keeps the first that keeps the label.
+    """
     from attrbench.data import load_dataset
     from attrbench.models import check_input_compatible, load_checkpoint
     from attrbench.robustness.pipeline import RobustnessConfig, run_robustness
-    from attrbench.robustness.report import write_robustness_report
+    from attrbench.robustness.report import console_lines, write_robustness_report
+    from attrbench.robustness.results import check_min_images, summarise
     from attrbench.robustness.space import InputSpace
     from attrbench.runtime import resolve_device
 
@@ -86,6 +96,7 @@ def robustness(
     check_known_keys(values, {f.name for f in dataclasses.fields(RobustnessConfig)},
                      str(config) if config else "the options")
     cfg = RobustnessConfig(**values).validate()
+    check_min_images(min_images)
 
     dev = resolve_device(device)
     data = load_dataset(dataset, split, root=data_root)
@@ -100,7 +111,9 @@ def robustness(
         models[label] = model
     space = InputSpace.from_stats(data.spec.mean, data.spec.std)
     rows = run_robustness(models, data, cfg, space, out=out, device=dev, progress=True)
-    paths = write_robustness_report(out)
+    paths = write_robustness_report(out, min_images=min_images)
+    for line in console_lines(summarise(rows, min_images)):
+        typer.echo(line)
     typer.echo(f"{len(rows)} rows in {out / 'shards'}")
     for name, path in paths.items():
         typer.echo(f"  {name:<24} {path}")

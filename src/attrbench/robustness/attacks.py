@@ -7,8 +7,9 @@ used by Kamath et al., "Rethinking Robustness of Model Attributions" (AAAI 2024;
 * ``random``: a random-sign walk, x <- Proj(x + α sign(N(0, I))) each iteration (the authors'
   ``random`` method);
 * ``random_sign``: one random-sign perturbation of the full budget, x + ε sign(N(0, I)) (the
-  "random-sign perturbation at ε = 8/255" of Kamath et al.'s ImageNet study); each restart is a
-  new draw;
+  "random-sign perturbation at ε = 8/255" of Kamath et al.'s ImageNet study): up to ``draws``
+  sign patterns are drawn per image and the first that keeps the label is returned (a baseline,
+  not an attack: no restarts, no search for the worst draw);
 * ``topk``: minimise the (normalised, surrogate) saliency mass on the original top-k pixels O;
 * ``mass_center``: maximise the squared distance of the map's centre of mass from the original's;
 * ``lens_topk``: Kamath et al.'s LENS-aware variant, the topk loss on the dilated set N_w(O).
@@ -21,8 +22,14 @@ pixel range (:class:`.space.InputSpace`; ε and α in pixel units of [0, 1] imag
 iterate with the lowest criterion (e.g. top-k intersection or Kendall's tau) among those whose
 predicted label equals the original prediction is kept; ``restarts`` repeats the attack (restarts
 after the first start from a uniform random point of the ball) and the worst case over all is
-returned. An image with no label-preserving improvement is returned unchanged, so a returned example
-never changes the predicted label.
+returned.
+
+Only perturbations that keep the prediction count (Ghorbani et al. and Kamath et al. evaluate
+perturbations that keep the predicted label; NOTES §5.3). Per image the result says whether one was
+found (``kept``) and where (``restart``, ``iteration``). An image for which no evaluated iterate
+(no draw) keeps the label gets the last one tried, flagged ``kept = False`` with criterion NaN:
+callers leave it out of every mean instead of scoring the clean image as "unchanged" (= 1.0),
+which would bias the measures upwards exactly where attacks fail, at the largest budgets.
 """
 
 from __future__ import annotations
@@ -67,8 +74,11 @@ class AttackConfig:
         kind: one of :data:`ATTACKS`.
         eps: ℓ∞ radius in [0, 1] (MNIST 0.3; 0-255 images 8/255).
         step: step size α in (0, 1] (unused by ``random_sign``).
-        iterations: steps per restart (>= 1; ``random_sign`` takes one full-budget step).
-        restarts: independent runs; the worst label-preserving result is kept (>= 1).
+        iterations: steps per restart (>= 1; unused by ``random_sign``).
+        restarts: independent runs; the worst label-preserving result is kept (>= 1; unused by
+            ``random_sign``).
+        draws: ``random_sign`` only: sign patterns drawn per image at most, the first that keeps
+            the label is returned (>= 1).
         k_attack: size of the top-k set the topk / lens_topk loss targets (None = default k).
         k: k of the selection criterion (None = default k for the image size).
         criterion: measure minimised when choosing the returned iterate, one of :data:`CRITERIA`.
@@ -92,6 +102,7 @@ class AttackConfig:
     beta: float = 1.0
     quantize: bool = False
     eval_every: int = 1
+    draws: int = 10
 
     def validate(self) -> AttackConfig:
         """Check every field; return ``self``. Raises AttrbenchError saying what to change."""
@@ -101,7 +112,7 @@ class AttackConfig:
         number = isinstance(self.step, (int, float)) and not isinstance(self.step, bool)
         if not number or not 0 < self.step <= 1:
             raise AttrbenchError(f"step must be in (0, 1] pixel units, got {self.step!r}.")
-        for name in ("iterations", "restarts", "eval_every"):
+        for name in ("iterations", "restarts", "eval_every", "draws"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise AttrbenchError(f"{name} must be an integer >= 1, got {value!r}.")
@@ -148,16 +159,28 @@ class AttackResult:
     """Output of :func:`attribution_attack`.
 
     Attributes:
-        x_adv: ``(B, C, H, W)`` returned examples (inside the ball and range, label kept).
-        target: ``(B,)`` int64 predicted class of the original images (kept by every x_adv).
-        criterion: ``(B,)`` float64 criterion of x_adv's map vs the original map (1 = unchanged).
-        changed: ``(B,)`` bool, an iterate other than the original was kept.
+        x_adv: ``(B, C, H, W)`` returned examples, inside the ball and range: the label-preserving
+            iterate with the lowest criterion, or, where none kept the label, the last one tried.
+        target: ``(B,)`` int64 class the attack must keep (the prediction on the original).
+        criterion: ``(B,)`` float64 criterion of x_adv's map vs the original map (1 = unchanged);
+            NaN where ``kept`` is False.
+        changed: ``(B,)`` bool, x_adv differs from the original.
+        kept: ``(B,)`` bool, x_adv is predicted as ``target`` (a label-preserving perturbation
+            was found; at ε = 0 the original itself).
+        restart: ``(B,)`` int64, 1-based restart that produced x_adv (0 at ε = 0; always 1 for
+            ``random_sign``).
+        iteration: ``(B,)`` int64, 1-based iteration within that restart that produced x_adv;
+            for ``random_sign`` the number of sign patterns drawn up to and including x_adv
+            (0 at ε = 0). Where ``kept`` is False, restart and iteration are the last ones tried.
     """
 
     x_adv: torch.Tensor
     target: torch.Tensor
     criterion: torch.Tensor
     changed: torch.Tensor
+    kept: torch.Tensor
+    restart: torch.Tensor
+    iteration: torch.Tensor
 
 
 def criterion_fn(name: str, k: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -214,8 +237,7 @@ def attribution_attack(
         space: the model's input normalisation (turns pixel budgets into input units).
         generator: randomness of the random walk and of random restarts (seed 0 if None).
         target: ``(B,)`` classes; None = the model's prediction on ``x``. A returned example that
-            differs from ``x`` is predicted as ``target``; an image the model does not predict as
-            ``target`` in the first place can only be returned unchanged.
+            is kept where it is predicted as ``target``.
 
     Returns:
         :class:`AttackResult`.
@@ -239,10 +261,15 @@ def attribution_attack(
         pred = model(x).argmax(dim=1)
     target = pred if target is None else target.to(x.device)
     original = attribution_map(explainer(x, target))
-    best_x, best_crit = x.clone(), measure(original, original)
+    best_x, same = x.clone(), measure(original, original)
+    nan = torch.full_like(same, float("nan"))
+    restart_at = torch.zeros(b, dtype=torch.int64, device=x.device)
+    iteration_at = torch.zeros(b, dtype=torch.int64, device=x.device)
     if config.eps == 0:
+        kept = pred == target
         unchanged = torch.zeros(b, dtype=torch.bool, device=x.device)
-        return AttackResult(best_x, target, best_crit, unchanged)
+        return AttackResult(best_x, target, torch.where(kept, same, nan), unchanged, kept,
+                            restart_at, iteration_at)
     step = space.budget(config.step, x)
     radius = config.lens_w if config.kind == "lens_topk" else 0
     region = dilate(topk_mask(original, k_attack), radius)
@@ -250,6 +277,33 @@ def attribution_attack(
     def random_sign() -> torch.Tensor:
         noise = torch.randn(x.shape, generator=gen, device=gen.device, dtype=x.dtype)
         return torch.sign(noise).to(x.device)
+
+    def keeps(x_t: torch.Tensor) -> torch.Tensor:
+        with attribution_mode(model), torch.no_grad():
+            return model(x_t).argmax(dim=1) == target
+
+    def finish(best_crit: torch.Tensor, found: torch.Tensor) -> AttackResult:
+        changed = (best_x != x).flatten(1).any(dim=1)
+        return AttackResult(best_x, target, torch.where(found, best_crit, nan), changed, found,
+                            restart_at, iteration_at)
+
+    found = torch.zeros(b, dtype=torch.bool, device=x.device)
+    if config.kind == "random_sign":
+        # Draw d (d = 1, 2, ...) is sign(randn(x.shape)) for the whole batch; each image keeps
+        # its first draw that keeps the label; none kept after ``draws``: the last draw, flagged.
+        radius = space.budget(config.eps, x)
+        for d in range(1, config.draws + 1):
+            x_t = space.project(x + radius * random_sign(), x, config.eps)
+            if config.quantize:
+                x_t = space.project(space.quantize(x_t), x, config.eps)
+            new = keeps(x_t) & ~found
+            best_x[new], iteration_at[new] = x_t[new], d
+            found |= new
+            if bool(found.all()):
+                break
+        best_x[~found], iteration_at[~found] = x_t[~found], d
+        restart_at[:] = 1
+        return finish(measure(original, attribution_map(explainer(best_x, target))), found)
 
     # Images are independent (eval mode), so the surrogate gradient is taken a chunk of images at
     # a time, with at most ``explainer.max_batch`` model inputs (images x IG points) per pass.
@@ -282,27 +336,28 @@ def attribution_attack(
     if config.kind == "mass_center":
         with attribution_mode(model), smooth_relu(config.surrogate, config.beta):
             centre0 = torch.cat([_centre(surrogate_maps(x, rows)[1]).detach() for rows in chunks])
+    best_crit = same.clone()
+    iterations = config.iterations
     for restart in range(config.restarts):
         x_t = x
-        if restart > 0 and config.kind not in RANDOM_ATTACKS:
+        if restart > 0 and config.kind != "random":
             u = torch.rand(x.shape, generator=gen, device=gen.device, dtype=x.dtype).to(x.device)
             x_t = space.project(x + (2 * u - 1) * space.budget(config.eps, x), x, config.eps)
-        iterations = 1 if config.kind == "random_sign" else config.iterations
         for it in range(iterations):
-            if config.kind == "random_sign":
-                x_t = space.project(x + space.budget(config.eps, x) * random_sign(), x, config.eps)
-            else:
-                x_t = space.project(x_t + step * direction(x_t, centre0), x, config.eps)
+            x_t = space.project(x_t + step * direction(x_t, centre0), x, config.eps)
             if config.quantize:
                 x_t = space.project(space.quantize(x_t), x, config.eps)
             x_t = x_t.detach()
             if (it + 1) % config.eval_every and it + 1 != iterations:
                 continue
-            with attribution_mode(model), torch.no_grad():
-                kept = model(x_t).argmax(dim=1) == target
+            kept = keeps(x_t)
             crit = measure(original, attribution_map(explainer(x_t, target)))
-            better = kept & (crit < best_crit)
+            # the first label-preserving iterate is taken whatever its criterion (even 1.0)
+            better = kept & (~found | (crit < best_crit))
             best_x[better] = x_t[better]
             best_crit = torch.where(better, crit, best_crit)
-    changed = (best_x != x).flatten(1).any(dim=1)
-    return AttackResult(best_x, target, best_crit, changed)
+            restart_at[better], iteration_at[better] = restart + 1, it + 1
+            found |= kept
+    best_x[~found] = x_t[~found]  # the last iterate tried, flagged as not kept
+    restart_at[~found], iteration_at[~found] = config.restarts, iterations
+    return finish(best_crit, found)

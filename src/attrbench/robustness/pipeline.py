@@ -3,7 +3,9 @@
 Kamath et al. (AAAI 2024), Fig. 2: every measure of :mod:`attrbench.metrics.functional.robustness`
 against the attack budget ε ∈ {0, 1, 2, 4, 8}/255, natural vs adversarially trained model. As in
 the authors' code, only images the model classifies correctly are attacked (per model), and the
-attribution target is the predicted (= true) class.
+attribution target is the predicted (= true) class. Only label-preserving perturbations count
+(Ghorbani et al. 2019; Kamath et al. 2024): each row records whether the attack found one
+(``kept_label``) and the measures of an image without one are NaN, left out of every mean.
 
 Resumable: one shard per (model, method, attack, ε, image chunk) in a
 :class:`~.results.RobustnessStore`; every random draw is seeded from
@@ -158,8 +160,9 @@ def run_robustness(
     """
     cfg.validate()
     device = torch.device(device)
-    store = RobustnessStore(out, {"robustness": cfg.to_dict(), "models": sorted(models)},
-                            cfg.seed) if out is not None else None
+    # "rows": the row format; folders from before kept_label are refused, not mixed
+    identity = {"robustness": cfg.to_dict(), "models": sorted(models), "rows": "kept_label"}
+    store = RobustnessStore(out, identity, cfg.seed) if out is not None else None
     run = Path(out).name if out is not None else "robustness"
     x_all, y_all, ids_all = _load_slice(dataset, cfg.num_images)
     frames: list[pd.DataFrame] = []
@@ -204,11 +207,14 @@ def _run_cell(run: str, label: str, explainer: Any, attack: str, eps: float, cfg
         measures = robustness_measures(original, attacked, cfg.k, cfg.windows,
                                        diverse=cfg.diverse, candidates=cfg.candidates)
         n = xc.shape[0]
+        kept = result.kept.cpu()
         frame = pd.concat([pd.DataFrame({
             "run": run, "model": label, "method": explainer.name, "attack": attack,
             "eps": float(eps), "image_id": ids[start : start + n].numpy(),
             "label": y[start : start + n].numpy(), "target": result.target.cpu().numpy(),
-            "measure": name, "value": values.cpu().numpy(),
+            "kept_label": kept.numpy(), "restart": result.restart.cpu().numpy(),
+            "iteration": result.iteration.cpu().numpy(), "measure": name,
+            "value": torch.where(kept, values.cpu().double(), float("nan")).numpy(),
         }) for name, values in measures.items()], ignore_index=True)
         if store is not None:
             store.write_shard(key, frame)

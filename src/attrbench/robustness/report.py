@@ -2,7 +2,9 @@
 
 Built from the stored rows only (:func:`~.results.read_robustness`). One figure per attribution
 method in the style of Kamath et al. (AAAI 2024) Fig. 2: one panel per measure, x = ε (in /255),
-one line per (model, attack), so natural and adversarially trained models sit side by side. The
+one line per (model, attack), so natural and adversarially trained models sit side by side, and
+a last panel with the fraction of images where the attack could not keep the label (their
+measures are left out of the means; a cell with too few images left has no point). The
 page reuses the FPA report's CSS and table/figure helpers (:mod:`attrbench.reporting.html`).
 """
 
@@ -16,15 +18,22 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from attrbench.atomic import write_text_atomic
+from attrbench.atomic import write_bytes_atomic, write_text_atomic
 from attrbench.errors import AttrbenchError
 from attrbench.metrics.functional.robustness import measure_names
-from attrbench.reporting.html import REPORT_CSS, definition_list, escape_html, flatten_config, html_table
-from attrbench.reporting.plots import figure_png, margins, save_figure
-from attrbench.robustness.results import read_robustness, summarise
+from attrbench.reporting.html import (
+    REPORT_CSS,
+    definition_list,
+    escape_html,
+    flatten_config,
+    html_table,
+)
+from attrbench.reporting.plots import figure_png, margins
+from attrbench.robustness.results import DEFAULT_MIN_IMAGES, read_robustness, summarise
 
 _LINESTYLES: dict[str, object] = {"random": (0, (1, 3)), "random_sign": ":", "topk": "-",
                                    "lens_topk": "--", "mass_center": "-."}
+_FAILED = "label not kept (fraction of images)"
 _COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#ff7f0e"]
 
 
@@ -34,7 +43,10 @@ def _measure_order(present: list[str]) -> list[str]:
 
 
 def robustness_figure(summary: pd.DataFrame, method: str, *, columns: int = 4) -> Figure:
-    """Every measure vs ε for one method (Kamath et al. Fig. 2 style).
+    """Every measure vs ε for one method (Kamath et al. Fig. 2 style), plus the failure fraction.
+
+    Means are over the images whose attack kept the label; "too few" cells (NaN) leave a gap. The
+    last panel, "label not kept (fraction of images)", shows ``failed`` per (model, attack).
 
     Args:
         summary: output of :func:`~.results.summarise`.
@@ -49,7 +61,8 @@ def robustness_figure(summary: pd.DataFrame, method: str, *, columns: int = 4) -
         valid = sorted(set(summary["method"]))
         raise AttrbenchError(f"No results for method {method!r}; plot one of {valid}.")
     measures = _measure_order(list(sub["measure"].unique()))
-    rows = math.ceil(len(measures) / columns)
+    panels = [*measures, _FAILED]
+    rows = math.ceil(len(panels) / columns)
     height = 2.4 * rows + 0.9
     fig = Figure(figsize=(3.0 * columns, height))
     axes = fig.subplots(rows, columns, squeeze=False,
@@ -57,16 +70,19 @@ def robustness_figure(summary: pd.DataFrame, method: str, *, columns: int = 4) -
                                             wspace=0.3, hspace=0.55))
     models = sorted(sub["model"].unique())
     colour = {m: _COLOURS[i % len(_COLOURS)] for i, m in enumerate(models)}
-    for ax, measure in zip(axes.flat, measures):
-        for (model, attack), g in sub[sub["measure"] == measure].groupby(["model", "attack"]):
+    failed = sub[sub["measure"] == measures[0]]  # the same for every measure of a cell
+    for ax, panel in zip(axes.flat, panels):
+        data = failed if panel == _FAILED else sub[sub["measure"] == panel]
+        column = "failed" if panel == _FAILED else "mean"
+        for (model, attack), g in data.groupby(["model", "attack"]):
             g = g.sort_values("eps")
-            ax.plot(g["eps"] * 255, g["mean"], marker="o", ms=3, color=colour[model],
+            ax.plot(g["eps"] * 255, g[column], marker="o", ms=3, color=colour[model],
                     linestyle=_LINESTYLES.get(attack, "-"), label=f"{model} / {attack}")
-        ax.set_title(measure, fontsize=9)
-        ax.set_ylim(-0.05 if not measure.startswith(("spearman", "kendall")) else -1.05, 1.05)
+        ax.set_title(panel, fontsize=9)
+        ax.set_ylim(-0.05 if not panel.startswith(("spearman", "kendall")) else -1.05, 1.05)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(measures):]:
+    for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     for ax in axes[-1]:
         ax.set_xlabel("ε (/255)", fontsize=8)
@@ -78,21 +94,63 @@ def robustness_figure(summary: pd.DataFrame, method: str, *, columns: int = 4) -
     return fig
 
 
-def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """Wide table: one row per (model, method, attack, measure), one column per ε (/255), means."""
-    wide = summary.assign(eps=(summary["eps"] * 255).round(3)).pivot_table(
-        index=["model", "method", "attack", "measure"], columns="eps", values="mean")
+def _wide(summary: pd.DataFrame, index: list[str], cell: str) -> pd.DataFrame:
+    wide = summary.assign(eps=(summary["eps"] * 255).round(3)).pivot(
+        index=index, columns="eps", values=cell)
     wide.columns = [f"ε={c:g}/255" for c in wide.columns]
-    return wide
+    return wide.fillna("")
+
+
+def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Wide table: one row per (model, method, attack, measure), one column per ε (/255).
+
+    Cells are text: ``"0.549 (n=12)"``, the mean over the n images whose attack kept the label, or
+    ``"too few (n=1)"`` where fewer than the summary's ``min_images`` remain.
+    """
+    text = [f"too few (n={n})" if status == "too few" else f"{mean:.3f} (n={n})"
+            for mean, n, status in zip(summary["mean"], summary["n"], summary["status"])]
+    return _wide(summary.assign(cell=text), ["model", "method", "attack", "measure"], "cell")
+
+
+def failure_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Wide table: one row per (model, method, attack), one column per ε (/255).
+
+    Cells are text, ``"20% (3/15)"``: the fraction (and count) of the attacked images for which the
+    attack found no perturbation that keeps the label.
+    """
+    cells = summary.drop_duplicates(["model", "method", "attack", "eps"])
+    text = [f"{failed:.0%} ({n_images - n}/{n_images})"
+            for failed, n, n_images in zip(cells["failed"], cells["n"], cells["n_images"])]
+    return _wide(cells.assign(cell=text), ["model", "method", "attack"], "cell")
+
+
+def console_lines(summary: pd.DataFrame, measure: str = "topk_intersection") -> list[str]:
+    """One line per (model, method, attack, ε): label kept n/N, failed fraction, ``measure``."""
+    sub = summary[summary["measure"] == measure]
+    if sub.empty:
+        sub = summary[summary["measure"] == summary["measure"].iloc[0]]
+        measure = str(sub["measure"].iloc[0])
+    lines = []
+    for r in sub.itertuples(index=False):
+        value = "too few" if r.status == "too few" else f"{r.mean:.3f}"
+        lines.append(f"{r.model} / {r.method} / {r.attack} ε={r.eps:g}: label kept "
+                     f"{r.n}/{r.n_images} ({r.failed:.0%} failed), {measure} {value}")
+    return lines
 
 
 def write_robustness_report(
-    root: str | Path, title: str = "attrbench: robustness of attributions"
+    root: str | Path, title: str = "attrbench: robustness of attributions",
+    min_images: int = DEFAULT_MIN_IMAGES,
 ) -> dict[str, Path]:
     """Write ``robustness_summary.csv``, ``figures/robustness_<method>.png`` and ``report.html``.
 
+    Args:
+        root: the results folder.
+        title: page title.
+        min_images: cells with fewer label-kept images show "too few" instead of a mean.
+
     Raises:
-        AttrbenchError: the folder holds no robustness rows.
+        AttrbenchError: the folder holds no robustness rows, or a bad ``min_images``.
     """
     root = Path(root)
     rows = read_robustness(root)
@@ -100,7 +158,7 @@ def write_robustness_report(
         raise AttrbenchError(
             f"{root} holds no robustness results; run `attrbench robustness` first."
         )
-    summary = summarise(rows)
+    summary = summarise(rows, min_images)
     paths: dict[str, Path] = {}
     csv = root / "robustness_summary.csv"
     write_text_atomic(csv, summary.to_csv(index=False))
@@ -108,14 +166,23 @@ def write_robustness_report(
     figures = []
     for method in sorted(summary["method"].unique()):
         fig = robustness_figure(summary, method)
-        paths[f"figure_{method}"] = save_figure(fig, root / "figures" / f"robustness_{method}.png")
-        png = base64.b64encode(figure_png(fig)).decode("ascii")
+        data = figure_png(fig)  # rendered once, for the file and the page
+        paths[f"figure_{method}"] = root / "figures" / f"robustness_{method}.png"
+        write_bytes_atomic(paths[f"figure_{method}"], data)
+        png = base64.b64encode(data).decode("ascii")
         figures.append(f'<figure><div class="scroll"><img alt="{escape_html(method)}" '
                        f'src="data:image/png;base64,{png}"></div><figcaption>Mean of each measure '
-                       f"over the attacked images vs ε, method {escape_html(method)}; colour = model, "
-                       "line style = attack (dotted = random noise).</figcaption></figure>")
-    wide = summary_table(summary).round(3)
+                       "over the images whose attack kept the label vs ε, method "
+                       f"{escape_html(method)}; colour = model, line style = attack (dotted = "
+                       "random noise); last panel: fraction of images where the label could not "
+                       "be kept (left out of the means; a gap = fewer than "
+                       f"{min_images} images left).</figcaption></figure>")
+    wide = summary_table(summary)
     wide.index = [" / ".join(map(str, i)) for i in wide.index]
+    fails = failure_table(summary)
+    fails.index = [" / ".join(map(str, i)) for i in fails.index]
+    fails_html = html_table(fails, index_name="model / method / attack")
+    wide_html = html_table(wide, index_name="model / method / attack / measure")
     counts = rows.groupby(["model"])["image_id"].nunique()
     attacked = escape_html(", ".join(f"{m}: {n}" for m, n in counts.items()))
     prov = json.loads((root / "config.json").read_text()) if (root / "config.json").exists() else {}
@@ -127,9 +194,14 @@ def write_robustness_report(
 intersection, w-LENS recall/precision (locality-aware), top-k-div (diverse, NMS) and rank
 correlations between the attribution of a clean image and of its attacked version, for attacks
 that keep the predicted label. 1 = unchanged.</p>
+<p>Only perturbations that keep the predicted label count (Ghorbani et al. 2019; Kamath et al.
+2024). An image for which the attack found none (random_sign: none of its sign draws) is left out
+of the means; the first table gives that fraction per budget, each mean says how many images it
+is over, and a cell with fewer than {min_images} images says "too few".</p>
 <p>Images attacked per model (correctly classified ones): {attacked}</p>
 <h2>Figures</h2>{''.join(figures)}
-<h2>Mean measure per budget</h2>{html_table(wide, index_name='model / method / attack / measure')}
+<h2>Attack could not keep the label</h2>{fails_html}
+<h2>Mean measure per budget (n = images with the label kept)</h2>{wide_html}
 <h2>Run configuration</h2>{definition_list(flatten_config(prov.get('config') or {}))}
 <h3>provenance</h3>{definition_list(stamps)}
 </main></body></html>
