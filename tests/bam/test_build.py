@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from attrbench.bam.build import BamBuildConfig, build_bam, draw_paste
-from attrbench.bam.manifest import BamFolder, read_mask
+from attrbench.bam.build import BamBuildConfig, build_bam, crop_indices, draw_paste
+from attrbench.bam.manifest import BamFolder, bam_mini_path, read_mask
 from attrbench.errors import AttrbenchError
 
 from .conftest import make_sources, make_tar
@@ -136,8 +136,6 @@ def test_bad_inputs(tmp_path: Path, sources: tuple[Path, Path]) -> None:
 
 
 def test_shipped_mini_set_loads() -> None:
-    from attrbench.bam.manifest import bam_mini_path
-
     folder = BamFolder(bam_mini_path())
     assert folder.info["objects"] == ["bed", "chair", "painting", "sofa", "table"]
     for labelling in ("obj", "scene", "scene_only", "obj_gray"):
@@ -171,3 +169,39 @@ def test_miniplaces_folder_layout(tmp_path: Path) -> None:
     assert scenes.classes == ["bamboo_forest", "desert_sand"]
     assert len(scenes.files["desert_sand"]) == 2
     assert scenes.open(scenes.files["bamboo_forest"][0]).size == (8, 8)
+
+
+def test_no_object_crop_in_both_splits(sources: tuple[Path, Path], tmp_path: Path) -> None:
+    # 3 crops per class but 4 images per pair: today crop i % 3 puts crop 0 in train and test
+    cfg = BamBuildConfig(per_pair=4, val_fraction=0.25, image_size=32, image_format="png",
+                         cf_scene="forest")
+    m = build_bam(*sources, tmp_path / "out", cfg)
+    m = m[m["has_object"]]
+    for obj, rows in m.groupby("object"):
+        train = set(rows.loc[rows["split"] == "train", "object_file"])
+        test = set(rows.loc[rows["split"] == "test", "object_file"])
+        assert train and test and not train & test, obj
+        assert len(train | test) == 3  # every crop is still used
+
+
+@pytest.mark.parametrize("n_crops", [2, 3, 7, 69, 99, 100, 101, 300])
+@pytest.mark.parametrize("per_pair, n_val", [(4, 1), (100, 10), (300, 30), (10, 9)])
+def test_crop_indices_disjoint_pools(n_crops: int, per_pair: int, n_val: int) -> None:
+    idx = crop_indices(n_crops, per_pair, n_val)
+    first_val = per_pair - n_val
+    train, test = set(idx[:first_val]), set(idx[first_val:])
+    assert len(idx) == per_pair and not train & test
+    assert train | test <= set(range(n_crops))
+    # all crops are used while there are more pair indices than crops
+    assert len(train | test) == min(n_crops, per_pair)
+    if n_crops >= per_pair:  # enough crops: crop i for index i, as before the fix
+        assert idx == list(range(per_pair))
+    with pytest.raises(AttrbenchError, match="at least 2 crops"):
+        crop_indices(1, per_pair, n_val)
+
+
+def test_shipped_mini_set_has_no_shared_crops() -> None:
+    m = BamFolder(bam_mini_path()).manifest
+    m = m[m["has_object"]]
+    train = set(m.loc[m["split"] == "train", "object_file"])
+    assert not train & set(m.loc[m["split"] == "test", "object_file"])

@@ -3,8 +3,10 @@
 BAM (Yang & Kim 2019) Sec. 3.1-3.2 and the authors' ``construct_bam_dataset.py`` (NOTES §2.1):
 
 * for object class ``o``, scene class ``s`` and index ``i < per_pair``, object crop ``i`` of ``o``
-  (cycled when the class has fewer crops) is pasted into scene image ``i`` of ``s``, so every scene
-  image is reused once per object class and every crop once per scene class;
+  is pasted into scene image ``i`` of ``s``, so every scene image is reused once per object class
+  and every crop once per scene class; a class with fewer than ``per_pair`` crops is first split
+  into disjoint train / held-out crop pools, each split cycling through its own pool
+  (:func:`crop_indices`), so no crop appears in both splits;
 * the crop's larger side is scaled to ``randint(int(S/sqrt 3), int(S/sqrt 2))`` (inclusive) of the
   scene side ``S``, aspect kept, bilinear; the top-left corner is uniform among the positions that
   keep it fully inside; premultiplied-alpha compositing (no dark fringes from the crops' black
@@ -195,6 +197,37 @@ class _Writer:
         return rel
 
 
+def crop_indices(n_crops: int, per_pair: int, n_val: int) -> list[int]:
+    """Which crop (index into a class's permuted crop list) goes to each pair index ``i``.
+
+    Pair indices ``< per_pair - n_val`` form the training split, the rest the held-out split. The
+    class's crops are first split into disjoint pools, so that no crop is pasted into both
+    splits (a crop seen in training would make the held-out composites partly known): with at
+    least ``per_pair`` crops, index ``i`` takes crop ``i`` (the authors' rule); with fewer, the
+    held-out pool gets ``round(n_crops * n_val / per_pair)`` crops (at least 1, leaving at least 1
+    for training), the training pool the rest, and each split cycles through its own pool.
+
+    Args:
+        n_crops: crops of the class (>= 2).
+        per_pair: images per (object, scene) pair.
+        n_val: held-out indices per pair (``BamBuildConfig.n_val``).
+
+    Returns:
+        ``per_pair`` crop indices.
+
+    Raises:
+        AttrbenchError: fewer than 2 crops (one crop cannot serve both splits).
+    """
+    if n_crops < 2:
+        raise AttrbenchError(f"An object class needs at least 2 crops (one for training, one "
+                             f"held out), got {n_crops}; add crops or drop the class.")
+    first_val = per_pair - n_val
+    n_test = min(n_val, n_crops - 1, max(1, round(n_crops * n_val / per_pair)))
+    n_train = min(first_val, n_crops - n_test)
+    return ([i % n_train for i in range(first_val)]
+            + [n_train + (i % n_test) for i in range(n_val)])
+
+
 def _permutation(n: int, gen: torch.Generator) -> list[int]:
     return torch.randperm(n, generator=gen).tolist()
 
@@ -246,9 +279,11 @@ def build_bam(objects: str | Path | ClassFiles, scenes: str | Path | ClassFiles,
     side, first_val = cfg.image_size, cfg.per_pair - cfg.n_val
     crops: dict[str, Image.Image] = {}
     rows: list[dict[str, Any]] = []
+    crop_index = {o: crop_indices(len(files), cfg.per_pair, cfg.n_val)
+                  for o, files in obj_files.items()}
 
     def crop_of(o: str, i: int) -> tuple[str, Image.Image]:
-        name = obj_files[o][i % len(obj_files[o])]
+        name = obj_files[o][crop_index[o][i]]
         if name not in crops:
             crops[name] = open_object_rgba(obj_src, name)
         return name, crops[name]

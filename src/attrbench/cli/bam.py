@@ -41,7 +41,9 @@ def build_command(
         "--object", help="Object class to use (repeatable) \\[default: all].")] = None,
     scene_class: Annotated[Optional[list[str]], typer.Option(
         "--scene", help="Scene class to use (repeatable) \\[default: all].")] = None,
-    per_pair: Annotated[int, typer.Option(help="Images per (object, scene) pair.")] = 100,
+    per_pair: Annotated[int, typer.Option(
+        help="Images per (object, scene) pair. A class with fewer crops is split into disjoint "
+             "train / test crop pools first, so no crop is in both splits.")] = 100,
     val_fraction: Annotated[float, typer.Option(help="Held-out fraction (test split).")] = 0.1,
     image_size: Annotated[int, typer.Option(help="Output side in pixels.")] = 128,
     seed: Annotated[int, typer.Option(help="Seed of every draw.")] = 0,
