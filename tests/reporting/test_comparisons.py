@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 import attrbench
 from attrbench.errors import AttrbenchError
-from attrbench.metrics.functional.paired import cd_cliques, nemenyi
+from attrbench.metrics.functional.paired import cd_cliques, nemenyi, two_level_bootstrap_ci
 from attrbench.reporting.comparisons import (
     PAIR_COLUMNS,
     PER_IMAGE_COLUMNS,
@@ -29,6 +29,7 @@ from attrbench.reporting.comparisons import (
     compare_models,
     paired_report,
     per_image_fidelity,
+    seed_summary,
 )
 from attrbench.reporting.tables import fidelity_table
 
@@ -68,7 +69,8 @@ def test_pairwise_table_hand_computed(curves):
     comps = compare_estimators(curves, n_boot=2000)
     assert list(comps) == ["none", "fpa", "rectangle"]
     fpa = comps["fpa"]
-    assert fpa.variants == ("Random", "IG_sum", "VG_abs") and list(fpa.pairs.columns) == PAIR_COLUMNS
+    assert fpa.variants == ("Random", "IG_sum", "VG_abs")
+    assert list(fpa.pairs.columns) == PAIR_COLUMNS
     rand_ig = fpa.pair("Random", "IG_sum")
     assert rand_ig["diff"] == pytest.approx(-50.0) and rand_ig["n"] == 6
     assert (rand_ig["ci_low"], rand_ig["ci_high"]) == pytest.approx((-50.0, -50.0))
@@ -224,3 +226,54 @@ def test_all_equal_values_are_explicit():
     comp = compare_estimators(_per_image(flat), n_boot=500)["fpa"]
     assert "every image ties all estimators" in comp.friedman.note and comp.nemenyi is None
     assert "identical on every image" in comp.sentence()
+
+
+# --- training seeds ------------------------------------------------------------------------------
+
+def _seed_runs() -> dict[int, pd.DataFrame]:
+    rng = np.random.default_rng(12)
+    runs = {}
+    for s in range(4):
+        values = {v: 10.0 * j + s + rng.normal(0.0, 3.0, 30)
+                  for j, v in enumerate(("Random", "IG_sum", "VG_abs"))}
+        runs[s] = pd.concat([_per_image(values, "none"), _per_image(values, "fpa")])
+    return runs
+
+
+def test_seed_summary_numbers():
+    runs = _seed_runs()
+    summary = seed_summary(runs, n_boot=2000)
+    row = summary.table.set_index(["augmentation", "variant"]).loc[("fpa", "IG_sum")]
+    seed_a = [runs[s].query("augmentation == 'fpa' and variant == 'IG_sum'")["A"].mean()
+              for s in range(4)]
+    assert row["seeds"] == 4 and row["A"] == pytest.approx(np.mean(seed_a))
+    assert row["between_seed_sd"] == pytest.approx(np.std(seed_a, ddof=1))
+    groups = [runs[s].query("augmentation == 'fpa' and variant == 'IG_sum'")["A"].to_numpy()
+              for s in range(4)]
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(
+        two_level_bootstrap_ci(groups, n_boot=2000)[1:])
+    rank = summary.ranking.set_index("augmentation").loc["fpa"]
+    assert rank["seeds"] == 4 and rank["kendall_w"] == pytest.approx(1.0)  # 10-point gaps
+    assert rank["note"] == ""
+
+
+def test_seed_summary_partial_seeds_are_explicit():
+    runs = _seed_runs()
+    runs[3] = runs[3][runs[3]["augmentation"] == "none"]           # fpa finished for 3 seeds
+    runs[2] = runs[2][~((runs[2]["augmentation"] == "fpa") & (runs[2]["variant"] == "VG_abs"))]
+    runs[5] = _seed_runs()[0].query("augmentation == 'none'").assign(augmentation="rectangle")
+    summary = seed_summary(runs, n_boot=500)
+    table = summary.table.set_index(["augmentation", "variant"])
+    assert table.at[("fpa", "IG_sum"), "seeds"] == 3
+    assert table.at[("fpa", "IG_sum"), "note"] == "seeds [3, 5] missing"
+    assert table.at[("fpa", "VG_abs"), "seeds"] == 2
+    assert table.at[("rectangle", "IG_sum"), "note"].startswith("not enough data: 1 finished")
+    rank = summary.ranking.set_index("augmentation")
+    assert rank.at["fpa", "seeds"] == 2 and "incomplete" in rank.at["fpa", "note"]
+    assert rank.at["rectangle", "note"].startswith("not enough data")
+    bad = _seed_runs()
+    bad[1] = bad[1].assign(A=np.where(np.arange(len(bad[1])) == 4, np.nan, bad[1]["A"]))
+    with pytest.raises(AttrbenchError, match="seed 1: 1 per-image A value"):
+        seed_summary(bad)
+    with pytest.raises(AttrbenchError, match="no seed runs"):
+        seed_summary({})

@@ -25,7 +25,7 @@ from __future__ import annotations
 import base64
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,8 +43,10 @@ from attrbench.metrics.functional.paired import (
     adjust_pvalues,
     cd_cliques,
     friedman,
+    kendalls_w,
     nemenyi,
     paired_comparison,
+    two_level_bootstrap_ci,
 )
 from attrbench.metrics.functional.perturbation import X_AXES
 from attrbench.reporting.paper import AUGMENT_LABELS, AUGMENT_ORDER, VARIANT_ORDER, ordered
@@ -56,11 +58,14 @@ __all__ = [
     "PER_IMAGE_COLUMNS",
     "ModelComparison",
     "PairedReport",
+    "SEED_COLUMNS",
+    "SeedSummary",
     "cd_diagram_figure",
     "compare_estimators",
     "compare_models",
     "paired_report",
     "per_image_fidelity",
+    "seed_summary",
 ]
 
 PER_IMAGE_COLUMNS = ["model", "augmentation", "variant", "image_id", "auc_mif", "auc_lif", "A"]
@@ -489,6 +494,106 @@ def compare_models(data: pd.DataFrame, baseline: str = "none", other: str = "fpa
     return pd.DataFrame(rows, columns=MODEL_PAIR_COLUMNS)
 
 
+# --- training seeds ------------------------------------------------------------------------------
+
+SEED_COLUMNS = ["model", "augmentation", "variant", "seeds", "A", "between_seed_sd", "ci_low",
+                "ci_high", "note"]
+"""Columns of :attr:`SeedSummary.table`: ``A`` = mean over seeds of each seed's A,
+``between_seed_sd`` = their SD (ddof = 1), CI = two-level (seeds, then images) bootstrap."""
+RANKING_COLUMNS = ["model", "augmentation", "seeds", "estimators", "kendall_w", "p", "note"]
+"""Columns of :attr:`SeedSummary.ranking`: Kendall's W of the estimator ranking across seeds."""
+
+
+@dataclass(frozen=True)
+class SeedSummary:
+    """Fidelity A across training seeds.
+
+    Attributes:
+        table: one row per (model, augmentation, variant), :data:`SEED_COLUMNS`.
+        ranking: one row per (model, augmentation), :data:`RANKING_COLUMNS`.
+    """
+
+    table: pd.DataFrame
+    ranking: pd.DataFrame
+
+
+def seed_summary(runs: Mapping[int, pd.DataFrame], *, level: float = 0.95, n_boot: int = 10_000,
+                 seed: int = 0, x_axis: str | None = None) -> SeedSummary:
+    """A with its between-seed spread, and how stable the estimator ranking is across seeds.
+
+    Each training seed is its own run (its own results folder). Per (model, augmentation,
+    variant): A of each seed (mean per-image A), their mean and SD, and a two-level bootstrap CI
+    (draw seeds, then images within each drawn seed). Per (model, augmentation): Kendall's W of
+    the estimators' ranking by A across the seeds that scored every estimator (1 = every seed ranks
+    them alike), with the Friedman p-value of W.
+
+    A seed that finished for some augmentations or estimators only is used where it has results;
+    rows say which seeds are missing, and a row with fewer than 2 seeds says "not enough data".
+
+    Args:
+        runs: training seed -> tidy curves or :func:`per_image_fidelity` table of that seed's run.
+        level: CI level.
+        n_boot: bootstrap replicates.
+        seed: resampling seed.
+        x_axis: integration axis if the runs hold curves (default: fidelity_table's).
+
+    Returns:
+        :class:`SeedSummary`.
+
+    Raises:
+        AttrbenchError: no runs, NaN per-image A, duplicated rows, bad options.
+    """
+    _check_options(level, "holm")
+    if not runs:
+        raise AttrbenchError("not enough data: no seed runs given; pass {seed: curves, ...}.")
+    frames = []
+    for s_id, data in runs.items():
+        try:
+            frames.append(_as_per_image(data, x_axis).assign(seed=s_id))
+        except AttrbenchError as err:
+            raise AttrbenchError(f"seed {s_id}: {err}") from err
+    pooled = _sorted(pd.concat(frames, ignore_index=True))
+    all_seeds = sorted(runs)
+    rows, ranking = [], []
+    for (model, aug), unit in pooled.groupby(["model", "augmentation"], sort=False):
+        per_seed_a = unit.groupby(["variant", "seed"])["A"].mean().unstack("seed")
+        variants = ordered(list(unit["variant"]), VARIANT_ORDER)
+        for v in variants:
+            have = sorted(unit.loc[unit["variant"] == v, "seed"].unique())
+            missing = [s_ for s_ in all_seeds if s_ not in have]
+            note = f"seeds {missing} missing" if missing else ""
+            row = {"model": model, "augmentation": aug, "variant": v, "seeds": len(have),
+                   "A": math.nan, "between_seed_sd": math.nan, "ci_low": math.nan,
+                   "ci_high": math.nan, "note": note}
+            if len(have) < 2:
+                row["note"] = (f"not enough data: {len(have)} finished seed(s)"
+                               + (f"; {note}" if note else ""))
+                if have:
+                    row["A"] = float(per_seed_a.at[v, have[0]])
+            else:
+                sub = unit[unit["variant"] == v]
+                groups = [sub.loc[sub["seed"] == s_, "A"].to_numpy() for s_ in have]
+                est, lo, hi = two_level_bootstrap_ci(groups, level=level, n_boot=n_boot,
+                                                     seed=seed)
+                row.update(A=est, between_seed_sd=float(per_seed_a.loc[v, have].std(ddof=1)),
+                           ci_low=lo, ci_high=hi)
+            rows.append(row)
+        complete = per_seed_a.loc[variants].dropna(axis=1)
+        incomplete = [s_ for s_ in all_seeds if s_ not in complete.columns]
+        rank = {"model": model, "augmentation": aug, "seeds": complete.shape[1],
+                "estimators": len(variants), "kendall_w": math.nan, "p": math.nan,
+                "note": f"seeds {incomplete} incomplete, left out" if incomplete else ""}
+        if complete.shape[1] < 2 or len(variants) < 2:
+            rank["note"] = (f"not enough data: {complete.shape[1]} seed(s) scored all "
+                            f"{len(variants)} estimator(s)")
+        else:
+            kw = kendalls_w(complete.to_numpy().T)
+            rank.update(kendall_w=kw.w, p=kw.p_value)
+        ranking.append(rank)
+    return SeedSummary(pd.DataFrame(rows, columns=SEED_COLUMNS),
+                       pd.DataFrame(ranking, columns=RANKING_COLUMNS))
+
+
 # --- critical-difference diagram ----------------------------------------------------------------
 
 def cd_diagram_figure(names: Sequence[str], mean_ranks: Sequence[float], cd: float, *,
@@ -680,7 +785,8 @@ _EXPLAIN = (
     "the model's pairs, and the rank-biserial effect r (+1: X larger on every image). Matrix "
     "cell (row X, column Y) = mean(A_X - A_Y) [CI]; * = significant after correction; "
     "= = identical on every image. The CIs are per pair (not adjusted for the number of pairs) "
-    "and, with fewer than about 20 images, too narrow; the corrected test decides. The CD diagram ranks the estimators on each image "
+    "and, with fewer than about 20 images, too narrow; the corrected test decides. The CD "
+    "diagram ranks the estimators on each image "
     "(1 = largest A): estimators joined by a bar differ by less than the Nemenyi critical "
     "difference. These tests are not in the FPA paper, which compares A ± CI by eye.")
 _EXPLAIN_BETWEEN = (
