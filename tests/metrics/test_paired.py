@@ -216,7 +216,7 @@ def test_all_equal_values_give_explicit_not_enough_data():
     assert "at least 3 estimators" in friedman(np.ones((6, 2)) * [1.0, 2.0]).note
 
 
-# --- seeds: two-level bootstrap and Kendall's W ----------------------------------------------------
+# --- seeds: two-level bootstrap and Kendall's W ------------------------------------------------
 
 def test_two_level_bootstrap_matches_its_closed_form_variance():
     rng = np.random.default_rng(8)
