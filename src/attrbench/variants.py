@@ -55,16 +55,92 @@ PRESETS: dict[str, tuple[str, ...]] = {
     "fpa-signed": ("Random", "IG_sum", "VG'_sum", "SG'_sum"),
 }
 
-#: Method overrides that reproduce a source: the paper's text (the registry defaults) or the
-#: authors' code (NOTES §1.4: IG at linspace(0, 1, 200) incl. both ends; SG and SQ-SG with n = 50).
+#: Where the FPA paper's text and the authors' code disagree on a method's parameters (NOTES §1.4,
+#: issue 11 item 6). ``"paper"``: App. B, IG from a *black* image (``"black"``, resolved per
+#: dataset by :func:`parity_method_params`) with the right Riemann sum k = 1..m, m = 200, and
+#: SG / SQ-SG with n = 15. ``"code"``: the authors' ``saliency.core`` calls, IG from 0 in the
+#: model's input space (gray for [-1, 1] inputs, the dataset mean for z-scored ones) at
+#: linspace(0, 1, 200), SG / SQ-SG with n = 50. Neither (the default): the registry defaults, IG
+#: baseline 0 (= the masking value) with the paper's right Riemann m = 200, SG / SQ-SG n = 15.
 PARITY_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
-    "paper": {},
+    "paper": {
+        "integrated_gradients": {"baseline": "black", "quadrature": "riemann_right", "steps": 200},
+        "smoothgrad": {"n_samples": 15},
+        "smoothgrad_sq": {"n_samples": 15},
+    },
     "code": {
-        "integrated_gradients": {"quadrature": "linspace"},
+        "integrated_gradients": {"baseline": 0.0, "quadrature": "linspace", "steps": 200},
         "smoothgrad": {"n_samples": 50},
         "smoothgrad_sq": {"n_samples": 50},
     },
 }
+PARITIES: tuple[str, ...] = tuple(PARITY_OVERRIDES)
+
+
+def black_baseline(mean: Sequence[float], std: Sequence[float]) -> tuple[float, ...]:
+    """A black image (pixel value 0) in the model's input space: ``(0 - mean) / std`` per channel.
+
+    Args:
+        mean, std: the dataset's per-channel normalisation of [0, 1] pixels.
+
+    Returns:
+        One baseline value per channel, e.g. ``(-1.0, -1.0, -1.0)`` for mean = std = 0.5.
+    """
+    if len(mean) != len(std) or not mean or any(float(v) <= 0 for v in std):
+        raise AttrbenchError(
+            f"A black baseline needs one mean and one std per channel (std > 0); got mean "
+            f"{tuple(mean)}, std {tuple(std)}."
+        )
+    return tuple(-float(m) / float(v) for m, v in zip(mean, std, strict=True))
+
+
+def resolve_black(
+    overrides: Mapping[str, Mapping[str, Any]],
+    mean: Sequence[float] | None,
+    std: Sequence[float] | None,
+    what: str = "this parity",
+) -> dict[str, dict[str, Any]]:
+    """Copy of ``overrides`` (method -> params), ``baseline="black"`` made per-channel values."""
+    out: dict[str, dict[str, Any]] = {}
+    for method, params in overrides.items():
+        out[method] = dict(params)
+        if params.get("baseline") == "black":
+            if mean is None or std is None:
+                raise AttrbenchError(
+                    f"{what} uses a black IG baseline, which needs the dataset's normalisation "
+                    "(mean and std per channel) to place black pixels in the model's input space."
+                )
+            out[method]["baseline"] = black_baseline(mean, std)
+    return out
+
+
+def parity_method_params(
+    parity: str | None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Per-method overrides that reproduce the FPA paper's text or the authors' code.
+
+    Args:
+        parity: ``"paper"``, ``"code"`` or None (no overrides: the registry defaults).
+        mean, std: the dataset's per-channel normalisation; needed by ``"paper"`` (black image).
+
+    Returns:
+        ``{method: {param: value}}`` for :func:`attrbench.methods.create_method`; explicit
+        user overrides should be applied on top.
+
+    Raises:
+        AttrbenchError: an unknown parity, or ``"paper"`` without ``mean`` / ``std``.
+    """
+    if parity is None:
+        return {}
+    if parity not in PARITY_OVERRIDES:
+        raise AttrbenchError(
+            f"Unknown parity {parity!r}; use one of: {', '.join(PARITIES)} (or leave it out for "
+            "the registry defaults)."
+        )
+    return resolve_black(PARITY_OVERRIDES[parity], mean, std, f"--parity {parity}")
+
 
 _PRIMES = str.maketrans({"\u2032": "'", "\u2019": "'", "`": "'"})
 
@@ -221,13 +297,17 @@ def list_presets() -> list[str]:
 
 __all__ = [
     "ALIASES",
+    "PARITIES",
     "PARITY_OVERRIDES",
     "PRESETS",
     "Variant",
     "VariantExplainer",
+    "black_baseline",
     "create_variant",
     "group_by_method",
     "list_presets",
+    "parity_method_params",
     "parse_variant",
+    "resolve_black",
     "resolve_variants",
 ]

@@ -10,6 +10,7 @@ from attrbench.methods import create_method
 from attrbench.variants import (
     ALIASES,
     PARITY_OVERRIDES,
+    parity_method_params,
     PRESETS,
     Variant,
     create_variant,
@@ -66,8 +67,8 @@ def test_group_by_method_computes_each_method_once() -> None:
 
 
 def test_parity_overrides_are_valid(tiny_model) -> None:
-    for overrides in PARITY_OVERRIDES.values():
-        for method, params in overrides.items():
+    for parity in PARITY_OVERRIDES:
+        for method, params in parity_method_params(parity, (0.5,) * 3, (0.5,) * 3).items():
             create_method(method, tiny_model, **params)
 
 

@@ -21,8 +21,9 @@ def evaluate(
     split: Annotated[str, typer.Option(help="Split to evaluate.")] = "test",
     num_images: Annotated[Optional[int], typer.Option(help="Evaluate the first N images \\[default: all].")] = None,
     variant: Annotated[Optional[list[str]], typer.Option(help="Estimator variants or presets (repeatable) \\[default: fpa-table].")] = None,
-    method_param: Annotated[Optional[list[str]], typer.Option(help="METHOD.PARAM=VALUE override, e.g. integrated_gradients.steps=50.")] = None,
-    num_steps: Annotated[Optional[int], typer.Option(help="Perturbation steps after step 0 \\[default: 5 % of the pixels per step].")] = None,
+    method_param: Annotated[Optional[list[str]], typer.Option(help="METHOD.PARAM=VALUE override, e.g. integrated_gradients.steps=50 (wins over --parity).")] = None,
+    parity: Annotated[Optional[str], typer.Option(help="paper: FPA App. B text (IG from a black image, right Riemann m = 200; SG/SQ-SG n = 15); code: the authors' code (IG from 0 in input space = gray for [-1, 1] inputs, linspace(0, 1, 200); n = 50) \\[default: neither: IG from 0 (= the masking value), right Riemann m = 200, n = 15].")] = None,
+    num_steps: Annotated[Optional[int], typer.Option(help="Perturbation steps after step 0, evenly spread up to every pixel masked; the x-axis is the true masked fraction \\[default: 20, i.e. 21 points 0, 5, ..., 100 %; the authors' int(5 % HW)-pixel step stops at 95 % on e.g. 40x40].")] = None,
     mask_value: Annotated[float, typer.Option(help="Fill of masked pixels in the model's input space.")] = 0.0,
     tie_break: Annotated[str, typer.Option(help="random (seeded) or reference (authors' argsort).")] = "random",
     target: Annotated[str, typer.Option(help="predicted (class on the clean image) or label.")] = "predicted",
@@ -44,7 +45,9 @@ def evaluate(
     from attrbench.models.checkpoint import check_checkpoint_input
     from attrbench.reporting import build_all
     from attrbench.runtime import resolve_device
+    from attrbench.variants import parity_method_params
 
+    parity_method_params(parity, (0.0,), (1.0,))  # an unknown --parity fails before any loading
     check_out_folder(out)
     check_positive(num_images, "--num-images")
     check_positive(num_steps, "--num-steps")
@@ -55,8 +58,11 @@ def evaluate(
     check_input_compatible(model, data.spec.image_shape)
     check_checkpoint_input(meta, data.spec.image_shape, f"Checkpoint {checkpoint}")
     aug = augmentation or (meta.get("augmentation") or {}).get("name", "unknown")
+    params = parity_method_params(parity, data.spec.mean, data.spec.std)
+    for name, values in parse_method_params(method_param).items():
+        params[name] = {**params.get(name, {}), **values}
     run(model, data, tuple(variant or ("fpa-table",)), num_steps=num_steps, mask_value=mask_value,
-        tie_break=tie_break, target=target, seed=seed, method_params=parse_method_params(method_param),
+        tie_break=tie_break, target=target, seed=seed, method_params=params,
         model_name=str(meta.get("architecture", "model")), augmentation=aug, out=out, device=dev,
         progress=True)
     paths = build_all(out)
