@@ -1,5 +1,6 @@
 """``--parity paper|code``: the FPA paper's text (black IG baseline, right Riemann m = 200,
-SG n = 15) versus the authors' code (IG baseline 0 = gray for [-1, 1] inputs, linspace(0, 1, 200), n = 50)."""
+SG n = 15) versus the authors' code (IG baseline 0 = gray for [-1, 1] inputs, linspace(0, 1, 200),
+n = 50)."""
 
 from __future__ import annotations
 
