@@ -236,8 +236,8 @@ def attribution_attack(
         config: the attack (validated here).
         space: the model's input normalisation (turns pixel budgets into input units).
         generator: randomness of the random walk and of random restarts (seed 0 if None).
-        target: ``(B,)`` classes; None = the model's prediction on ``x``. A returned example that
-            is kept where it is predicted as ``target``.
+        target: ``(B,)`` classes the attack must keep; None = the model's prediction on ``x``. An
+            example counts as kept (label preserved) when the model predicts it as ``target``.
 
     Returns:
         :class:`AttackResult`.
@@ -291,9 +291,9 @@ def attribution_attack(
     if config.kind == "random_sign":
         # Draw d (d = 1, 2, ...) is sign(randn(x.shape)) for the whole batch; each image keeps
         # its first draw that keeps the label; none kept after ``draws``: the last draw, flagged.
-        radius = space.budget(config.eps, x)
+        full = space.budget(config.eps, x)
         for d in range(1, config.draws + 1):
-            x_t = space.project(x + radius * random_sign(), x, config.eps)
+            x_t = space.project(x + full * random_sign(), x, config.eps)
             if config.quantize:
                 x_t = space.project(space.quantize(x_t), x, config.eps)
             new = keeps(x_t) & ~found
