@@ -56,3 +56,14 @@ def test_renderings_state_every_verdict() -> None:
     md, page = claims_markdown(claims), claims_html(claims)
     assert md.count("holds.") == 4 and "## Claims" in md
     assert page.count('class="holds"') == 4 and "SG&#x27;_sum" in page
+
+
+def test_report_and_markdown_carry_claims_and_the_paper_table(results_root) -> None:
+    from attrbench.reporting import build_all
+
+    out = build_all(results_root, title="Synthetic check")
+    md = out["fidelity_md"].read_text(encoding="utf-8")
+    page = out["report"].read_text(encoding="utf-8")
+    assert "## Claims: tiny" in md and md.count("- **(") == 4
+    assert "## Beside the paper (Table D.2)" in md and "*59.6 ± 0.7*" in md
+    assert "<h2>Claims</h2>" in page and page.count('<ul class="claims">') == 1

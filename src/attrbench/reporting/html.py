@@ -20,13 +20,14 @@ import pandas as pd
 
 from attrbench.atomic import write_bytes_atomic, write_text_atomic
 from attrbench.reporting.aggregate import mean_curves
+from attrbench.reporting.beside_paper import paper_comparison_markdown, paper_comparison_rows
+from attrbench.reporting.claims import Claim, check_claims, claims_html, claims_markdown
 from attrbench.reporting.comparisons import PairedReport, paired_report
 from attrbench.reporting.folder import ResultsFolder, load_results
 from attrbench.reporting.heatmaps import heatmaps_figure
 from attrbench.reporting.paper import (
     AUGMENT_LABELS,
     PAPER_CIFAR10_ACCURACY,
-    PAPER_CIFAR10_FIDELITY,
     PAPER_SOURCE_LABEL,
     VARIANT_ORDER,
     ordered,
@@ -68,6 +69,9 @@ dl{display:grid;grid-template-columns:max-content auto;gap:2px 14px;font-size:.8
 dt{font-weight:600}
 dd{margin:0;font-family:ui-monospace,Menlo,Consolas,monospace;word-break:break-all}
 code{font-family:ui-monospace,Menlo,Consolas,monospace}
+ul.claims{padding-left:0;list-style:none}ul.claims li{margin:6px 0;padding:6px 12px;
+border-left:5px solid #bbb;background:#fff}ul.claims li.holds{border-color:#2e7d32}
+ul.claims li.fails{border-color:#c62828}
 """
 
 
@@ -168,28 +172,36 @@ def _accuracy_section(folder: ResultsFolder, table: pd.DataFrame) -> str:
 
 
 def _paper_comparison(table: pd.DataFrame) -> str:
-    variants = ordered(list(table["variant"]), VARIANT_ORDER)
-    rows = []
-    for model in sorted(table["model"].unique()):
-        sub = table[table["model"] == model]
-        for aug in ordered(list(sub["augmentation"]), tuple(AUGMENT_LABELS)):
-            ours = sub[sub["augmentation"] == aug].set_index("variant")
-            n = int(ours["n"].max())
-            cells = [f"{ours.at[v, 'A']:.1f} ± {ours.at[v, 'ci']:.1f}" if v in ours.index else ""
-                     for v in variants]
-            rows.append(("", f"ours: {AUGMENT_LABELS.get(aug, aug)} ({model}, {n} images used)",
-                         cells))
-            paper = PAPER_CIFAR10_FIDELITY.get(aug)
-            if paper is not None:
-                pcells = [f"{paper[v][0]:.1f} ± {paper[v][1]:.1f}" if v in paper else "—"
-                          for v in variants]
-                rows.append((' class="paper"', f"{PAPER_SOURCE_LABEL}: {AUGMENT_LABELS[aug]}",
-                             pcells))
+    variants, rows = paper_comparison_rows(table)
     head = "<tr><th>source</th>" + "".join(f"<th>{escape_html(v)}</th>" for v in variants) + "</tr>"
-    body = "".join(f"<tr{cls}><td>{escape_html(label)}</td>"
+    paper_row = ' class="paper"'
+    body = "".join(f"<tr{paper_row if is_paper else ''}><td>{escape_html(label)}</td>"
                    + "".join(f"<td>{escape_html(c)}</td>" for c in cells) + "</tr>"
-                   for cls, label, cells in rows)
+                   for is_paper, label, cells in rows)
     return f'<div class="scroll"><table>{head}{body}</table></div>'
+
+
+def _claims(parts: _Parts) -> list[tuple[str, list[Claim]]]:
+    """Claims (a)-(d) per model architecture, (a) paired by image where possible."""
+    frames = [f for f in parts.paired.between.values()
+              if len(f) and set(f["baseline"]) == {"none"} and set(f["other"]) == {"fpa"}]
+    paired = frames[0] if frames else None
+    out = []
+    for model in sorted(parts.table["model"].unique()):
+        sub = parts.table[parts.table["model"] == model]
+        rows = paired[paired["model"] == model] if paired is not None else None
+        out.append((model, check_claims(sub, rows)))
+    return out
+
+
+def _claims_html(parts: _Parts) -> str:
+    return "".join(f"<h3>{escape_html(model)}</h3>{claims_html(claims)}"
+                   for model, claims in _claims(parts))
+
+
+def _claims_markdown(parts: _Parts) -> str:
+    return "\n".join(claims_markdown(claims, title=f"Claims: {model}")
+                     for model, claims in _claims(parts))
 
 
 def flatten_config(obj: Any, prefix: str = "") -> list[tuple[str, str]]:
@@ -276,6 +288,10 @@ seed {escape_html(prov.get("seed", "unknown"))} · git {escape_html(prov.get("gi
 row is highlighted.</p>
 {html_table(parts.layout, parts.best)}
 {_notes(parts.table)}
+<h2>Claims</h2>
+<p>The FPA paper's findings (Sec. 4.2, Table D.2), each computed from these results; a claim that
+the numbers do not support says so.</p>
+{_claims_html(parts)}
 {parts.paired.html()}
 <h2>Beside the paper</h2>
 <p>The published numbers come from a ResNet-18 trained on the full CIFAR-10 training set and
@@ -349,7 +365,9 @@ def build_all(root: str | Path, title: str = DEFAULT_TITLE, *,
     out["fidelity_md"] = write_markdown(parts.layout, folder.root / "fidelity.md",
                                         title="Fidelity A of importance estimators",
                                         bold=parts.best, notes=notes,
-                                        sections=[parts.paired.markdown()])
+                                        sections=[_claims_markdown(parts),
+                                                  paper_comparison_markdown(parts.table),
+                                                  parts.paired.markdown()])
     out["fidelity_csv"] = write_csv(parts.layout, folder.root / "fidelity.csv")
     out["fidelity_long_csv"] = write_csv(parts.table, folder.root / "fidelity_long.csv",
                                          index=False)
