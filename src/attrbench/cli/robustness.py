@@ -51,6 +51,7 @@ def robustness(
     window: Annotated[Optional[list[int]], typer.Option(help="LENS / NMS radius w (repeatable) \\[default: 1 2 3].")] = None,
     diverse: Annotated[Optional[bool], typer.Option("--diverse/--no-diverse", help="Compute the top-k-div measures \\[default: on].")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of every random draw \\[default: 0].")] = None,
+    parity: Annotated[Optional[str], typer.Option(help="code: the LENS code's IG (black image, 100 right-Riemann points; the LENS text fixes none) \\[default: IG from 0 in input space = gray for [-1, 1] inputs, 200 right-Riemann points]; --method-param wins.")] = None,
     data_root: Annotated[Optional[str], typer.Option(help="Root folder for datasets on disk.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     config: Annotated[Optional[Path], typer.Option(help="TOML file with a [robustness] table; explicit flags win.")] = None,
@@ -74,7 +75,8 @@ def robustness(
     from attrbench.runtime import resolve_device
 
     values: dict[str, Any] = load_config_file(config, "robustness")
-    flags = dict(num_images=num_images, preset=preset, k=k, diverse=diverse, seed=seed)
+    flags = dict(num_images=num_images, preset=preset, k=k, diverse=diverse, seed=seed,
+                 parity=parity)
     values.update({key: v for key, v in flags.items() if v is not None})
     if method:
         values["methods"] = method

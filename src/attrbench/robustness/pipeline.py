@@ -39,6 +39,7 @@ from attrbench.progress import progress_bar
 from attrbench.robustness.attacks import attack_config, attribution_attack
 from attrbench.robustness.results import ROBUSTNESS_SCHEMA, RobustnessStore
 from attrbench.robustness.space import InputSpace, check_eps
+from attrbench.variants import resolve_black
 
 #: Kamath et al. Fig. 2 budgets, in pixel units.
 PAPER_EPS: tuple[float, ...] = (0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255)
@@ -65,6 +66,10 @@ class RobustnessConfig:
         num_images: first N images of the split are considered (then the correct ones attacked).
         chunk_size: images per shard.
         seed: root of every random draw.
+        parity: None (default: the registry's IG, baseline 0 in input space = gray for [-1, 1]
+            inputs, 200 right-Riemann points) or ``"code"``: the LENS code's IG, a black image
+            (0 in raw pixels) with 100 right-Riemann points (NOTES §5.1). The LENS paper's text
+            fixes no IG setting, so there is no ``"paper"`` choice. ``method_params`` win.
     """
 
     methods: tuple[str, ...] = ("vanilla_gradient",)
@@ -80,11 +85,18 @@ class RobustnessConfig:
     num_images: int = 16
     chunk_size: int = 16
     seed: int = 0
+    parity: str | None = None
 
     def validate(self) -> RobustnessConfig:
         """Check every field early (before any model runs); return ``self``."""
         if not self.methods or not self.attacks or (self.eps is not None and not self.eps):
             raise AttrbenchError("Give at least one method, one attack and one eps.")
+        if self.parity == "paper":
+            raise AttrbenchError(
+                "The LENS paper (Kamath et al.) fixes no IG setting; use parity 'code' for the "
+                "LENS code's IG (black image, 100 steps) or leave parity out for the defaults.")
+        if self.parity is not None and self.parity not in LENS_CODE_PARITY:
+            raise AttrbenchError(f"Unknown parity {self.parity!r}; use 'code' or leave it out.")
         for e in self.budgets():
             check_eps(e)
         for kind in self.attacks:
@@ -112,7 +124,31 @@ class RobustnessConfig:
         out["eps"] = list(self.budgets())
         out["method_params"] = {k: dict(v) for k, v in self.method_params.items()}
         out["attack_params"] = dict(self.attack_params)
+        if self.parity is None:
+            out.pop("parity")  # folders written before the switch existed keep their identity
         return out
+
+
+#: ``parity="code"``: the LENS code's IG (NOTES §5.1): zero reference in raw pixels (black),
+#: 100 points at (i + 1) / m, i.e. the right Riemann sum.
+LENS_CODE_PARITY: dict[str, dict[str, dict[str, Any]]] = {
+    "code": {"integrated_gradients": {"baseline": "black", "steps": 100,
+                                      "quadrature": "riemann_right"}},
+}
+
+
+def method_overrides(cfg: RobustnessConfig, method: str, space: InputSpace) -> dict[str, Any]:
+    """The parameters ``method`` is created with: the parity's, then ``cfg.method_params``.
+
+    A black baseline is placed in the model's input space with ``space`` (``-mean / std``).
+    """
+    params: dict[str, Any] = {}
+    if cfg.parity is not None:
+        table = resolve_black(LENS_CODE_PARITY[cfg.parity], space.mean, space.std,
+                              f"parity {cfg.parity!r}")
+        params.update(table.get(method, {}))
+    params.update(cfg.method_params.get(method, {}))
+    return params
 
 
 def _seed(seed: int, *parts: object) -> int:
@@ -175,7 +211,7 @@ def run_robustness(
             keep = pred == y_all
             x_m, y_m, ids_m = x_all[keep], y_all[keep], ids_all[keep]
             for method in cfg.methods:
-                explainer = create_method(method, model, **dict(cfg.method_params.get(method, {})))
+                explainer = create_method(method, model, **method_overrides(cfg, method, space))
                 for attack in cfg.attacks:
                     for eps in cfg.budgets():
                         frames += _run_cell(run, label, explainer, attack, eps, cfg, space, store,
