@@ -45,6 +45,7 @@ def reproduce_fpa_command(
     seed: Annotated[Optional[int], typer.Option(help="Seed of training and evaluation \\[default: 0].")] = None,
     device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda or cuda:N \\[default: auto].")] = None,
     data_root: Annotated[Optional[str], typer.Option(help="Root folder for datasets on disk.")] = None,
+    seeds: Annotated[Optional[int], typer.Option(help="Repeat the whole experiment for K training seeds (seed, seed+1, ...), each in OUT/seed-S (resumable), and summarise A with its between-seed spread, a two-level bootstrap CI and Kendall's W of the estimator ranking in OUT/seeds.md.")] = None,
     pretrained: Annotated[Optional[list[str]], typer.Option(help="Evaluate these shipped models (repeatable; see `attrbench models`) instead of training.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="TOML file with a \\[fpa] table; flags given explicitly are applied on top.")] = None,
 ) -> None:
@@ -70,7 +71,12 @@ def reproduce_fpa_command(
     check_known_keys(values, {f.name for f in dataclasses.fields(FPAReproductionConfig)},
                      str(config) if config else "the options")
     t0 = time.perf_counter()
-    paths = reproduce_fpa(FPAReproductionConfig(**values), out)
+    if seeds is not None:
+        from attrbench.evaluation.fpa_seeds import reproduce_fpa_seeds
+
+        paths = reproduce_fpa_seeds(FPAReproductionConfig(**values), out, seeds)
+    else:
+        paths = reproduce_fpa(FPAReproductionConfig(**values), out)
     typer.echo(f"\nfinished in {time.perf_counter() - t0:.0f} s")
     for name, path in paths.items():
         typer.echo(f"  {name:<12} {path}")
@@ -101,7 +107,7 @@ def demo(
                               method_param=None, dataset=None, model=None, recipe=None,
                               epochs=None, train_limit=None, num_images=num_images,
                               tie_break=None, seed=None, data_root=None, pretrained=None,
-                              config=None)
+                              seeds=None, config=None)
         return
     from attrbench.evaluation.fpa_reproduction import FPAReproductionConfig, reproduce_fpa
 
