@@ -260,3 +260,19 @@ def test_nan_logits_name_the_images_and_steps() -> None:
     with pytest.raises(AttrbenchError, match=r"gave NaN/Inf logits on masked images for image ids "
                                              r"\[0, 1\] at MIF steps \[1, 2\].*--mask-value"):
         evaluate(_NaNWhenMasked(), data, ["Random"], num_steps=2)
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (TensorDataset(torch.randn(2, 32, 32, 3), torch.zeros(2, dtype=torch.long)),
+     r"look channels-last \(H, W, C\) = \(32, 32, 3\); permute them"),
+    (TensorDataset(torch.zeros(2, 3, 32, 32, dtype=torch.uint8), torch.zeros(2, dtype=torch.long)),
+     r"must be float tensors .* got torch.uint8"),
+    (TensorDataset(torch.randn(2, 3, 32, 32)), r"must yield \(image, label\) pairs, got a 1-tuple"),
+    (TensorDataset(torch.randn(2, 3, 2, 2), torch.zeros(2, dtype=torch.long)),
+     r"fails on one image of shape \(3, 2, 2\) \(.*\); give images of the size"),
+])
+def test_dataset_boundary_checks(model, data, message) -> None:
+    """Case 12: the Python API names the problem instead of raising raw torch errors."""
+    with pytest.raises(AttrbenchError, match=message):
+        evaluate(model, data, ["Random"])
+    assert not model.training

@@ -16,6 +16,7 @@ import hashlib
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ from attrbench.metrics.functional.ranking import TIE_BREAKS
 from attrbench.progress import progress_bar
 from attrbench.results.schema import CURVE_SCHEMA
 from attrbench.results.identity import normalise, state_dict_sha256
+from attrbench.results.shards import check_shard, in_shard
 from attrbench.results.store import ImageList, ResultStore, chunk_suffix
 from attrbench.runtime import make_generator
 from attrbench.variants import Variant, resolve_variants
@@ -233,6 +235,58 @@ def _check_finite_curves(entry: ModelEntry, variant: Variant, ids: np.ndarray,
                 "masked pixels).")
 
 
+def check_dataset(dataset: Dataset, models: Sequence[ModelEntry],
+                  device: str | torch.device = "cpu") -> None:
+    """Check, on the first sample, what the runner needs from a dataset and the models.
+
+    Each model runs once where its parameters are (``device`` for a model without any) and is left
+    in the train/eval mode it had.
+
+    The dataset must yield ``(image, label)`` with ``image`` a float tensor ``(C, H, W)``
+    normalised as the models expect and ``label`` an int; every model must accept a batch of one.
+
+    Raises:
+        AttrbenchError: not a pair, not a tensor, HWC or other layouts, integer pixels, or a
+            model that fails on the image (e.g. images too small for the architecture).
+    """
+    sample = dataset[0]
+    if not isinstance(sample, (tuple, list)) or len(sample) != 2:
+        got = f"a {len(sample)}-tuple" if isinstance(sample, (tuple, list)) else type(sample).__name__
+        raise AttrbenchError(f"The dataset must yield (image, label) pairs, got {got}; wrap it, "
+                             "e.g. TensorDataset(images, labels).")
+    image = sample[0]
+    if not isinstance(image, torch.Tensor):
+        raise AttrbenchError(f"Images must be torch tensors (C, H, W), got "
+                             f"{type(image).__name__}; convert them (torchvision ToTensor).")
+    shape = tuple(image.shape)
+    if image.dim() != 3:
+        raise AttrbenchError(f"Each image must have shape (C, H, W), got {shape}.")
+    if shape[-1] in (1, 3, 4) and shape[0] not in (1, 3, 4):
+        raise AttrbenchError(f"Images look channels-last (H, W, C) = {shape}; permute them to "
+                             f"(C, H, W), e.g. x.permute(2, 0, 1).")
+    if not image.is_floating_point():
+        raise AttrbenchError(f"Images must be float tensors normalised as the model expects, got "
+                             f"{image.dtype}; convert, e.g. (x.float() / 255 - 0.5) / 0.5.")
+    for entry in models:
+        param = next(entry.model.parameters(), None)
+        where = param.device if param is not None else torch.device(device)
+        mode = entry.model.training
+        try:
+            with torch.no_grad():
+                out = entry.model.eval()(image[None].to(where))
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+            raise AttrbenchError(f"Model {entry.name!r} fails on one image of shape {shape} "
+                                 f"({first}); give images of the size and channels it was built "
+                                 "for.") from None
+        finally:
+            entry.model.train(mode)
+        if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != 1:
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise AttrbenchError(f"Model {entry.name!r} must return logits (B, K); for one image "
+                                 f"it returned {got}.")
+
+
 def evaluation_identity(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConfig,
                         ) -> tuple[dict[str, Any], ImageList]:
     """Validate a run completely and return its identity, before anything is written.
@@ -264,6 +318,7 @@ def evaluation_identity(models: Sequence[ModelEntry], dataset: Dataset, cfg: Eva
     n = n_total if cfg.num_images is None else min(cfg.num_images, n_total)
     if n == 0:
         raise AttrbenchError("The dataset is empty; nothing to evaluate.")
+    check_dataset(dataset, models)
     methods = sorted({v.method for v in variants})
     entries = {}
     for entry in models:
@@ -299,7 +354,7 @@ def evaluation_identity(models: Sequence[ModelEntry], dataset: Dataset, cfg: Eva
 
 def run_evaluation(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConfig, *,
                    store: ResultStore | None = None, run: str = "run", device: str | torch.device = "cpu",
-                   progress: bool = True) -> pd.DataFrame:
+                   progress: bool = True, shard: tuple[int, int] | None = None) -> pd.DataFrame:
     """Evaluate every model x variant on the first ``cfg.num_images`` images of ``dataset``.
 
     Args:
@@ -311,14 +366,20 @@ def run_evaluation(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConf
         run: value of the ``run`` column.
         device: where models and images live.
         progress: show a progress bar.
+        shard: ``(K, N)``: compute only the image chunks ``c`` with ``c % N == K``
+            (:mod:`attrbench.results.shards`); N processes with K = 0..N-1 and the same ``store``
+            together compute every chunk, each resuming on its own. None = all chunks.
 
     Returns:
-        The tidy curve table (:data:`~attrbench.results.schema.CURVE_SCHEMA` columns).
+        The tidy curve table (:data:`~attrbench.results.schema.CURVE_SCHEMA` columns): with a
+        store, every shard on disk (also those of other processes).
 
     Raises:
-        AttrbenchError: empty dataset, unknown variants, no models, bad config.
+        AttrbenchError: empty dataset, unknown variants, no models, bad config or shard.
     """
     cfg.validate()
+    if shard is not None:
+        check_shard(*shard)
     if not models:
         raise AttrbenchError("No models to evaluate; pass at least one model.")
     variants = resolve_variants(cfg.variants)
@@ -326,13 +387,15 @@ def run_evaluation(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConf
     n = n_total if cfg.num_images is None else min(cfg.num_images, n_total)
     if n == 0:
         raise AttrbenchError("The dataset is empty; nothing to evaluate.")
+    check_dataset(dataset, models, device)
     ids_all = _dataset_ids(dataset, n)
     n_chunks = math.ceil(n / cfg.chunk_size)
     for entry in models:
         entry.model.to(device).eval()
     frames: list[pd.DataFrame] = []
-    with progress_bar(progress, total=n_chunks * len(models), description="evaluate") as advance:
-        for chunk in range(n_chunks):
+    chunks = [c for c in range(n_chunks) if in_shard(c, shard)]
+    with progress_bar(progress, total=len(chunks) * len(models), description="evaluate") as advance:
+        for chunk in chunks:
             todo = [m for m in models if store is None or not store.has_shard(_shard_key(m, chunk))]
             advance(len(models) - len(todo))
             if not todo:
@@ -354,7 +417,19 @@ def run_evaluation(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConf
                 advance(1)
     if store is not None:
         return store.read_curves()
+    if not frames:  # a shard without chunks
+        return CURVE_SCHEMA.empty_table().to_pandas()
     return pd.concat(frames, ignore_index=True)
+
+
+def missing_chunks(models: Sequence[ModelEntry], root: str | Path, num_images: int,
+                   chunk_size: int) -> list[int]:
+    """Image chunks of a run of ``num_images`` images with a shard missing in the results folder
+    ``root`` for at least one model (e.g. chunks of other ``--shard`` processes still running);
+    [] = complete."""
+    shards = Path(root) / "shards"
+    return [c for c in range(math.ceil(num_images / chunk_size))
+            if any(not (shards / f"{_shard_key(m, c)}.parquet").exists() for m in models)]
 
 
 def _check_finite(x: torch.Tensor, ids: np.ndarray) -> None:
