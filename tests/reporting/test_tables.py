@@ -145,3 +145,16 @@ def test_errors(curves, make_rows):
         fidelity_table(negative)
     with pytest.raises(AttrbenchError, match="empty"):
         paper_layout(fidelity_table(rows).iloc[:0])
+
+
+def test_default_axis_is_the_true_masked_fraction():
+    """Steps at 0, 25 and 100 % masked: MIF [1, .5, 0] has area 37.5 over the true fractions
+    (50 over the authors' evenly spaced axis); LIF [1, 1, 1] has 100."""
+    rows = [{"model": "m", "augmentation": "none", "variant": "IG_sum", "method": "ig",
+             "postprocess": "sum", "order": order, "image_id": 0, "step": s, "fraction": f,
+             "logit": v}
+            for order, values in (("MIF", (2.0, 1.0, 0.0)), ("LIF", (2.0, 2.0, 2.0)))
+            for s, (f, v) in enumerate(zip((0.0, 0.25, 1.0), values))]
+    curves = pd.DataFrame(rows)
+    assert fidelity_table(curves)["A"].iloc[0] == pytest.approx(62.5)
+    assert fidelity_table(curves, x_axis="linspace")["A"].iloc[0] == pytest.approx(50.0)

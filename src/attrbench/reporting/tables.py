@@ -77,7 +77,7 @@ def aligned_curves(group: pd.DataFrame,
 
 
 def fidelity_table(curves: pd.DataFrame, ci: str = "independent", *, level: float = 0.95,
-                   x_axis: str = "linspace") -> pd.DataFrame:
+                   x_axis: str = "fraction") -> pd.DataFrame:
     """Fidelity A per (model, augmentation, variant) from tidy curve rows.
 
     Each image's MIF and LIF curves are normalised by their own step-0 logit and integrated with
@@ -86,11 +86,11 @@ def fidelity_table(curves: pd.DataFrame, ci: str = "independent", *, level: floa
 
     Args:
         curves: rows with the columns of ``CURVE_SCHEMA`` (both orders, steps ``0..S``).
-        ci: ``"independent"`` (the paper's, ``1.96·sqrt(var_MIF + var_LIF)/sqrt(N)``) or
+        ci: ``"independent"`` (the paper's, ``z·sqrt(var_MIF + var_LIF)/sqrt(N)``, z exact) or
             ``"paired"`` (on the per-image difference).
         level: confidence level of the interval.
-        x_axis: ``"linspace"`` integrates over ``linspace(0, 100, S+1)`` as the authors do;
-            ``"fraction"`` over the exact percentage masked (stored ``fraction`` x 100).
+        x_axis: ``"fraction"`` (default) integrates over the true percentage masked (stored
+            ``fraction`` x 100); ``"linspace"`` over ``linspace(0, 100, S+1)`` as the authors do.
 
     Returns:
         DataFrame with :data:`TABLE_COLUMNS`, one row per (model, augmentation, variant), sorted
