@@ -48,7 +48,8 @@ class EvalConfig:
         variants: variant or preset names (``"fpa-table"``, ``"integrated_gradients|sum"``, ``"IG_abs"``).
         num_images: evaluate the first N images of the dataset (None = all).
         chunk_size: images per shard (the unit of resume).
-        num_steps: perturbation steps after step 0; None = the authors' ``int(0.05*H*W)``-pixel step.
+        num_steps: perturbation steps after step 0, evenly spread up to every pixel masked; None =
+            20 (21 points, 0 to 100 % masked, for every image size).
         mask_value: fill of masked pixels in the model's input space (0 = mid-gray for [-1, 1]).
         tie_break: ``"random"`` (seeded) or ``"reference"`` (authors' argsort, MIF = reversed LIF).
         target: ``"predicted"`` (class predicted on the clean image, the paper's choice) or ``"label"``.

@@ -251,7 +251,8 @@ def _notes(table: pd.DataFrame) -> str:
         "important from unimportant pixels better (FPA paper, Sec. 3). Random scores give "
         "A ≈ 0.</p>"
         f"<p><b>Confidence interval.</b> ± is the {level:.0f} % CI half-width, kind "
-        f"<code>{ci_kind}</code> (independent = the paper's 1.96·sqrt(var MIF + var LIF)/sqrt(N); "
+        f"<code>{ci_kind}</code> (independent = the paper's z·sqrt(var MIF + var LIF)/sqrt(N), z "
+        "the exact normal quantile, 1.95996 at 95 %; "
         "paired = on the per-image difference). Plotted curves normalise the <i>mean</i> curve "
         "by its first value, as the authors' plots do, so they can differ slightly from A.</p>"
         f"<div><b>Excluded images.</b> {_excluded_note(table)}</div></div>")
