@@ -54,8 +54,8 @@ def robustness(
     parity: Annotated[Optional[str], typer.Option(help="code: the LENS code's IG (black image, 100 right-Riemann points; the LENS text fixes none) \\[default: IG from 0 in input space = gray for [-1, 1] inputs, 200 right-Riemann points]; --method-param wins.")] = None,
     data_root: Annotated[Optional[str], typer.Option(help="Root folder for datasets on disk.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
-    config: Annotated[Optional[Path], typer.Option(help="TOML file with a [robustness] table; explicit flags win.")] = None,
-    min_images: Annotated[int, typer.Option(help="Report: a cell with fewer label-kept images shows 'too few' instead of a mean \\[default: 5].")] = 5,
+    config: Annotated[Optional[Path], typer.Option(help="TOML file with a \\[robustness] table; explicit flags win.")] = None,
+    min_images: Annotated[int, typer.Option(help="Report: a cell with fewer label-kept images shows 'too few' instead of a mean.")] = 5,
 ) -> None:
     """Attack attributions within an ε-ball (label kept) and write tidy Parquet, curves and a report.
 
@@ -64,7 +64,8 @@ def robustness(
     example; random_sign: how many sign patterns were drawn). Images where the attack kept no
     label are left out of every mean (not scored as unchanged = 1.0); the table, the figure and the
     report give the failed fraction and the n behind each mean. random_sign draws up to draws=10
-    sign patterns per image (seeded) and keeps the first that keeps the label.
+    sign patterns per image (seeded) and keeps the first that keeps the label: a baseline at the
+    stated budget, so iterations and restarts do not apply to it (departure: no worst-of-restarts).
     """
     from attrbench.data import load_dataset
     from attrbench.models import check_input_compatible, load_checkpoint
