@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -133,3 +135,17 @@ def test_checkpoint_records_and_derives_input_shape(tmp_path: Path) -> None:
     with pytest.raises(AttrbenchError, match="input_shape'] has 1 channels but the model takes 3"):
         _checkpoint(tmp_path / "d", 0, input_shape=[1, 32, 32])
     check_checkpoint_input({"in_channels": 3, "dataset": "/x"}, (3, 64, 64))  # unknown: allowed
+
+
+def _loaded_after(statement: str) -> list[str]:
+    code = (f"import sys; {statement}; print(sorted({{'torch', 'torchvision', 'numpy'}} & "
+            "set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return eval(out.stdout)  # a printed list of names
+
+
+def test_help_path_imports_no_torch() -> None:
+    """Case 15: `attrbench --help` loads the command modules only (no torch, numpy); the data
+    package no longer imports torchvision (seconds) until a folder is scanned."""
+    assert _loaded_after("import attrbench.cli") == []
+    assert "torchvision" not in _loaded_after("import attrbench.data")

@@ -10,7 +10,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from attrbench.cli.app import app
-from attrbench.data import get_dataset_entry, list_datasets, load_dataset
 
 data_app = typer.Typer(
     help="Datasets: the embedded sets and loaders for CIFAR-10 / ImageFolder folders.",
@@ -25,6 +24,8 @@ def list_command(
     ] = "*",
 ) -> None:
     """Table of the registered datasets: name, kind, splits, classes, image shape, description."""
+    from attrbench.data import get_dataset_entry, list_datasets  # torch: only when run
+
     table = Table(title="attrbench datasets (or pass a folder: its layout is detected)")
     for col in ("name", "kind", "splits", "classes", "C×H×W", "description"):
         table.add_column(col, no_wrap=col != "description")
@@ -54,6 +55,8 @@ def info_command(
         "--download", help="cifar10 only: download the official archive into --root.")] = False,
 ) -> None:
     """Describe one split: size, image shape, normalisation, classes with their label counts."""
+    from attrbench.data import load_dataset
+
     dataset = load_dataset(name_or_path, split, root=root, image_size=image_size, download=download)
     spec = dataset.spec
     hist = dataset.label_histogram().tolist()

@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
-import numpy as np
-import torch
 import typer
 
 from attrbench.atomic import write_bytes_atomic, write_json_atomic
 from attrbench.cli.app import app
 from attrbench.cli.options import check_out_folder, check_positive, parse_key_values
 from attrbench.errors import AttrbenchError
-from attrbench.methods import get_method_spec, list_methods
 from attrbench.provenance import provenance
-from attrbench.runtime import resolve_device
-from attrbench.variants import Variant, create_variant, parse_variant
+
+if TYPE_CHECKING:  # torch, numpy and the methods load only when the command runs (fast --help)
+    import numpy as np
+
+    from attrbench.variants import Variant
 
 _GRID_COLUMNS = 8
 _HELP_METHOD = (
@@ -63,6 +63,9 @@ def parse_indices(text: str) -> list[int]:
 
 def _variant_for(method: str) -> tuple[Variant, bool]:
     """A method (shown with the signed channel sum) or a variant/alias; returns (variant, given)."""
+    from attrbench.methods import list_methods
+    from attrbench.variants import Variant, parse_variant
+
     if method in list_methods():
         return Variant(method, ("sum",)), False
     return parse_variant(method), True
@@ -79,6 +82,7 @@ def render_grid(images: np.ndarray, maps: np.ndarray, titles: list[str], heading
 
     Uses matplotlib's object API (no global backend or pyplot state).
     """
+    import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -108,6 +112,8 @@ def render_grid(images: np.ndarray, maps: np.ndarray, titles: list[str], heading
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    import numpy as np
+
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
     write_bytes_atomic(path, buf.getvalue())
@@ -133,7 +139,13 @@ def explain(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
 ) -> None:
     """Explain images of a dataset with one method; save maps (.npz), a PNG grid and provenance."""
+    import numpy as np
+    import torch
+
     from attrbench.data import denormalize, get_dataset_spec, load_dataset
+    from attrbench.methods import get_method_spec
+    from attrbench.runtime import resolve_device
+    from attrbench.variants import create_variant
     from attrbench.models import load_checkpoint
     from attrbench.models.checkpoint import check_checkpoint_input
 

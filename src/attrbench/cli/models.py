@@ -10,7 +10,6 @@ from rich.table import Table
 
 from attrbench.cli.app import app
 from attrbench.errors import AttrbenchError
-from attrbench.models.factory import architecture_summary, list_models
 
 
 @app.command("models")
@@ -25,6 +24,8 @@ def models(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """List registered models: name, parameter count, design input, Grad-CAM layer, description."""
+    from attrbench.models.factory import architecture_summary, list_models  # torch: only when run
+
     names = list_models(pattern)
     if not names:
         raise AttrbenchError(

@@ -19,8 +19,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
-from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
-from torchvision.transforms.v2 import functional as TF
 
 from attrbench.data.base import ImageDataset
 from attrbench.data.spec import DatasetSpec, Normalization, normalize_uint8, resolve_normalization
@@ -66,6 +64,8 @@ def scan_class_folders(
             f"unexpected {extra}); fix the tree or load it as a generic imagefolder."
         )
     class_to_idx = {c: i for i, c in enumerate(classes)}
+    from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset  # slow: import on use
+
     samples = make_dataset(
         str(directory), class_to_idx, extensions=IMG_EXTENSIONS, allow_empty=True
     )
@@ -185,6 +185,8 @@ class ImageFolderDataset(ImageDataset):
         chw = pixels.unsqueeze(0) if pixels.dim() == 2 else pixels.permute(2, 0, 1)
         if self._sizes is not None:
             resize, crop = self._sizes
+            from torchvision.transforms.v2 import functional as TF
+
             chw = TF.center_crop(TF.resize(chw, [resize], antialias=True), [crop, crop])
         elif tuple(chw.shape[1:]) != self.spec.image_shape[1:]:
             h, w = self.spec.image_shape[1:]
