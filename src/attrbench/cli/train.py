@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -9,10 +11,12 @@ import typer
 
 from attrbench.cli.app import app
 from attrbench.cli.options import load_config_file, parse_key_values
+from attrbench.errors import AttrbenchError
 
 
 @app.command()
 def train(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="Run folder (checkpoint, history, provenance).")],
     dataset: Annotated[Optional[str], typer.Option(help="Registered dataset name or a data directory \\[default: cifar10-mini].")] = None,
     model: Annotated[Optional[str], typer.Option(help="Registered model (see `attrbench models`) \\[default: small_cnn].")] = None,
@@ -36,8 +40,34 @@ def train(
     init: Annotated[Optional[str], typer.Option(help="Fine-tune: start from these weights: a shipped model (cifar_resnet20.none, see `attrbench models`), a checkpoint, or a plain PyTorch state dict (.pt/.pth/.safetensors, read weights-only). Use with --recipe finetune.")] = None,
     crop_fill: Annotated[Optional[str], typer.Option(help="Crop padding: black (pixel 0 before normalisation, as the FPA authors' code), reflect, or mean (0 after normalisation = the FPA mask value; older runs) \\[default: black].")] = None,
     config: Annotated[Optional[Path], typer.Option(help="TOML file with a \\[train] table; flags override it.")] = None,
+    nproc: Annotated[Optional[int], typer.Option(help="Data-parallel processes on this node: relaunches this command under `torchrun --standalone --nproc-per-node N` (one per GPU with --device cuda). --batch-size stays the global batch.")] = None,
+    dist_backend: Annotated[str, typer.Option(help="Under torchrun: auto (NCCL on CUDA, gloo on CPU), gloo or nccl.")] = "auto",
+    sync_bn: Annotated[Optional[bool], typer.Option("--sync-bn/--no-sync-bn", help="Under torchrun: SyncBatchNorm over the global batch (CUDA only) \\[default: off: each process normalises with its own share].")] = None,
 ) -> None:
-    """Train, writing checkpoint + per-epoch history atomically; rerun the same command to resume."""
+    """Train, writing checkpoint + per-epoch history atomically; rerun the same command to resume.
+
+    Data-parallel: `torchrun --nproc-per-node N -m attrbench train ...` (or `--nproc N`) splits
+    every global batch of --batch-size images over N processes; only rank 0 writes files, and
+    rerunning the same command after a crash of any process resumes from the last epoch on disk.
+    Departures from a plain DistributedSampler: no padding with repeated images (the test pass
+    and the last batch are split unevenly instead), and the batches are the 1-process batches.
+    """
+    from attrbench.training.distributed import env_world
+
+    if nproc is not None:
+        if nproc < 1:
+            raise AttrbenchError(f"--nproc must be >= 1, got {nproc}.")
+        world = env_world()[1]
+        if "TORCHELASTIC_RUN_ID" in os.environ or world > 1:
+            if world != nproc:
+                raise AttrbenchError(f"--nproc {nproc} given inside a torchrun job of {world} "
+                                     "processes; drop --nproc when launching with torchrun.")
+        elif nproc > 1:
+            from attrbench.training.distributed import cli_args, torchrun_command
+
+            cmd = torchrun_command(nproc, cli_args(ctx.command, ctx.params, skip=("nproc",)))
+            typer.echo("launching: " + " ".join(cmd))
+            raise typer.Exit(subprocess.run(cmd, check=False).returncode)
     from attrbench.training import TrainConfig
     from attrbench.training import train as run_training
 
@@ -46,7 +76,7 @@ def train(
              "amp": amp, "train_limit": train_limit, "test_limit": test_limit, "data_root": data_root,
              "image_size": image_size, "augment": augment, "augment_preset": augment_preset,
              "adversarial": adversarial, "adversarial_preset": adversarial_preset, "init": init,
-             "crop_fill": crop_fill}
+             "crop_fill": crop_fill, "sync_bn": sync_bn}
     params = {**file_cfg.pop("augment_params", {}), **parse_key_values(augment_param, "--augment-param")}
     adv_params = {**file_cfg.pop("adversarial_params", {}),
                   **parse_key_values(adversarial_param, "--adversarial-param")}
@@ -58,6 +88,8 @@ def train(
     cfg = TrainConfig.from_recipe(merged.pop("recipe", "quick"),
                                   dataset=merged.pop("dataset", "cifar10-mini"),
                                   model=merged.pop("model", "small_cnn"), augment_params=params, **merged)
-    result = run_training(cfg, out)
+    result = run_training(cfg, out, dist_backend=dist_backend)
+    if env_world()[0] != 0:
+        return
     typer.echo(f"test accuracy {100 * result.test_accuracy:.2f}% after {len(result.history)} epochs; "
                f"checkpoint {result.checkpoint}")

@@ -43,6 +43,9 @@ class TrainConfig:
         train_limit, test_limit: use only the first N images of a split (None = all).
         data_root: root folder for datasets read from disk.
         image_size: resize (then centre crop) side for ImageFolder data; None keeps the files' size.
+        sync_bn: under ``torchrun`` with several processes, convert BatchNorm to
+            ``nn.SyncBatchNorm`` (statistics over the global batch; CUDA only). Without it each
+            process normalises with its own share's statistics. No effect in one process.
     """
 
     dataset: str
@@ -74,6 +77,7 @@ class TrainConfig:
     data_root: str | None = None
     image_size: int | None = None
     init: str | None = None
+    sync_bn: bool = False
 
     @classmethod
     def from_recipe(cls, recipe: str, *, dataset: str, model: str, **overrides: Any) -> TrainConfig:

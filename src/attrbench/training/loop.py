@@ -39,10 +39,12 @@ from attrbench.data import load_dataset
 from attrbench.errors import AttrbenchError
 from attrbench.models import check_input_compatible, create_model, save_checkpoint
 from attrbench.provenance import provenance
-from attrbench.runtime import (make_generator, match_memory_format, resolve_device, seed_everything,
-                               use_channels_last)
+from attrbench.runtime import make_generator, match_memory_format, seed_everything, use_channels_last
 from attrbench.training.batch_transforms import crop_fill_values, random_crop, random_hflip
 from attrbench.training.config import TrainConfig
+from attrbench.training.distributed import (LocalBatch, accuracy_counts, all_reduce_sum, barrier,
+                                            broadcast_buffers, rank_batches, rank_seed, wrap_model)
+from attrbench.training.distributed import setup as setup_distributed
 from attrbench.training.init_weights import load_initial_weights
 from attrbench.progress import progress_bar
 
@@ -96,8 +98,9 @@ def evaluate_accuracy(model: nn.Module, dataset: Dataset, *, batch_size: int = 2
     model.eval()
     correct = total = 0
     with torch.no_grad():
-        for x, y in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-            logits = model(match_memory_format(model, x.to(device)))
+        for x, y in DataLoader(dataset, batch_size=batch_size, shuffle=False,
+                               pin_memory=torch.device(device).type == "cuda"):
+            logits = model(match_memory_format(model, x.to(device, non_blocking=True)))
             correct += int((logits.argmax(1).cpu() == y).sum())
             total += int(y.numel())
     model.train(was_training)
@@ -125,7 +128,8 @@ def _check_same_config(out_dir: Path, config: dict[str, Any]) -> None:
 
 def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
           on_epoch_end: Callable[[int], None] | None = None,
-          datasets: tuple[Dataset, Dataset] | None = None) -> TrainResult:
+          datasets: tuple[Dataset, Dataset] | None = None,
+          dist_backend: str = "auto") -> TrainResult:
     """Train ``cfg.model`` on ``cfg.dataset`` and write checkpoints to ``out_dir``; resume if possible.
 
     Args:
@@ -138,14 +142,21 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
         datasets: ``(train_set, test_set)`` to use instead of loading ``cfg.dataset`` (e.g. the
             modified in-memory data of ROAR); each needs a ``.spec``. ``cfg.dataset`` then only
             names the data in ``run.json``, so give it a stable key that identifies the data.
+        dist_backend: under ``torchrun`` (``WORLD_SIZE`` > 1): ``auto`` (NCCL on CUDA, gloo on
+            CPU), ``gloo`` or ``nccl``; every process calls ``train`` with the same arguments and
+            takes its share of each global batch of ``cfg.batch_size`` images
+            (:mod:`attrbench.training.distributed`). Ignored in a single process.
 
     Raises:
-        AttrbenchError: bad names, data that does not fit the model, or a folder with another config.
+        AttrbenchError: bad names, data that does not fit the model, a folder with another config,
+            or a distributed setting that cannot work (see
+            :func:`attrbench.training.distributed.setup`).
     """
     out_dir = Path(out_dir)
     config = cfg.to_dict()
     _check_same_config(out_dir, config)
-    device = resolve_device(cfg.device)
+    ctx, device = setup_distributed(cfg.device, backend=dist_backend, sync_bn=cfg.sync_bn,
+                                    batch_size=cfg.batch_size)
 
     if datasets is not None:
         train_set, test_set = datasets
@@ -178,9 +189,10 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
         optimizer.load_state_dict(state["optimizer"])
         start_epoch = int(state["epoch"]) + 1
         history = json.loads((out_dir / _HISTORY_FILE).read_text())[:start_epoch]
-    else:
+    elif ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out_dir / _RUN_FILE, provenance(config, cfg.seed))
+    net = wrap_model(ctx, model, device, cfg.sync_bn)  # `model` itself in one process
 
     use_amp = cfg.amp
     steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
@@ -197,12 +209,19 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
             for group in optimizer.param_groups:
                 group["lr"] = lr
             shuffle_gen = make_generator(_epoch_seed(cfg.seed, epoch, _SHUFFLE))
-            crop_gen = make_generator(_epoch_seed(cfg.seed, epoch, _CROP_FLIP), device)
-            adv_gen = make_generator(_epoch_seed(cfg.seed, epoch, _ADVERSARY), device)
-            aug_gen = make_generator(_epoch_seed(cfg.seed, epoch, _AUGMENT), device)
+            # One process: rank_seed returns the epoch seed unchanged; else per rank.
+            crop_gen, adv_gen, aug_gen = (
+                make_generator(rank_seed(_epoch_seed(cfg.seed, epoch, stream), ctx.rank,
+                                         ctx.world_size), device)
+                for stream in (_CROP_FLIP, _ADVERSARY, _AUGMENT))
             model.train()
             loss_sum, correct, seen = 0.0, 0, 0
-            for x, y in _batches(train_set, in_memory, cfg.batch_size, shuffle_gen):
+            pin = device.type == "cuda"
+            batches = (rank_batches(train_set, in_memory, cfg.batch_size, shuffle_gen, ctx, pin)
+                       if ctx.distributed else
+                       _batches(train_set, in_memory, cfg.batch_size, shuffle_gen, pin))
+            for batch in batches:
+                x, y = (batch.x, batch.y) if isinstance(batch, LocalBatch) else batch
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 if cfg.crop_padding:
                     x = random_crop(x, cfg.crop_padding, crop_gen, fill=crop_fill)
@@ -211,6 +230,12 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
                 x = match_memory_format(model, augmentation(x, aug_gen))
                 if adversary is not None:
                     x = adversary(model, x, y, adv_gen)
+                if isinstance(batch, LocalBatch):
+                    stats = _distributed_step(net, optimizer, x, y, batch, cfg, ctx, device, epoch)
+                    loss_sum += stats[0]
+                    correct, seen = correct + stats[1], seen + stats[2]
+                    advance(1)
+                    continue
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                     logits = model(x)
                     loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
@@ -224,12 +249,22 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
                 correct += int((logits.argmax(1) == y).sum())
                 seen += int(y.numel())
                 advance(1)
-            test_acc = evaluate_accuracy(model, test_set, device=device)
+            if ctx.distributed:
+                broadcast_buffers(ctx, model)  # rank 0's BatchNorm statistics, on every rank
+                hits, total = accuracy_counts(model, test_set, ctx, device)
+                if total == 0:
+                    raise AttrbenchError("Cannot compute accuracy on an empty test split; check "
+                                         "the split and --test-limit.")
+                test_acc = hits / total
+            else:
+                test_acc = evaluate_accuracy(model, test_set, device=device)
             history.append({"epoch": epoch + 1, "lr": lr, "train_loss": loss_sum / seen,
                             "train_accuracy": correct / seen, "test_accuracy": test_acc,
                             "seconds": time.perf_counter() - t0})
-            _save_epoch(out_dir, cfg, model, optimizer, epoch, history, spec, augmentation,
-                        adversary, parent)
+            if ctx.is_main:
+                _save_epoch(out_dir, cfg, model, optimizer, epoch, history, spec, augmentation,
+                            adversary, parent)
+            barrier(ctx, device)  # every rank sees epoch `epoch` on disk before going on
             if on_epoch_end is not None:
                 on_epoch_end(epoch)
 
@@ -249,17 +284,44 @@ def _materialise(dataset: Dataset, device: torch.device) -> tuple[torch.Tensor, 
 
 
 def _batches(dataset: Dataset, in_memory: tuple[torch.Tensor, torch.Tensor] | None,
-             batch_size: int, generator: torch.Generator) -> Any:
+             batch_size: int, generator: torch.Generator, pin_memory: bool = False) -> Any:
     """Shuffled ``(x, y)`` batches of one epoch; the order is ``randperm(N, generator)`` either way
     (the permutation ``DataLoader(shuffle=True, generator=...)`` draws)."""
     if in_memory is None:
-        yield from DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator)
+        yield from DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator,
+                              pin_memory=pin_memory)
         return
     images, labels = in_memory
     order = torch.randperm(len(labels), generator=generator).to(labels.device)
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         yield images[idx], labels[idx]
+
+
+def _distributed_step(net: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+                      y: torch.Tensor, batch: LocalBatch, cfg: TrainConfig, ctx: Any,
+                      device: torch.device, epoch: int) -> tuple[float, int, int]:
+    """One SGD step of a data-parallel run on this rank's share ``x`` (b, C, H, W), ``y`` (b,).
+
+    The loss is the sum over this rank's images times ``world_size / global_batch``, so DDP's
+    gradient average equals the gradient of the mean loss over the global batch (also for an
+    uneven last batch; a borrowed image has weight 0). Returns the global ``(loss sum, correct,
+    images)`` of the step, identical on every rank, after checking the loss is finite everywhere.
+    """
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp):
+        logits = net(x)
+        per_image = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing,
+                                    reduction="none")
+        local_sum = per_image[:batch.real].sum()
+    hits = (logits[:batch.real].argmax(1) == y[:batch.real]).sum()
+    total_loss, total_hits, total_n = all_reduce_sum(ctx, [local_sum, hits, batch.real], device)
+    if not math.isfinite(total_loss):
+        raise AttrbenchError(f"Training diverged (loss {total_loss / total_n}) in epoch "
+                             f"{epoch + 1}; lower --lr.")
+    optimizer.zero_grad(set_to_none=True)
+    (local_sum * (ctx.world_size / batch.global_size)).backward()
+    optimizer.step()
+    return total_loss, int(total_hits), int(total_n)
 
 
 def _make_adversary(cfg: TrainConfig, spec: Any) -> Any:
