@@ -32,6 +32,8 @@ def evaluate(
     data_root: Annotated[Optional[str], typer.Option(help="Root folder for datasets on disk.")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Resize (then centre-crop) folder images to this side, e.g. to the checkpoint's training size.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    chunk_size: Annotated[int, typer.Option(help="Images per shard file (the unit of resume and of --shard).")] = 64,
+    shard: Annotated[Optional[str], typer.Option(help="K/N: compute only the image chunks c with c % N == K into --out (N independent processes or machines on a shared filesystem, each resuming alone); auto: K, N from torchrun (RANK, WORLD_SIZE) or SLURM (SLURM_PROCID/NTASKS, array tasks). The report is built by the shard that finds every chunk on disk, or by `attrbench report`.")] = None,
 ) -> None:
     """Score estimator variants on your checkpoint: MIF/LIF curves, fidelity table and HTML report.
 
@@ -41,9 +43,11 @@ def evaluate(
     """
     from attrbench.data import load_dataset
     from attrbench.evaluation import evaluate as run
+    from attrbench.evaluation.runner import ModelEntry, missing_chunks
     from attrbench.models import check_input_compatible, load_checkpoint
     from attrbench.models.checkpoint import check_checkpoint_input
     from attrbench.reporting import build_all
+    from attrbench.results.shards import parse_shard, shard_device
     from attrbench.runtime import resolve_device
     from attrbench.variants import parity_method_params
 
@@ -52,7 +56,11 @@ def evaluate(
     check_positive(num_images, "--num-images")
     check_positive(num_steps, "--num-steps")
     check_positive(image_size, "--image-size")
+    check_positive(chunk_size, "--chunk-size")
+    part = parse_shard(shard) if shard is not None else None
     dev = resolve_device(device)
+    if part is not None:
+        dev = shard_device(dev)
     data = load_dataset(dataset, split, root=data_root, limit=num_images, image_size=image_size)
     model, meta = load_checkpoint(checkpoint, dev, expected_num_classes=data.spec.num_classes)
     check_input_compatible(model, data.spec.image_shape)
@@ -64,7 +72,15 @@ def evaluate(
     run(model, data, tuple(variant or ("fpa-table",)), num_steps=num_steps, mask_value=mask_value,
         tie_break=tie_break, target=target, seed=seed, method_params=params,
         model_name=str(meta.get("architecture", "model")), augmentation=aug, out=out, device=dev,
-        progress=True)
+        progress=True, chunk_size=chunk_size, shard=part)
+    if part is not None:
+        entry = ModelEntry(model, str(meta.get("architecture", "model")), aug)
+        missing = missing_chunks([entry], out, len(data), chunk_size)
+        if missing:
+            typer.echo(f"shard {part[0]}/{part[1]} done; {len(missing)} chunk(s) of other shards "
+                       f"still missing (e.g. {missing[:5]}); when all shards have finished, run "
+                       f"`attrbench report {out}`.")
+            return
     paths = build_all(out)
     typer.echo(f"fidelity table: {paths['fidelity_md']}\nreport: {paths['report']}")
 

@@ -366,7 +366,7 @@ def run_evaluation(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConf
             table is read back from disk. Without one, results stay in memory.
         run: value of the ``run`` column.
         device: where models and images live.
-        progress: show a progress bar.
+        progress: show progress in images (a bar on a terminal, a line per chunk in a log).
         shard: ``(K, N)``: compute only the image chunks ``c`` with ``c % N == K``
             (:mod:`attrbench.results.shards`); N processes with K = 0..N-1 and the same ``store``
             together compute every chunk, each resuming on its own. None = all chunks.
@@ -395,10 +395,12 @@ def run_evaluation(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConf
         entry.model.to(device).eval()
     frames: list[pd.DataFrame] = []
     chunks = [c for c in range(n_chunks) if in_shard(c, shard)]
-    with progress_bar(progress, total=len(chunks) * len(models), description="evaluate") as advance:
+    size = {c: min(n, (c + 1) * cfg.chunk_size) - c * cfg.chunk_size for c in chunks}
+    with progress_bar(progress, total=sum(size.values()) * len(models), description="evaluate",
+                      unit="images") as advance:  # counts images x models, not chunks
         for chunk in chunks:
             todo = [m for m in models if store is None or not store.has_shard(_shard_key(m, chunk))]
-            advance(len(models) - len(todo))
+            advance(size[chunk] * (len(models) - len(todo)))
             if not todo:
                 continue
             lo, hi = chunk * cfg.chunk_size, min(n, (chunk + 1) * cfg.chunk_size)
@@ -415,7 +417,7 @@ def run_evaluation(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConf
                     store.write_shard(_shard_key(entry, chunk), frame)
                 else:
                     frames.append(frame)
-                advance(1)
+                advance(size[chunk])
     if store is not None:
         return store.read_curves()
     if not frames:  # a shard without chunks
