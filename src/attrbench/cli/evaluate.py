@@ -61,6 +61,7 @@ def evaluate(
     dev = resolve_device(device)
     if part is not None:
         dev = shard_device(dev)
+    typer.echo(f"loading {dataset} ({split}) ...", err=True)  # a large folder takes a while
     data = load_dataset(dataset, split, root=data_root, limit=num_images, image_size=image_size)
     model, meta = load_checkpoint(checkpoint, dev, expected_num_classes=data.spec.num_classes)
     check_input_compatible(model, data.spec.image_shape)
