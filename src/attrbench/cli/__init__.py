@@ -7,6 +7,7 @@ User errors (:class:`~attrbench.errors.AttrbenchError`) are printed as one line,
 from __future__ import annotations
 
 import sys
+import warnings
 
 from attrbench.cli.app import app
 from attrbench.errors import AttrbenchError
@@ -18,8 +19,20 @@ from attrbench.cli import (bam, data, evaluate, explain, info, models,  # noqa: 
 __all__ = ["app", "main"]
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """attrbench's own warnings as ``warning: ...`` (one line); others as Python prints them."""
+    if category.__module__.startswith("attrbench"):
+        print(f"warning: {message}", file=file or sys.stderr)
+    else:
+        _show_warning(message, category, filename, lineno, file, line)
+
+
+_show_warning = warnings.showwarning
+
+
 def main() -> None:
     """Entry point of the ``attrbench`` console script."""
+    warnings.showwarning = _one_line_warning
     try:
         app()
     except AttrbenchError as exc:

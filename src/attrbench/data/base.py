@@ -27,6 +27,40 @@ from attrbench.data.spec import DatasetSpec, normalize_uint8
 from attrbench.errors import AttrbenchError
 
 
+class SubsetWarning(UserWarning):
+    """A subset (``limit``) that leaves classes out, e.g. the first N files of a class-sorted
+    folder."""
+
+
+def stratified_positions(labels: np.ndarray | torch.Tensor, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` positions with every class in proportion to its size, seeded, in dataset order.
+
+    Class ``c`` with ``n_c`` of the ``N`` images gets ``floor(n n_c / N)`` places, and the places
+    left go to the largest remainders (ties: smaller class index); within a class the images are a
+    seeded random draw.
+
+    Args:
+        labels: int ``(N,)`` labels of the full split.
+        n: how many positions, ``1 <= n <= N``.
+        seed: seed of the draw within classes.
+
+    Returns:
+        int64 ``(n,)`` sorted positions.
+    """
+    y = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels, dtype=np.int64)
+    total = len(y)
+    if not 1 <= n <= total:
+        raise AttrbenchError(f"A stratified subset needs 1..{total} images, got {n}.")
+    classes, counts = np.unique(y, return_counts=True)
+    quota = counts * n // total
+    left = n - int(quota.sum())
+    remainder = counts * n - quota * total
+    quota[np.argsort(-remainder, kind="stable")[:left]] += 1
+    rng = np.random.default_rng(seed)
+    chosen = [rng.permutation(np.flatnonzero(y == c))[:q] for c, q in zip(classes, quota)]
+    return np.sort(np.concatenate(chosen)).astype(np.int64)
+
+
 def select_positions(
     n: int,
     *,

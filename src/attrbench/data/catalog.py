@@ -24,7 +24,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from attrbench.data.base import ImageDataset, select_positions
+import warnings
+
+from attrbench.data.base import (
+    ImageDataset,
+    SubsetWarning,
+    select_positions,
+    stratified_positions,
+)
 from attrbench.data.cifar_batches import (
     CIFAR10_CLASSES,
     cifar10_spec,
@@ -266,6 +273,8 @@ def load_dataset(
     limit: int | None = None,
     indices: Sequence[int] | np.ndarray | torch.Tensor | None = None,
     download: bool = False,
+    limit_mode: str = "first",
+    seed: int = 0,
 ) -> ImageDataset:
     """Load a dataset split by registry name or from a directory.
 
@@ -280,6 +289,12 @@ def load_dataset(
         limit: keep the first ``limit`` images (a reduced run on the first N test images).
         indices: positions (not ids) to keep, in order; applied before ``limit``.
         download: ``cifar10`` only: download the official archive into ``root`` if absent.
+        limit_mode: ``"first"`` (the first ``limit`` images, e.g. the first N official test
+            images) or ``"stratified"`` (``limit`` images with every class in proportion, a
+            seeded draw kept in dataset order; :func:`~attrbench.data.base.stratified_positions`).
+            A ``"first"`` subset that misses classes the split has (a class-sorted folder) warns
+            with :class:`~attrbench.data.base.SubsetWarning`.
+        seed: seed of a stratified draw.
 
     Returns:
         A dataset of ``(image float32 (C, H, W), label int)`` with ``.spec``, ``.labels``, ``.ids``;
@@ -319,7 +334,25 @@ def load_dataset(
     else:
         raise unknown_name_error("dataset", str(name_or_path), DATASETS)
     what = f"{dataset.spec.name}/{dataset.split}"
-    return dataset.subset(select_positions(len(dataset), limit=limit, indices=indices, what=what))
+    if limit_mode not in ("first", "stratified"):
+        raise AttrbenchError(f"limit_mode must be 'first' or 'stratified', got {limit_mode!r}.")
+    if limit_mode == "stratified" and limit is not None:
+        base = select_positions(len(dataset), indices=indices, what=what)
+        pool = np.arange(len(dataset)) if base is None else base
+        select_positions(len(pool), limit=limit, what=what)  # the range checks and messages
+        picked = stratified_positions(dataset.labels[torch.from_numpy(pool)], limit, seed)
+        return dataset.subset(pool[picked])
+    positions = select_positions(len(dataset), limit=limit, indices=indices, what=what)
+    subset = dataset.subset(positions)
+    if limit is not None:
+        have = int((dataset.label_histogram() > 0).sum())
+        kept = int((subset.label_histogram() > 0).sum())
+        if kept < have and len(subset) >= have:
+            warnings.warn(SubsetWarning(
+                f"the first {len(subset)} images of {what} cover only {kept} of its {have} "
+                "classes (the files are sorted by class); take a stratified subset "
+                "(limit_mode='stratified') or all images."), stacklevel=2)
+    return subset
 
 
 def get_dataset_spec(
