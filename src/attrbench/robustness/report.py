@@ -4,7 +4,8 @@ Built from the stored rows only (:func:`~.results.read_robustness`). One figure 
 method in the style of Kamath et al. (AAAI 2024) Fig. 2: one panel per measure, x = ε (in /255),
 one line per (model, attack), so natural and adversarially trained models sit side by side, and
 a last panel with the fraction of images where the attack could not keep the label (their
-measures are left out of the means; a cell with too few images left has no point). The
+measures are left out of the means; a cell with too few images left has no point). Each attack is
+also compared with random_sign at the same ε, paired by image (:mod:`.compare`). The
 page reuses the FPA report's CSS and table/figure helpers (:mod:`attrbench.reporting.html`).
 """
 
@@ -28,7 +29,9 @@ from attrbench.reporting.html import (
     flatten_config,
     html_table,
 )
+from attrbench.reporting.comparisons import _cell
 from attrbench.reporting.plots import figure_png, margins
+from attrbench.robustness.compare import BASELINE, compare_to_baseline
 from attrbench.robustness.results import DEFAULT_MIN_IMAGES, read_robustness, summarise
 
 _LINESTYLES: dict[str, object] = {"random": (0, (1, 3)), "random_sign": ":", "topk": "-",
@@ -124,6 +127,58 @@ def failure_table(summary: pd.DataFrame) -> pd.DataFrame:
     return _wide(cells.assign(cell=text), ["model", "method", "attack"], "cell")
 
 
+def comparison_table(compared: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
+    """Wide table of :func:`~.compare.compare_to_baseline`: one row per
+    ``"model / method / attack / measure"``, one column per ε (/255).
+
+    Cells are text: ``"-0.55 [-0.65, -0.45] * (n=6)"`` = mean per-image difference (attack minus
+    baseline) with its paired bootstrap CI, ``*`` when significant after correction, over n images
+    where both attacks kept the label; ``"= (n=6)"`` when identical on every image;
+    ``"not enough data (n=2)"`` when fewer than ``min_images`` images were left.
+    """
+    text = []
+    for r in compared.to_dict("records"):
+        note = str(r["note"]) if isinstance(r["note"], str) else ""
+        text.append(f"not enough data (n={r['n']})" if note.startswith("not enough data")
+                    else f"{_cell({**r, 'note': note}, digits)} (n={r['n']})")
+    cells = compared.assign(cell=text)
+    order = {m: i for i, m in enumerate(_measure_order(list(cells["measure"].unique())))}
+    cells = cells.assign(_m=cells["measure"].map(order)).sort_values(
+        ["model", "method", "attack", "_m", "eps"], kind="stable")
+    wide = _wide(cells, ["model", "method", "attack", "_m", "measure"], "cell")
+    wide.index = [" / ".join(map(str, (m, me, a, meas))) for m, me, a, _o, meas in wide.index]
+    return wide
+
+
+def _comparison_section(rows: pd.DataFrame, root: Path, min_images: int,
+                        paths: dict[str, Path]) -> str:
+    """HTML of the attacks-vs-random_sign section; writes its CSV into ``paths``."""
+    head = f"<h2>Attacks against {BASELINE}, paired by image</h2>"
+    try:
+        compared = compare_to_baseline(rows, min_images=min_images)
+    except AttrbenchError as err:
+        return f"{head}<p>{escape_html(str(err))}</p>"
+    csv = root / f"robustness_vs_{BASELINE}.csv"
+    write_text_atomic(csv, compared.to_csv(index=False))
+    paths["vs_baseline"] = csv
+    tested = int(compared["p_adj"].notna().sum())
+    explain = (
+        f"Per model, method and ε, each attack's measure on each image minus {BASELINE}'s on the "
+        "same image, over the images where both kept the label: mean [paired bootstrap 95 % CI "
+        "(BCa)] (n = images); * = Wilcoxon signed-rank p < 0.05 after Holm correction across the "
+        "attacks and measures of that model, method and ε. Negative = the attack moves the "
+        f"attribution more than {BASELINE} noise of the same budget. \"not enough data\" = fewer "
+        f"than {max(2, min_images)} images kept the label under both; \"=\" = identical on every "
+        f"image. {int(compared['significant'].sum())} of {tested} tested comparisons are "
+        f"significant. Kamath et al. show the curves side by side only; this test is an addition. "
+        f"All columns (p, corrected p, rank-biserial r): {csv.name}.")
+    if compared.empty:
+        return f"{head}<p>No attack shares an ε and a measure with {BASELINE}.</p>"
+    wide = comparison_table(compared)
+    return (f"{head}<p>{escape_html(explain)}</p>"
+            + html_table(wide, index_name="model / method / attack / measure"))
+
+
 def console_lines(summary: pd.DataFrame, measure: str = "topk_intersection") -> list[str]:
     """One line per (model, method, attack, ε): label kept n/N, failed fraction, ``measure``."""
     sub = summary[summary["measure"] == measure]
@@ -142,7 +197,9 @@ def write_robustness_report(
     root: str | Path, title: str = "attrbench: robustness of attributions",
     min_images: int = DEFAULT_MIN_IMAGES,
 ) -> dict[str, Path]:
-    """Write ``robustness_summary.csv``, ``figures/robustness_<method>.png`` and ``report.html``.
+    """Write ``robustness_summary.csv``, ``figures/robustness_<method>.png`` and ``report.html``,
+    and, if random_sign and another attack were run, ``robustness_vs_random_sign.csv``
+    (:func:`~.compare.compare_to_baseline`; otherwise the page says why not).
 
     Args:
         root: the results folder.
@@ -160,6 +217,7 @@ def write_robustness_report(
         )
     summary = summarise(rows, min_images)
     paths: dict[str, Path] = {}
+    compare_html = _comparison_section(rows, root, min_images, paths)
     csv = root / "robustness_summary.csv"
     write_text_atomic(csv, summary.to_csv(index=False))
     paths["summary"] = csv
@@ -202,6 +260,7 @@ is over, and a cell with fewer than {min_images} images says "too few".</p>
 <h2>Figures</h2>{''.join(figures)}
 <h2>Attack could not keep the label</h2>{fails_html}
 <h2>Mean measure per budget (n = images with the label kept)</h2>{wide_html}
+{compare_html}
 <h2>Run configuration</h2>{definition_list(flatten_config(prov.get('config') or {}))}
 <h3>provenance</h3>{definition_list(stamps)}
 </main></body></html>
