@@ -36,6 +36,7 @@ from attrbench.metrics.functional.robustness import (
 )
 from attrbench.metrics.functional.topk import check_w
 from attrbench.progress import progress_bar
+from attrbench.results.identity import images_sha256, state_dict_sha256
 from attrbench.robustness.attacks import attack_config, attribution_attack
 from attrbench.robustness.results import ROBUSTNESS_SCHEMA, RobustnessStore
 from attrbench.robustness.space import InputSpace, check_eps
@@ -197,10 +198,19 @@ def run_robustness(
     cfg.validate()
     device = torch.device(device)
     # "rows": the row format; folders from before kept_label are refused, not mixed
-    identity = {"robustness": cfg.to_dict(), "models": sorted(models), "rows": "kept_label"}
-    store = RobustnessStore(out, identity, cfg.seed) if out is not None else None
-    run = Path(out).name if out is not None else "robustness"
     x_all, y_all, ids_all = _load_slice(dataset, cfg.num_images)
+    store = None
+    if out is not None:  # identity: also the weights and the images (issue 13)
+        spec = getattr(dataset, "spec", None)
+        identity = {"robustness": cfg.to_dict(), "rows": "kept_label",
+                    "models": {k: state_dict_sha256(m) for k, m in sorted(models.items())},
+                    "dataset": {"name": getattr(spec, "name", type(dataset).__name__),
+                                "split": getattr(dataset, "split", None),
+                                "images_sha256": images_sha256(ids_all, y_all),
+                                "first_image_sha256": hashlib.sha256(
+                                    x_all[0].double().numpy().tobytes()).hexdigest()}}
+        store = RobustnessStore(out, identity, cfg.seed)
+    run = Path(out).name if out is not None else "robustness"
     frames: list[pd.DataFrame] = []
     total = len(models) * len(cfg.methods) * len(cfg.attacks) * len(cfg.budgets())
     with progress_bar(progress, total=total, description="robustness") as advance:
