@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 from attrbench.errors import AttrbenchError
 from attrbench.evaluation.runner import (EvalConfig, ModelEntry, evaluation_identity,
                                          run_evaluation)
+from attrbench.progress import attached_to_terminal
 from attrbench.results.store import ResultStore
 
 
@@ -23,7 +24,8 @@ def evaluate(model: nn.Module, dataset: Dataset, methods: Sequence[str] = ("fpa-
              max_batch: int = 128, chunk_size: int = 64,
              method_params: dict[str, dict[str, Any]] | None = None, model_name: str = "model",
              augmentation: str = "unknown", out: str | Path | None = None,
-             device: str | torch.device = "cpu", progress: bool = False) -> pd.DataFrame:
+             device: str | torch.device = "cpu", progress: bool | None = None,
+             shard: tuple[int, int] | None = None) -> pd.DataFrame:
     """MIF/LIF perturbation curves of ``model`` for each estimator variant, as a tidy DataFrame.
 
     Args:
@@ -48,7 +50,9 @@ def evaluate(model: nn.Module, dataset: Dataset, methods: Sequence[str] = ("fpa-
             message naming what differs; a rerun on more images whose first ones are the folder's
             extends it.
         device: where the model and images live.
-        progress: show a progress bar.
+        progress: show progress (images done); None = only when stderr is a terminal.
+        shard: ``(K, N)``: compute only image chunks ``c`` with ``c % N == K`` (N independent
+            processes, same ``out``); the result holds every shard on disk. None = all.
 
     Returns:
         One row per image x variant x order x step (see :data:`attrbench.results.CURVE_SCHEMA`);
@@ -65,5 +69,7 @@ def evaluate(model: nn.Module, dataset: Dataset, methods: Sequence[str] = ("fpa-
         # Everything is validated here, before the folder's config.json is written.
         config, images = evaluation_identity([entry], dataset, cfg)
         store = ResultStore(out, config, seed, images=images)
+    if progress is None:
+        progress = attached_to_terminal()
     return run_evaluation([entry], dataset, cfg, store=store, device=device, progress=progress,
-                          run=Path(out).name if out is not None else "api")
+                          run=Path(out).name if out is not None else "api", shard=shard)
