@@ -87,7 +87,7 @@ def _lossless_test():
     return TensorDataset(x, y)
 
 
-def export() -> None:
+def export(only: tuple[str, ...] = AUGMENTATIONS) -> None:
     from attrbench.data import load_dataset
     from attrbench.models import load_checkpoint
     from attrbench.provenance import git_revision
@@ -97,7 +97,7 @@ def export() -> None:
     jpeg = load_dataset("cifar10-jpeg", "test", root=DATA)
     lossless = _lossless_test()
     WEIGHTS.mkdir(parents=True, exist_ok=True)
-    for aug in AUGMENTATIONS:
+    for aug in only:
         run = RUNS / aug
         model, meta = load_checkpoint(run / "model")
         history = json.loads((run / "history.json").read_text())
@@ -125,5 +125,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("step", choices=("train", "export"))
     parser.add_argument("--parallel", action="store_true")
+    parser.add_argument("--only", nargs="+", choices=AUGMENTATIONS, default=list(AUGMENTATIONS),
+                        help="export only these models")
     args = parser.parse_args()
-    train(args.parallel) if args.step == "train" else export()
+    train(args.parallel) if args.step == "train" else export(tuple(args.only))
