@@ -89,7 +89,7 @@ def test_in_shard_partitions_chunks() -> None:
 def setup() -> tuple[torch.nn.Module, object]:
     torch.manual_seed(0)
     model = create_model("small_cnn", num_classes=10, in_channels=3).eval()
-    return model, load_dataset("cifar10-mini", "test", limit=10)
+    return model, load_dataset("cifar10-mini", "test")  # the configs take the first 10
 
 
 def _cfg(**kw: object) -> EvalConfig:

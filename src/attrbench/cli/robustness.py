@@ -56,6 +56,7 @@ def robustness(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     config: Annotated[Optional[Path], typer.Option(help="TOML file with a \\[robustness] table; explicit flags win.")] = None,
     min_images: Annotated[int, typer.Option(help="Report: a cell with fewer label-kept images shows 'too few' instead of a mean.")] = 5,
+    shard: Annotated[Optional[str], typer.Option(help="K/N: compute only the units of work (chunks of each model/method/attack/eps, in loop order) u with u % N == K into --out; auto: from torchrun or SLURM. The shard that finds every unit on disk writes the report.")] = None,
 ) -> None:
     """Attack attributions within an ε-ball (label kept) and write tidy Parquet, curves and a report.
 
@@ -100,8 +101,12 @@ def robustness(
                      str(config) if config else "the options")
     cfg = RobustnessConfig(**values).validate()
     check_min_images(min_images)
+    from attrbench.results.shards import parse_shard, shard_device
 
+    part = parse_shard(shard) if shard is not None else None
     dev = resolve_device(device)
+    if part is not None:
+        dev = shard_device(dev)
     data = load_dataset(dataset, split, root=data_root)
     models = {}
     for i, text in enumerate(checkpoint):
@@ -113,7 +118,12 @@ def robustness(
             raise AttrbenchError(f"Two checkpoints are labelled {label!r}; write LABEL=PATH to tell them apart.")
         models[label] = model
     space = InputSpace.from_stats(data.spec.mean, data.spec.std)
-    rows = run_robustness(models, data, cfg, space, out=out, device=dev, progress=True)
+    rows = run_robustness(models, data, cfg, space, out=out, device=dev, progress=True, shard=part)
+    if part is not None and rows.attrs.get("missing_shards"):
+        typer.echo(f"shard {part[0]}/{part[1]} done; {rows.attrs['missing_shards']} unit(s) of "
+                   f"other shards still missing; when all have finished, rerun without --shard "
+                   f"(it only writes the report).")
+        return
     paths = write_robustness_report(out, min_images=min_images)
     for line in console_lines(summarise(rows, min_images)):
         typer.echo(line)

@@ -37,6 +37,7 @@ from attrbench.metrics.functional.robustness import (
 from attrbench.metrics.functional.topk import check_w
 from attrbench.progress import progress_bar
 from attrbench.results.identity import images_sha256, state_dict_sha256
+from attrbench.results.shards import check_shard, in_shard
 from attrbench.robustness.attacks import attack_config, attribution_attack
 from attrbench.robustness.results import ROBUSTNESS_SCHEMA, RobustnessStore
 from attrbench.robustness.space import InputSpace, check_eps
@@ -180,6 +181,7 @@ def run_robustness(
     out: str | Path | None = None,
     device: torch.device | str = "cpu",
     progress: bool = False,
+    shard: tuple[int, int] | None = None,
 ) -> pd.DataFrame:
     """Attack every (model, method, attack, ε) and measure how much the attributions change.
 
@@ -191,11 +193,18 @@ def run_robustness(
         out: results folder (resumable); None keeps rows in memory only.
         device: where models and images run.
         progress: show a progress bar.
+        shard: ``(K, N)``: of the units of work (one chunk of one (model, method, attack, ε),
+            numbered in loop order), compute only those with ``unit % N == K``; N independent
+            processes with the same ``out`` compute everything (see ``evaluate --shard``).
 
     Returns:
-        Tidy rows with the columns of :data:`~.results.ROBUSTNESS_SCHEMA`.
+        Tidy rows with the columns of :data:`~.results.ROBUSTNESS_SCHEMA` (with ``out``: every
+        shard on disk). ``result.attrs["missing_shards"]``: units of other shards not on disk yet.
     """
     cfg.validate()
+    if shard is not None:
+        check_shard(*shard)
+    units = {"next": 0, "missing": 0, "shard": shard}
     device = torch.device(device)
     # "rows": the row format; folders from before kept_label are refused, not mixed
     x_all, y_all, ids_all = _load_slice(dataset, cfg.num_images)
@@ -225,23 +234,35 @@ def run_robustness(
                 for attack in cfg.attacks:
                     for eps in cfg.budgets():
                         frames += _run_cell(run, label, explainer, attack, eps, cfg, space, store,
-                                            x_m, y_m, ids_m, device)
+                                            x_m, y_m, ids_m, device, units)
                         advance(1)
     if store is not None:
-        return store.read_curves()
-    if not frames:
-        return ROBUSTNESS_SCHEMA.empty_table().to_pandas()
-    return pd.concat(frames, ignore_index=True)
+        table = store.read_curves()
+    elif not frames:
+        table = ROBUSTNESS_SCHEMA.empty_table().to_pandas()
+    else:
+        table = pd.concat(frames, ignore_index=True)
+    table.attrs["missing_shards"] = units["missing"]
+    return table
 
 
 def _run_cell(run: str, label: str, explainer: Any, attack: str, eps: float, cfg: RobustnessConfig,
               space: InputSpace, store: RobustnessStore | None, x: torch.Tensor, y: torch.Tensor,
-              ids: torch.Tensor, device: torch.device) -> list[pd.DataFrame]:
-    """All chunks of one (model, method, attack, ε); returns the frames computed (not skipped)."""
+              ids: torch.Tensor, device: torch.device,
+              units: dict[str, Any] | None = None) -> list[pd.DataFrame]:
+    """All chunks of one (model, method, attack, ε); returns the frames computed (not skipped).
+
+    ``units`` counts the units of work in loop order (``next``) and, for chunks of other shards
+    (``shard`` = ``(K, N)``), how many are not on disk (``missing``)."""
     config = attack_config(attack, cfg.preset, **{**dict(cfg.attack_params), "eps": eps})
     frames = []
     for chunk, start in enumerate(range(0, len(x), cfg.chunk_size)):
         key = _safe(f"{label}__{explainer.name}__{attack}__eps{eps:.6f}__chunk{chunk:05d}")
+        if units is not None:
+            unit, units["next"] = units["next"], units["next"] + 1
+            if not in_shard(unit, units["shard"]):
+                units["missing"] += int(store is None or not store.has_shard(key))
+                continue
         if store is not None and store.has_shard(key):
             continue
         xc = x[start : start + cfg.chunk_size].to(device)
