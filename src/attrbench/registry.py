@@ -31,6 +31,10 @@ class Registry(Generic[T]):
         self._entries[name] = entry
         return entry
 
+    def unregister(self, name: str) -> T:
+        """Remove and return the entry ``name`` (``KeyError`` if absent)."""
+        return self._entries.pop(name)
+
     def decorator(self, name: str) -> Callable[[T], T]:
         """Decorator form of :meth:`register`."""
 

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from attrbench.errors import AttrbenchError
-from attrbench.methods import Explainer, create_method, get_method_spec, list_methods
+from attrbench.methods import Explainer, create_method, get_method_spec, list_methods, method_name
 from attrbench.postprocess import keeps_sign, list_postprocess, parse_steps, postprocess
 
 #: Paper names -> composed names. Primed = multiplied by the input (FPA Sec. 3). The ``*_sum`` of VG
@@ -225,12 +225,25 @@ def _unknown(name: str) -> AttrbenchError:
     )
 
 
-def parse_variant(name: str) -> Variant:
+#: Post-processing of a user method object given where a variant is expected: the channel sum of
+#: what it returns (a (B, H, W) map unchanged). Register it and write "name|abs_sum" for another.
+USER_POSTPROCESS: tuple[str, ...] = ("sum",)
+
+
+def parse_variant(name: Any) -> Variant:
     """Parse ``"method|step[|step...]"`` or a paper alias into a :class:`Variant`.
+
+    A :class:`Variant` is returned as is; a user method object (callable, Captum attribution,
+    Quantus-style function; :mod:`attrbench.methods.custom`) is registered under its own name and
+    gets :data:`USER_POSTPROCESS`.
 
     Raises:
         AttrbenchError: unknown method, alias or step (with suggestions), or no post-processing.
     """
+    if isinstance(name, Variant):
+        return name
+    if not isinstance(name, str):
+        return Variant(method_name(name), USER_POSTPROCESS)
     text = name.strip().translate(_PRIMES)
     text = ALIASES.get(text, text)
     method, _, chain = text.partition("|")
@@ -247,18 +260,22 @@ def parse_variant(name: str) -> Variant:
     return Variant(method, parse_steps(chain))
 
 
-def resolve_variants(names: str | Iterable[str]) -> list[Variant]:
+def resolve_variants(names: Any) -> list[Variant]:
     """Expand presets, aliases and composed names into variants, de-duplicated, order kept.
 
     Args:
-        names: one string or several; each may be comma-separated, e.g.
-            ``["fpa-table", "grad_cam|positive_sum|minmax_p99"]``.
+        names: one string (one name, never split into characters) or several; each string may be
+            comma-separated, e.g. ``["fpa-table", "grad_cam|positive_sum|minmax_p99"]``. Items may
+            also be :class:`Variant` objects or user method objects (see :func:`parse_variant`).
 
     Raises:
         AttrbenchError: an unknown name (with suggestions) or an empty list.
     """
-    items = [names] if isinstance(names, str) else list(names)
-    tokens = [t.strip() for item in items for t in item.split(",") if t.strip()]
+    single = isinstance(names, (str, Variant)) or not isinstance(names, Iterable)
+    items = [names] if single else list(names)
+    tokens = [t for item in items
+              for t in ([s.strip() for s in item.split(",")] if isinstance(item, str) else [item])
+              if not isinstance(t, str) or t]
     if not tokens:
         raise AttrbenchError(
             "No variants given; use e.g. 'fpa-table' or 'integrated_gradients|sum'. "
@@ -266,19 +283,20 @@ def resolve_variants(names: str | Iterable[str]) -> list[Variant]:
         )
     out: list[Variant] = []
     for token in tokens:
-        for name in PRESETS.get(token, (token,)):
+        for name in PRESETS.get(token, (token,)) if isinstance(token, str) else (token,):
             variant = parse_variant(name)
             if variant not in out:
                 out.append(variant)
     return out
 
 
-def create_variant(name: str | Variant, model: nn.Module, **overrides: Any) -> VariantExplainer:
+def create_variant(name: Any, model: nn.Module, **overrides: Any) -> VariantExplainer:
     """Build ``(x, target) -> (B,H,W)`` maps for a variant name (``"IG_sum"``) and ``model``.
 
+    ``name`` may also be a :class:`Variant` or a user method object (see :func:`parse_variant`).
     ``overrides`` go to :func:`attrbench.methods.create_method` (hyperparameters, ``max_batch``).
     """
-    variant = name if isinstance(name, Variant) else parse_variant(name)
+    variant = parse_variant(name)
     return variant.create(model, **overrides)
 
 
@@ -300,6 +318,7 @@ __all__ = [
     "PARITIES",
     "PARITY_OVERRIDES",
     "PRESETS",
+    "USER_POSTPROCESS",
     "Variant",
     "VariantExplainer",
     "black_baseline",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +18,15 @@ from attrbench.progress import attached_to_terminal
 from attrbench.results.store import ResultStore
 
 
-def evaluate(model: nn.Module, dataset: Dataset, methods: Sequence[str] = ("fpa-table",), *,
+def evaluate(model: nn.Module, dataset: Dataset, methods: Any = None, *,
              num_images: int | None = None, num_steps: int | None = None, mask_value: float = 0.0,
              tie_break: str = "random", target: str = "predicted", seed: int = 0,
              max_batch: int = 128, chunk_size: int = 64,
              method_params: dict[str, dict[str, Any]] | None = None, model_name: str = "model",
              augmentation: str = "unknown", out: str | Path | None = None,
              device: str | torch.device = "cpu", progress: bool | None = None,
-             shard: tuple[int, int] | None = None) -> pd.DataFrame:
+             shard: tuple[int, int] | None = None,
+             maps: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """MIF/LIF perturbation curves of ``model`` for each estimator variant, as a tidy DataFrame.
 
     Args:
@@ -33,7 +34,12 @@ def evaluate(model: nn.Module, dataset: Dataset, methods: Sequence[str] = ("fpa-
         dataset: yields ``(image (C, H, W) float, label int)``; an ``ids`` attribute, if present,
             gives the image ids.
         methods: variant names (``"integrated_gradients|sum"``, ``"IG_sum"``) or presets
-            (``"fpa-table"``).
+            (``"fpa-table"``); one string is one name. Also user methods: a callable
+            ``(model, x, target) -> (B, C, H, W) | (B, H, W)``, a Captum ``Attribution`` bound
+            to ``model``, a Quantus-style ``explain_func(model, inputs, targets, **kwargs)``
+            (each scored with the channel sum of what it returns; register it with
+            :func:`attrbench.register_method` for another post-processing, e.g.
+            ``"name|abs_sum"``). None = ``"fpa-table"``, or nothing when ``maps`` is given.
         num_images: evaluate the first N images (None = all).
         num_steps: perturbation steps after the unperturbed one (None = 5 % of the pixels per step).
         mask_value: fill of masked pixels in the model's input space.
@@ -53,6 +59,9 @@ def evaluate(model: nn.Module, dataset: Dataset, methods: Sequence[str] = ("fpa-
         progress: show progress (images done); None = only when stderr is a terminal.
         shard: ``(K, N)``: compute only image chunks ``c`` with ``c % N == K`` (N independent
             processes, same ``out``); the result holds every shard on disk. None = all.
+        maps: precomputed maps scored beside ``methods``, ``{"label": values}`` or
+            ``{"label|abs_sum": values}``: values an array (N, H, W) / (N, C, H, W) whose row i
+            is ``dataset[i]``, or ``{image_id: map}``. The label names the rows' ``variant``.
 
     Returns:
         One row per image x variant x order x step (see :data:`attrbench.results.CURVE_SCHEMA`);
@@ -60,16 +69,19 @@ def evaluate(model: nn.Module, dataset: Dataset, methods: Sequence[str] = ("fpa-
     """
     if not isinstance(model, nn.Module):
         raise AttrbenchError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
-    cfg = EvalConfig(variants=tuple(methods), num_images=num_images, chunk_size=chunk_size,
+    if methods is None:
+        methods = () if maps is not None else ("fpa-table",)
+    cfg = EvalConfig(variants=methods, num_images=num_images, chunk_size=chunk_size,
                      num_steps=num_steps, mask_value=mask_value, tie_break=tie_break, target=target,
                      seed=seed, max_batch=max_batch, method_params=dict(method_params or {}))
     entry = ModelEntry(model, model_name, augmentation)
     store = None
     if out is not None:
         # Everything is validated here, before the folder's config.json is written.
-        config, images = evaluation_identity([entry], dataset, cfg)
+        config, images = evaluation_identity([entry], dataset, cfg, maps)
         store = ResultStore(out, config, seed, images=images)
     if progress is None:
         progress = attached_to_terminal()
     return run_evaluation([entry], dataset, cfg, store=store, device=device, progress=progress,
-                          run=Path(out).name if out is not None else "api", shard=shard)
+                          run=Path(out).name if out is not None else "api", shard=shard,
+                          maps=maps)

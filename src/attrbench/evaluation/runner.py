@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from attrbench.errors import AttrbenchError
 from attrbench.methods import create_method, get_method_spec
+from attrbench.methods.precomputed import PrecomputedMaps, precomputed_maps
 from attrbench.metrics.functional.perturbation import perturbation_curves, step_schedule
 from attrbench.metrics.functional.ranking import TIE_BREAKS
 from attrbench.progress import progress_bar
@@ -35,7 +36,7 @@ from attrbench.results.identity import normalise, state_dict_sha256
 from attrbench.results.shards import check_shard, in_shard
 from attrbench.results.store import ImageList, ResultStore, chunk_suffix
 from attrbench.runtime import make_generator
-from attrbench.variants import Variant, resolve_variants
+from attrbench.variants import Variant, parse_variant, resolve_variants
 
 TARGETS = ("predicted", "label")
 
@@ -45,7 +46,9 @@ class EvalConfig:
     """How curves are computed; recorded with the results.
 
     Attributes:
-        variants: variant or preset names (``"fpa-table"``, ``"integrated_gradients|sum"``, ``"IG_abs"``).
+        variants: variant or preset names (``"fpa-table"``, ``"integrated_gradients|sum"``, ``"IG_abs"``);
+            one string is one name. User method objects (callables, Captum attributions,
+            Quantus-style functions) are registered and stored as ``"<name>|sum"``.
         num_images: evaluate the first N images of the dataset (None = all).
         chunk_size: images per shard (the unit of resume).
         num_steps: perturbation steps after step 0, evenly spread up to every pixel masked; None =
@@ -69,6 +72,11 @@ class EvalConfig:
     seed: int = 0
     max_batch: int = 128
     method_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        names = (self.variants,) if isinstance(self.variants, str) else tuple(self.variants)
+        object.__setattr__(self, "variants", tuple(  # objects -> registered "<name>|sum"
+            v if isinstance(v, str) else parse_variant(v).name for v in names))
 
     def validate(self) -> None:
         """Raise :class:`AttrbenchError` for values that cannot work."""
@@ -183,8 +191,12 @@ def _targets(entry: ModelEntry, cfg: EvalConfig, x: torch.Tensor,
 
 
 def _variant_maps(entry: ModelEntry, variants: Sequence[Variant], cfg: EvalConfig,
-                  x: torch.Tensor, targets: torch.Tensor) -> Iterator[tuple[Variant, torch.Tensor]]:
-    """Yield ``(variant, maps (B,H,W))``; each method runs once and its variants share the output."""
+                  x: torch.Tensor, targets: torch.Tensor, maps: Sequence[PrecomputedMaps] = (),
+                  lo: int = 0) -> Iterator[tuple[Variant, torch.Tensor]]:
+    """Yield ``(variant, maps (B,H,W))``; each method runs once and its variants share the output.
+
+    Precomputed ``maps`` follow, rows ``lo : lo + B`` (the dataset positions of ``x``).
+    """
     raw: dict[str, torch.Tensor] = {}
     for variant in variants:
         if variant.method not in raw:
@@ -192,14 +204,17 @@ def _variant_maps(entry: ModelEntry, variants: Sequence[Variant], cfg: EvalConfi
                                       **_method_params(cfg, variant.method, entry))
             raw[variant.method] = explainer(x, targets)
         yield variant, variant.apply(raw[variant.method], x)
+    for given in maps:
+        yield given.variant, given.variant.apply(given.rows(lo, lo + x.shape[0], x), x)
 
 
 def _evaluate_chunk(entry: ModelEntry, variants: Sequence[Variant], cfg: EvalConfig, run: str,
                     chunk: int, x: torch.Tensor, labels: torch.Tensor, ids: np.ndarray,
-                    counts: torch.Tensor | None) -> pd.DataFrame:
+                    counts: torch.Tensor | None, given: Sequence[PrecomputedMaps] = (),
+                    lo: int = 0) -> pd.DataFrame:
     targets = _targets(entry, cfg, x, labels)
     frames = []
-    for variant, maps in _variant_maps(entry, variants, cfg, x, targets):
+    for variant, maps in _variant_maps(entry, variants, cfg, x, targets, given, lo):
         curves = perturbation_curves(
             entry.model, x, maps, targets=targets, counts=counts, mask_value=cfg.mask_value,
             tie_break=cfg.tie_break, max_batch=cfg.max_batch,
@@ -289,6 +304,7 @@ def check_dataset(dataset: Dataset, models: Sequence[ModelEntry],
 
 
 def evaluation_identity(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConfig,
+                        maps: Mapping[str, Any] | None = None,
                         ) -> tuple[dict[str, Any], ImageList]:
     """Validate a run completely and return its identity, before anything is written.
 
@@ -303,6 +319,9 @@ def evaluation_identity(models: Sequence[ModelEntry], dataset: Dataset, cfg: Eva
         dataset: yields ``(image (C,H,W), label)``; ``ids`` / ``labels`` / ``spec`` / ``split``
             attributes are used when present.
         cfg: evaluation settings.
+        maps: precomputed maps (:mod:`attrbench.methods.precomputed`); the identity holds each
+            set's SHA-256. User methods are recorded by origin (``module.qualname``): a changed
+            function body under the same name is not detected.
 
     Returns:
         ``(config, images)`` for :class:`~attrbench.results.ResultStore`: a JSON-ready dict and the
@@ -314,11 +333,11 @@ def evaluation_identity(models: Sequence[ModelEntry], dataset: Dataset, cfg: Eva
     cfg.validate()
     if not models:
         raise AttrbenchError("No models to evaluate; pass at least one model.")
-    variants = resolve_variants(cfg.variants)
     n_total = len(dataset)  # type: ignore[arg-type]
     n = n_total if cfg.num_images is None else min(cfg.num_images, n_total)
     if n == 0:
         raise AttrbenchError("The dataset is empty; nothing to evaluate.")
+    variants, given = _resolve(cfg, dataset, n, maps)
     check_dataset(dataset, models)
     methods = sorted({v.method for v in variants})
     entries = {}
@@ -346,6 +365,11 @@ def evaluation_identity(models: Sequence[ModelEntry], dataset: Dataset, cfg: Eva
     config = {k: v for k, v in cfg.to_dict().items() if k != "num_images"}
     config.update(variants_resolved=[f"{v.label}={v.method}|{'|'.join(v.steps)}" for v in variants],
                   models=entries, dataset=data)
+    user = {m: get_method_spec(m).origin for m in methods if get_method_spec(m).user}
+    if user:  # only then, so folders of built-in methods keep their identity
+        config["user_methods"] = user
+    if given:
+        config["precomputed_maps"] = {g.variant.label: g.describe() for g in given}
     labels = getattr(dataset, "labels", None)
     images = ImageList(_dataset_ids(dataset, n),
                        None if labels is None else np.asarray(labels[:n], dtype=np.int64),
@@ -355,7 +379,8 @@ def evaluation_identity(models: Sequence[ModelEntry], dataset: Dataset, cfg: Eva
 
 def run_evaluation(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConfig, *,
                    store: ResultStore | None = None, run: str = "run", device: str | torch.device = "cpu",
-                   progress: bool = True, shard: tuple[int, int] | None = None) -> pd.DataFrame:
+                   progress: bool = True, shard: tuple[int, int] | None = None,
+                   maps: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Evaluate every model x variant on the first ``cfg.num_images`` images of ``dataset``.
 
     Args:
@@ -370,6 +395,8 @@ def run_evaluation(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConf
         shard: ``(K, N)``: compute only the image chunks ``c`` with ``c % N == K``
             (:mod:`attrbench.results.shards`); N processes with K = 0..N-1 and the same ``store``
             together compute every chunk, each resuming on its own. None = all chunks.
+        maps: precomputed maps ``{label: values}`` scored beside the variants (see
+            :mod:`attrbench.methods.precomputed`; aligned with the dataset's positions / ids).
 
     Returns:
         The tidy curve table (:data:`~attrbench.results.schema.CURVE_SCHEMA` columns): with a
@@ -383,11 +410,11 @@ def run_evaluation(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConf
         check_shard(*shard)
     if not models:
         raise AttrbenchError("No models to evaluate; pass at least one model.")
-    variants = resolve_variants(cfg.variants)
     n_total = len(dataset)  # type: ignore[arg-type]
     n = n_total if cfg.num_images is None else min(cfg.num_images, n_total)
     if n == 0:
         raise AttrbenchError("The dataset is empty; nothing to evaluate.")
+    variants, given = _resolve(cfg, dataset, n, maps)
     check_dataset(dataset, models, device)
     ids_all = _dataset_ids(dataset, n)
     n_chunks = math.ceil(n / cfg.chunk_size)
@@ -412,7 +439,7 @@ def run_evaluation(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConf
                 counts = step_schedule(x.shape[-2] * x.shape[-1], num_steps=cfg.num_steps)
             for entry in todo:
                 frame = _evaluate_chunk(entry, variants, cfg, run, chunk, x, labels,
-                                        ids_all[lo:hi], counts)
+                                        ids_all[lo:hi], counts, given, lo)
                 if store is not None:
                     store.write_shard(_shard_key(entry, chunk), frame)
                 else:
@@ -423,6 +450,25 @@ def run_evaluation(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConf
     if not frames:  # a shard without chunks
         return CURVE_SCHEMA.empty_table().to_pandas()
     return pd.concat(frames, ignore_index=True)
+
+
+def _resolve(cfg: EvalConfig, dataset: Dataset, n: int, maps: Mapping[str, Any] | None,
+             ) -> tuple[list[Variant], list[PrecomputedMaps]]:
+    """The variants of ``cfg`` and the checked precomputed ``maps`` of the first ``n`` images."""
+    given: list[PrecomputedMaps] = []
+    if maps is not None:
+        shape = tuple(torch.as_tensor(dataset[0][0]).shape)
+        if len(shape) != 3:
+            raise AttrbenchError(f"Each image must have shape (C, H, W), got {shape}.")
+        given = precomputed_maps(maps, _dataset_ids(dataset, n), shape,  # type: ignore[arg-type]
+                                 len(dataset))  # type: ignore[arg-type]
+    if not cfg.variants and given:
+        return [], given
+    variants = resolve_variants(cfg.variants)
+    clash = {v.label for v in variants} & {g.variant.label for g in given}
+    if clash:
+        raise AttrbenchError(f"maps= labels {sorted(clash)} are also variant labels; rename them.")
+    return variants, given
 
 
 def missing_chunks(models: Sequence[ModelEntry], root: str | Path, num_images: int,

@@ -99,12 +99,14 @@ def get_method_spec(name: str) -> MethodSpec:
 
 
 def create_method(
-    name: str, model: nn.Module, *, max_batch: int = DEFAULT_MAX_BATCH, **overrides: Any
+    name: Any, model: nn.Module, *, max_batch: int = DEFAULT_MAX_BATCH, **overrides: Any
 ) -> Explainer:
     """Build the explainer ``name`` for ``model``.
 
     Args:
-        name: a registered method (see :func:`list_methods`).
+        name: a registered method (see :func:`list_methods`), or a user method object (callable,
+            Captum attribution, Quantus-style function, MethodSpec), registered under its own
+            name (:func:`attrbench.methods.custom.method_name`).
         model: classifier returning pre-softmax logits (B, K).
         max_batch: most model inputs per forward/backward pass (memory bound; results unchanged).
         **overrides: hyperparameters replacing the spec's defaults, e.g. ``steps=50``.
@@ -115,6 +117,10 @@ def create_method(
     Raises:
         AttrbenchError: unknown method or parameter, a bad value, or a missing/unknown layer.
     """
+    if not isinstance(name, str):
+        from attrbench.methods.custom import method_name
+
+        name = method_name(name)
     spec = METHODS.get(name)
     unknown = sorted(set(overrides) - set(spec.defaults))
     if unknown:

@@ -26,6 +26,11 @@ Params = Mapping[str, Any]
 #: :func:`attrbench.methods.guard.attribution_mode` with validated inputs and targets.
 ComputeFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, Params, int], torch.Tensor]
 
+#: ``differentiable(model, x (B,C,H,W) requiring grad, target (B,) int64, params) -> (B,C,H,W)``:
+#: the same attributions kept in the autograd graph of ``x`` (gradients taken with
+#: ``create_graph=True``), for the attributional attacks; called inside ``attribution_mode``.
+DifferentiableFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, Params], torch.Tensor]
+
 #: ``prepare(model, params) -> params``: check and resolve parameters once, when the explainer is
 #: created (e.g. turn ``layer=None`` into the model's default CAM layer). Raises AttrbenchError.
 PrepareFn = Callable[[nn.Module, dict[str, Any]], dict[str, Any]]
@@ -46,6 +51,11 @@ class MethodSpec:
         summary: one line for ``list`` output.
         reference: the paper the method comes from.
         prepare: optional parameter resolution at creation time, see :data:`PrepareFn`.
+        differentiable: the attributions as a function of the input (:data:`DifferentiableFn`),
+            or None when the gradient attacks cannot differentiate the method.
+        origin: for a user method, where it came from (``"mypkg.mod.my_fn"``,
+            ``"captum.attr.Saliency"``); empty for the built-in methods.
+        source: for a user method, the object it was made from (not compared).
     """
 
     name: str
@@ -58,6 +68,14 @@ class MethodSpec:
     summary: str = ""
     reference: str = ""
     prepare: PrepareFn | None = None
+    differentiable: DifferentiableFn | None = None
+    origin: str = ""
+    source: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def user(self) -> bool:
+        """Registered by the user (:func:`attrbench.methods.register_method`), not built in."""
+        return bool(self.origin)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))

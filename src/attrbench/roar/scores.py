@@ -8,11 +8,13 @@ rate instead; exact counts make the comparison paired).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
 from attrbench.errors import AttrbenchError
-from attrbench.methods import create_method, get_method_spec, list_methods
+from attrbench.methods import create_method, get_method_spec, list_methods, method_name
 from attrbench.roar.removal import UNITS, check_choice, element_scores
 from attrbench.runtime import make_generator
 from attrbench.variants import ALIASES, parse_variant
@@ -20,18 +22,22 @@ from attrbench.variants import ALIASES, parse_variant
 RANDOM = "random"
 
 
-def check_variant(name: str, unit: str) -> str:
+def check_variant(name: Any, unit: str) -> str:
     """Validate a variant for ``unit``; return its canonical name.
 
     Spatial ranking needs a post-processing (``"method|abs_sum"``); per-element ranking uses the
-    raw attribution, so a bare method name is accepted (a given post-processing is ignored).
+    raw attribution, so a bare method name is accepted (a given post-processing is ignored). A
+    user method object (callable, Captum attribution class, Quantus-style function) is registered
+    under its own name (``"<name>|sum"`` when spatial; :mod:`attrbench.methods.custom`).
 
     Raises:
         AttrbenchError: unknown method/step/alias (with suggestions) or unknown unit.
     """
     check_choice("ranking unit", unit, UNITS)
-    if name == RANDOM:
+    if isinstance(name, str) and name == RANDOM:
         return RANDOM
+    if not isinstance(name, str):
+        return method_name(name) if unit == "element" else parse_variant(name).name
     if unit == "element":
         method = ALIASES.get(name, name).partition("|")[0].strip()
         get_method_spec(method)  # unknown -> the registry's error with suggestions
