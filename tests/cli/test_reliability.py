@@ -149,3 +149,18 @@ def test_help_path_imports_no_torch() -> None:
     package no longer imports torchvision (seconds) until a folder is scanned."""
     assert _loaded_after("import attrbench.cli") == []
     assert "torchvision" not in _loaded_after("import attrbench.data")
+
+
+def test_train_config_types_and_out_file(tmp_path: Path) -> None:
+    """Case 9: a wrongly typed TOML value and an --out that is a file get one line each."""
+    (tmp_path / "c.toml").write_text('[train]\nepochs = "two"\n')
+    result = runner.invoke(app, ["train", "--out", str(tmp_path / "r"), "--config",
+                                 str(tmp_path / "c.toml")])
+    _fails(result, "epochs in ")
+    _fails(result, "must be an integer, got 'two' (str)")
+    (tmp_path / "c.toml").write_text("[train]\nlr = true\n")
+    _fails(runner.invoke(app, ["train", "--out", str(tmp_path / "r"), "--config",
+                               str(tmp_path / "c.toml")]), "lr in ")
+    (tmp_path / "f").write_text("x")
+    _fails(runner.invoke(app, ["train", "--out", str(tmp_path / "f")]), "is a file; pass a folder")
+    assert not (tmp_path / "r").exists()

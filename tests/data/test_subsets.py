@@ -62,3 +62,10 @@ def test_cli_prints_the_warning_as_one_line(tmp_path: Path) -> None:
     err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stderr
     assert err.startswith("warning: the first 8 images") and err.count("\n") == 1
+
+
+def test_no_warning_for_a_split_in_random_class_order() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        subset = load_dataset("cifar10-mini", "test", limit=16)  # official order, not sorted
+    assert int((subset.label_histogram() > 0).sum()) < 10

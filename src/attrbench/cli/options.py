@@ -68,3 +68,40 @@ def check_positive(value: int | None, flag: str) -> None:
     """Refuse a count flag below 1 (``--num-images 0``), naming the flag."""
     if value is not None and value < 1:
         raise AttrbenchError(f"{flag} must be >= 1, got {value}.")
+
+
+_KINDS: dict[type, tuple[str, tuple[type, ...]]] = {
+    bool: ("true or false", (bool,)), int: ("an integer", (int,)),
+    float: ("a number", (int, float)), str: ("a string", (str,)),
+    tuple: ("a list", (list, tuple)), list: ("a list", (list, tuple)), dict: ("a table", (dict,)),
+}
+
+
+def check_value_types(values: dict[str, Any], cls: type, source: str) -> None:
+    """Refuse config-file values whose type does not fit the dataclass field (``epochs = "two"``).
+
+    Checks the outer type of ``bool``, ``int``, ``float``, ``str``, ``tuple``, ``list`` and
+    ``dict`` fields, optionally ``| None``; other field types are left to the config itself.
+    """
+    import dataclasses
+    import types
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    for key, value in values.items():
+        hint = hints.get(key)
+        if hint is None or not dataclasses.is_dataclass(cls):
+            continue
+        options = typing.get_args(hint) if isinstance(hint, types.UnionType) or \
+            typing.get_origin(hint) is typing.Union else (hint,)
+        if value is None and type(None) in options:
+            continue
+        kinds = [_KINDS.get(typing.get_origin(o) or o) for o in options if o is not type(None)]
+        if not kinds or any(k is None for k in kinds):
+            continue
+        ok = any(isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed)
+                 for _, allowed in kinds)
+        if not ok:
+            want = " or ".join(sorted({name for name, _ in kinds}))
+            raise AttrbenchError(f"{key} in {source} must be {want}, got {value!r} "
+                                 f"({type(value).__name__}).")

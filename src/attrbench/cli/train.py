@@ -10,7 +10,8 @@ from typing import Annotated, Optional
 import typer
 
 from attrbench.cli.app import app
-from attrbench.cli.options import load_config_file, parse_key_values
+from attrbench.cli.options import (check_out_folder, check_value_types, load_config_file,
+                                  parse_key_values)
 from attrbench.errors import AttrbenchError
 
 
@@ -71,7 +72,9 @@ def train(
     from attrbench.training import TrainConfig
     from attrbench.training import train as run_training
 
+    check_out_folder(out)
     file_cfg = load_config_file(config, "train")
+    check_value_types(file_cfg, TrainConfig, str(config))
     flags = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed, "device": device,
              "amp": amp, "train_limit": train_limit, "test_limit": test_limit, "data_root": data_root,
              "image_size": image_size, "augment": augment, "augment_preset": augment_preset,

@@ -292,7 +292,7 @@ def load_dataset(
         limit_mode: ``"first"`` (the first ``limit`` images, e.g. the first N official test
             images) or ``"stratified"`` (``limit`` images with every class in proportion, a
             seeded draw kept in dataset order; :func:`~attrbench.data.base.stratified_positions`).
-            A ``"first"`` subset that misses classes the split has (a class-sorted folder) warns
+            A ``"first"`` cut of a class-sorted split (a folder) that misses classes warns
             with :class:`~attrbench.data.base.SubsetWarning`.
         seed: seed of a stratified draw.
 
@@ -344,10 +344,11 @@ def load_dataset(
         return dataset.subset(pool[picked])
     positions = select_positions(len(dataset), limit=limit, indices=indices, what=what)
     subset = dataset.subset(positions)
-    if limit is not None:
-        have = int((dataset.label_histogram() > 0).sum())
+    labels = dataset.labels
+    if limit is not None and indices is None and bool((labels[1:] >= labels[:-1]).all()):
+        have = int((dataset.label_histogram() > 0).sum())  # a class-sorted split, e.g. a folder
         kept = int((subset.label_histogram() > 0).sum())
-        if kept < have and len(subset) >= have:
+        if kept < have:
             warnings.warn(SubsetWarning(
                 f"the first {len(subset)} images of {what} cover only {kept} of its {have} "
                 "classes (the files are sorted by class); take a stratified subset "
