@@ -228,3 +228,12 @@ def test_builtin_vg_equals_captum_saliency_exactly(tiny_model, images):
                                                        target=target[i:i + 2], abs=False)
                         for i in range(0, len(images), 2)])
     torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+
+
+def test_robustness_config_takes_method_objects_and_one_string():
+    from attrbench.robustness import RobustnessConfig
+
+    assert RobustnessConfig(methods="integrated_gradients").methods == ("integrated_gradients",)
+    cfg = RobustnessConfig(methods=("vanilla_gradient", vg_map))
+    assert cfg.methods == ("vanilla_gradient", "vg_map")
+    assert list(cfg.to_dict()["methods"]) == ["vanilla_gradient", "vg_map"]

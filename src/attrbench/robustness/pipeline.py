@@ -27,7 +27,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from attrbench.errors import AttrbenchError
-from attrbench.methods import create_method
+from attrbench.methods import create_method, method_name
 from attrbench.methods.guard import attribution_mode
 from attrbench.metrics.functional.robustness import (
     DEFAULT_WINDOWS,
@@ -52,7 +52,10 @@ class RobustnessConfig:
     """What to measure (every field is recorded with the results).
 
     Attributes:
-        methods: registered attribution methods.
+        methods: registered attribution methods (one string is one method), or user method
+            objects (callable, Captum attribution class, Quantus-style function;
+            :mod:`attrbench.methods.custom`), registered and stored by name. The gradient attacks
+            need a differentiable method (``register_method(..., differentiable=True)``).
         method_params: per-method overrides, ``{"integrated_gradients": {"steps": 20}}``.
         attacks: attack kinds (``random``, ``random_sign``, ``topk``, ``mass_center``,
             ``lens_topk``).
@@ -88,6 +91,11 @@ class RobustnessConfig:
     chunk_size: int = 16
     seed: int = 0
     parity: str | None = None
+
+    def __post_init__(self) -> None:
+        methods = (self.methods,) if isinstance(self.methods, str) else tuple(self.methods)
+        object.__setattr__(self, "methods", tuple(m if isinstance(m, str) else method_name(m)
+                                                  for m in methods))
 
     def validate(self) -> RobustnessConfig:
         """Check every field early (before any model runs); return ``self``."""
