@@ -8,6 +8,7 @@ The public API (names are imported on first use, so ``import attrbench`` stays f
     curves = attrbench.evaluate(model, test, ["fpa-table"])  # tidy MIF/LIF curves (pandas)
     table = attrbench.fidelity_table(curves)                 # fidelity A +- 95 % CI per variant
     pairs = attrbench.compare_estimators(curves)             # paired tests, ranks, per model
+    attrbench.register_method("mine", fn)                    # bring your own (see README)
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ _EXPORTS = {
     "list_recipes": "attrbench.training",
     "create_method": "attrbench.methods",
     "list_methods": "attrbench.methods",
+    "register_method": "attrbench.methods",
     "create_variant": "attrbench.variants",
     "resolve_variants": "attrbench.variants",
     "perturbation_curves": "attrbench.metrics.functional.perturbation",

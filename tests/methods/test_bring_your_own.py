@@ -237,3 +237,18 @@ def test_robustness_config_takes_method_objects_and_one_string():
     cfg = RobustnessConfig(methods=("vanilla_gradient", vg_map))
     assert cfg.methods == ("vanilla_gradient", "vg_map")
     assert list(cfg.to_dict()["methods"]) == ["vanilla_gradient", "vg_map"]
+
+
+@pytest.mark.extended
+def test_readme_example_runs(capsys):
+    """The README's "Bring your own method" block runs as written, and saliency|sum == VG_abs."""
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "README.md").read_text()
+    block = text.split("<!-- readme-byo -->\n```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    a = _a(namespace["curves"])
+    assert set(a) == {"VG_abs", "saliency|sum", "signed_grad|abs_sum", "random_maps"}
+    assert a["saliency|sum"] == a["VG_abs"] == a["signed_grad|abs_sum"]
+    assert "random_maps" in capsys.readouterr().out
