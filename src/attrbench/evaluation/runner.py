@@ -46,8 +46,8 @@ class EvalConfig:
     """How curves are computed; recorded with the results.
 
     Attributes:
-        variants: variant or preset names (``"fpa-table"``, ``"integrated_gradients|sum"``, ``"IG_abs"``);
-            one string is one name. User method objects (callables, Captum attributions,
+        variants: variant or preset names (``"fpa-table"``, ``"integrated_gradients|sum"``,
+            ``"IG_abs"``); one string is one name. User method objects (callables, Captum attributions,
             Quantus-style functions) are registered and stored as ``"<name>|sum"``.
         num_images: evaluate the first N images of the dataset (None = all).
         chunk_size: images per shard (the unit of resume).
