@@ -188,20 +188,102 @@ def test_planted_model_ignoring_object_gives_idr_100_and_random_50() -> None:
     assert 0.4 < input_dependence_rate(g_cf, g_no, ok, ok).item() < 0.6
 
 
+def _pixel_reference(model: nn.Module, x: torch.Tensor, masks: torch.Tensor, d0: torch.Tensor,
+                     mean: torch.Tensor, std: torch.Tensor, steps: int) -> torch.Tensor:
+    """The authors' delta loop, literally in 0-255 pixel units (NOTES §2.4).
+
+    ``g(p) = f((p / 255 - mean) / std)``; ``L = ||g(p + d) - g(p)|| - 0.01 ||d||
+    + 0.01 sum[(p + d - 255)^+ + (0 - p - d)^+]``; ``d <- d - 500 dL/dd``, then ``d`` zeroed
+    outside the mask (no clamp, as the authors). Returns ``d`` in pixel units.
+    """
+    mean, std = mean.view(1, -1, 1, 1), std.view(1, -1, 1, 1)
+
+    def g(p: torch.Tensor) -> torch.Tensor:
+        return model((p / 255 - mean) / std)
+
+    p = (x * std + mean) * 255
+    m = masks[:, None].to(x.dtype)
+
+    def project(d: torch.Tensor) -> torch.Tensor:
+        return d * m
+
+    with torch.no_grad():
+        gp = g(p)
+    d = project(d0 * std * 255)
+    for _ in range(steps):
+        d.requires_grad_(True)
+        loss = ((g(p + d) - gp).flatten(1).norm(dim=1) - 0.01 * d.flatten(1).norm(dim=1)
+                + 0.01 * (torch.relu(p + d - 255) + torch.relu(-p - d)).flatten(1).sum(1))
+        (grad,) = torch.autograd.grad(loss.sum(), d)
+        d = project(d.detach() - 500.0 * grad)
+    return d.detach()
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_delta_is_the_raw_pixel_optimisation(per_channel: bool) -> None:
+    # Issue 11 item 1: the paper's lambda = 500, eta1 = eta2 = 0.01 act on 0-255 pixels; the
+    # optimisation in model units must give the same delta (times the pixel scale).
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.AvgPool2d(4),
+                          nn.Flatten(), nn.Linear(6 * 2 * 2, 5)).double().eval()
+    if per_channel:
+        mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
+    else:
+        mean, std = torch.full((3,), 0.5), torch.full((3,), 0.5)
+    mean, std = mean.double(), std.double()
+    low, high = -mean / std, (1 - mean) / std
+    x = low.view(1, -1, 1, 1) + (high - low).view(1, -1, 1, 1) * torch.rand(
+        4, 3, 8, 8, generator=gen, dtype=torch.float64)
+    d0 = low.view(1, -1, 1, 1) + (high - low).view(1, -1, 1, 1) * torch.rand(
+        4, 3, 8, 8, generator=gen, dtype=torch.float64) - x
+    masks = torch.zeros(4, 8, 8)
+    masks[:, 2:7, 1:6] = 1
+    ref = _pixel_reference(model, x, masks, d0, mean, std, steps=40)
+    # no clamp: a clamped pixel sits on the penalty's kink, where rounding picks the subgradient
+    res = functionally_similar_delta(model, x, masks, d0, steps=40, low=low, high=high,
+                                     scale=255 * std, clamp=False)
+    torch.testing.assert_close(res.delta * (255 * std).view(1, -1, 1, 1), ref, atol=1e-6,
+                               rtol=1e-6)
+    assert ref.abs().max() > 1.0  # a real delta, not a vanished one
+    p_end = (x + res.delta) * std.view(1, -1, 1, 1) * 255 + mean.view(1, -1, 1, 1) * 255
+    assert p_end.max() > 255 or p_end.min() < 0  # the range penalty was active
+
+
+def test_delta_similarity_check_flags_misses() -> None:
+    gen = torch.Generator().manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 3)).eval()
+    x = torch.rand(3, 3, 4, 4, generator=gen) * 2 - 1
+    masks = torch.ones(3, 4, 4)
+    d0 = torch.zeros_like(x)
+    d0[2] = 0.5  # image 2 starts far away; one tiny step cannot bring it back
+    res = functionally_similar_delta(model, x, masks, d0, steps=1, step_size=1e-9)
+    rel = res.output_change / res.output_norm
+    assert res.similar.tolist() == (rel <= 0.05).tolist() == [True, True, False]
+    strict = functionally_similar_delta(model, x, masks, d0, steps=1, step_size=1e-9,
+                                        tolerance=0.0)
+    assert strict.similar.tolist() == [True, True, False]
+    with pytest.raises(AttrbenchError, match="scale"):
+        functionally_similar_delta(model, x, masks, d0, scale=0.0)
+
+
 def test_delta_keeps_output_and_norm() -> None:
     gen = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AvgPool2d(4), nn.Flatten(),
                           nn.Linear(8 * 4 * 4, 10))
+    with torch.no_grad():  # logits of a classifier's size (norm ~ 7): the paper's settings hold
+        model[-1].weight.mul_(30.0)
+        model[-1].bias.mul_(30.0)
     model.train()
     before = [p.detach().clone() for p in model.parameters()]
     x = torch.rand(4, 3, 16, 16, generator=gen) * 2 - 1
     masks = torch.zeros(4, 16, 16)
     masks[:, 4:12, 4:12] = 1
     d0 = torch.rand(4, 3, 16, 16, generator=gen) * 2 - 1
-    res = functionally_similar_delta(model, x, masks, d0, steps=300, step_size=0.3)
+    res = functionally_similar_delta(model, x, masks, d0)  # paper: 300 steps, lambda 500 px
     start_change = (model(x + d0 * masks[:, None]) - model(x)).flatten(1).norm(dim=1)
-    assert (res.output_change < 0.05 * res.output_norm).all()
+    assert (res.output_change < 0.05 * res.output_norm).all() and res.similar.all()
     assert (start_change > 0.2 * res.output_norm).all()  # the start was far from similar
     assert (res.delta_norm > 0.8 * (d0 * masks[:, None]).flatten(1).norm(dim=1)).all()
     assert (res.delta * (1 - masks[:, None])).abs().max() == 0

@@ -122,3 +122,34 @@ def test_report_table_shows_n_without_std_for_whole_pool() -> None:
     row = _table(metrics).loc["GC"]
     assert row["IDR (object)"] == "0.600 (n = 5, no std)"
     assert row["IDR (random)"] == "0.500 ± 0.050"
+
+
+def test_iir_uses_similar_deltas_and_the_class_of_x(folder: BamFolder, models: dict) -> None:
+    from attrbench.bam.evaluate import _black, _maps
+    from attrbench.bam.models import predict
+
+    # f_s: channel-mean differences, so the pasted object's colour can flip the class
+    fc = torch.nn.Linear(3, 5, bias=False)
+    with torch.no_grad():
+        fc.weight.copy_(torch.tensor([[1.0, -1, 0], [-1, 1, 0], [0, -1, 1], [0, 1, -1],
+                                      [1, 0, -1]]))
+    f_s = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), fc).eval()
+    models = {**models, "f_s": f_s}
+    cfg = BamRunConfig(methods=("VG",), delta_steps=2, n_trials=2, trial_size=4, num_images=8,
+                       tcav=False, commonality=False)
+    res = run_bam_metrics(folder, models, cfg, n_samples=8)
+    per = res.per_image[res.per_image["region"] == "object"]
+    similar = per["delta_similar"].to_numpy()
+    assert np.array_equal(similar, per["delta_relative_output_change"].to_numpy() <= 0.05)
+    assert not similar.all()  # two steps do not make delta similar everywhere: some excluded
+    eligible = int((per["fs_correct_x0s"].to_numpy() & similar).sum())
+    iir = res.metrics[(res.metrics["metric"] == "IIR") & (res.metrics["region"] == "object")]
+    assert int(iir["eligible"].iloc[0]) == eligible == res.delta["iir_pairs"]
+    assert res.delta["excluded_correct_pairs"] == int(
+        (per["fs_correct_x0s"].to_numpy() & ~similar).sum())
+    # x + delta is explained for the class f_s predicts on x, not on x + delta
+    s = res.samples["VG"]
+    t_x = predict(models["f_s"], s["x_0s"]).argmax(1)
+    assert (predict(models["f_s"], s["x_0d"]).argmax(1) != t_x).any()  # the test can tell
+    black = _black(folder.dataset("scene", "test"))
+    torch.testing.assert_close(s["sd"], _maps(models["f_s"], "VG", s["x_0d"], black, 128, t_x))

@@ -7,8 +7,11 @@ BAM Sec. 4-5, App. A, C, G and the authors' ``bam/metrics.py`` (NOTES §2.3-2.4)
 * MCS on X_{o,s} (the test split of the ``scene`` tree) between f_o and f_s, object masks;
 * IDR on (X_{o,s}, X_{empty,s}) pairs with f_s, object masks (strict <);
 * IIR with f_s on x in X_{empty,s} and x + delta, delta from :func:`functionally_similar_delta`
-  started at the object image inside its mask (the paper uses a scene-only model; "it can be any
-  model", Sec. 4.4); t = 10 %;
+  (0-255 pixel units, lambda = 500, eta1 = eta2 = 0.01 as the authors) started at the object
+  image inside its mask (the paper uses a scene-only model; "it can be any model", Sec. 4.4);
+  x + delta is explained for the class explained on x; only pairs with
+  ``||f(x + delta) - f(x)|| <= 5 % ||f(x)||`` count (the others are excluded and counted in
+  ``delta``); t = 10 %;
 * baselines: the same computations with each region moved to a random place (App. G);
 * MCS series: each X^k model against X^{1.0} on the always-CF class's test images with the CF,
   and its Pearson correlation with the accuracy drop when the CF is removed (Fig. 6).
@@ -75,7 +78,10 @@ class BamRunConfig:
         num_images: use a seeded random subset of this many X_{o,s} images (None = all).
         n_trials, trial_size: error bars as in the paper (10 trials of 100 pairs).
         iir_threshold: t (paper 0.1).
-        delta_steps, delta_step_size, eta1, eta2: delta optimisation (App. A).
+        delta_steps, delta_step_size, eta1, eta2: delta optimisation (App. A) in 0-255 pixel
+            units, as the authors' code (lambda = 500, eta1 = eta2 = 0.01).
+        delta_tolerance: a pair enters IIR only if ``||f(x + delta) - f(x)|| <= delta_tolerance *
+            ||f(x)||``; the others are excluded and counted.
         commonality: also compute the X^k MCS series (needs the f_k models).
         tcav: also TCAV-MCS (App. F) on the models' CAM and final layers.
         tcav_random: random sets for TCAV's t-test.
@@ -90,9 +96,10 @@ class BamRunConfig:
     trial_size: int = 100
     iir_threshold: float = 0.1
     delta_steps: int = 300
-    delta_step_size: float = 0.03
+    delta_step_size: float = 500.0
     eta1: float = 0.01
     eta2: float = 0.01
+    delta_tolerance: float = 0.05
     commonality: bool = True
     tcav: bool = True
     tcav_random: int = 5
@@ -122,6 +129,11 @@ def _input_range(dataset: Any) -> tuple[torch.Tensor, torch.Tensor]:
     mean = torch.tensor(dataset.spec.mean, dtype=torch.float32)
     std = torch.tensor(dataset.spec.std, dtype=torch.float32)
     return -mean / std, (1 - mean) / std
+
+
+def _pixel_scale(dataset: Any) -> torch.Tensor:
+    """(C,) pixel units (0-255) per model-input unit: ``255 * std`` of the normalisation."""
+    return 255.0 * torch.tensor(dataset.spec.std, dtype=torch.float32)
 
 
 def _black(dataset: Any) -> float | tuple[float, ...]:
@@ -201,17 +213,27 @@ def run_bam_metrics(folder: BamFolder, models: dict[str, nn.Module], cfg: BamRun
     f_o, f_s = models["f_o"], models["f_s"]
     ok_o = predict(f_o, x_os).argmax(1) == y_obj
     ok_s = predict(f_s, x_os).argmax(1) == y_scene
-    ok_s0 = predict(f_s, x_0s).argmax(1) == y_scene
+    target_s0 = predict(f_s, x_0s).argmax(1)
+    ok_s0 = target_s0 == y_scene
+    device = next(f_s.parameters()).device
     delta = functionally_similar_delta(
-        f_s, x_0s.to(next(f_s.parameters()).device), masks.to(x_0s.device), x_os,
+        f_s, x_0s.to(device), masks.to(device), x_os.to(device),
         steps=cfg.delta_steps, step_size=cfg.delta_step_size, eta1=cfg.eta1, eta2=cfg.eta2,
-        low=low.to(x_0s.device), high=high.to(x_0s.device))
+        low=low.to(device), high=high.to(device), scale=_pixel_scale(with_obj).to(device),
+        tolerance=cfg.delta_tolerance)
     x_0d = x_0s + delta.delta.cpu()
     ratio = (delta.output_change / delta.output_norm).cpu()
+    similar = delta.similar.cpu()
     delta_info = {"median_relative_output_change": float(ratio.median()),
                   "max_relative_output_change": float(ratio.max()),
                   "median_delta_norm": float(delta.delta_norm.median()),
-                  "steps": cfg.delta_steps, "step_size": cfg.delta_step_size}
+                  "median_delta_norm_pixels": float(delta.pixel_norm.median()),
+                  "tolerance": cfg.delta_tolerance,
+                  "similar_images": int(similar.sum()),
+                  "excluded_correct_pairs": int((ok_s0 & ~similar).sum()),
+                  "iir_pairs": int((ok_s0 & similar).sum()),
+                  "steps": cfg.delta_steps, "step_size_pixels": cfg.delta_step_size,
+                  "eta1": cfg.eta1, "eta2": cfg.eta2}
     rows: list[dict[str, Any]] = []
     per_image: list[pd.DataFrame] = []
     samples: dict[str, dict[str, torch.Tensor]] = {}
@@ -219,7 +241,8 @@ def run_bam_metrics(folder: BamFolder, models: dict[str, nn.Module], cfg: BamRun
         maps = {"o": _maps(f_o, label, x_os, black, cfg.max_batch),
                 "s": _maps(f_s, label, x_os, black, cfg.max_batch),
                 "s0": _maps(f_s, label, x_0s, black, cfg.max_batch),
-                "sd": _maps(f_s, label, x_0d, black, cfg.max_batch)}
+                # x + delta is explained for the class explained on x (App. A)
+                "sd": _maps(f_s, label, x_0d, black, cfg.max_batch, target=target_s0)}
         samples[label] = {**{k: v[:n_samples] for k, v in maps.items()},
                           "x_os": x_os[:n_samples], "x_0s": x_0s[:n_samples],
                           "x_0d": x_0d[:n_samples], "mask": masks[:n_samples]}
@@ -230,13 +253,15 @@ def run_bam_metrics(folder: BamFolder, models: dict[str, nn.Module], cfg: BamRun
                               **keys))
             rows.append(_rows(idr_values(g["s"], g["s0"], ok_s, ok_s0), cfg, gen, metric="IDR",
                               **keys))
-            rows.append(_rows(iir_values(g["s0"], g["sd"], ok_s0, cfg.iir_threshold), cfg, gen,
-                              metric="IIR", **keys))
+            # IIR: correct on x and delta functionally similar (the rest excluded, counted)
+            rows.append(_rows(iir_values(g["s0"], g["sd"], ok_s0 & similar, cfg.iir_threshold),
+                              cfg, gen, metric="IIR", **keys))
             per_image.append(pd.DataFrame({
                 "method": label, "region": region, "file": files, "g_fo_xos": g["o"].numpy(),
                 "g_fs_xos": g["s"].numpy(), "g_fs_x0s": g["s0"].numpy(),
                 "g_fs_x0s_delta": g["sd"].numpy(), "fo_correct": ok_o.numpy(),
-                "fs_correct": ok_s.numpy(), "fs_correct_x0s": ok_s0.numpy()}))
+                "fs_correct": ok_s.numpy(), "fs_correct_x0s": ok_s0.numpy(),
+                "delta_relative_output_change": ratio.numpy(), "delta_similar": similar.numpy()}))
     if cfg.tcav:
         rows.extend(_tcav_rows(folder, models, cfg))
     if cfg.commonality and folder.commonality_sets and all(

@@ -130,7 +130,12 @@ def run_command(
              "reported with n and no std (not resampled).")] = 100,
     delta_steps: Annotated[int, typer.Option(help="Gradient steps of the delta search.")] = 300,
     delta_step_size: Annotated[float, typer.Option(
-        help="Step of the delta search in model-input units (paper 500 on 0-255 = 0.03).")] = 0.03,
+        help="Step lambda of the delta search in 0-255 pixel units, where the search runs with "
+             "the paper's eta1 = eta2 = 0.01 (as the authors' code).")] = 500.0,
+    delta_tolerance: Annotated[float, typer.Option(
+        help="IIR uses only pairs with ||f(x+delta) - f(x)|| <= this fraction of ||f(x)||; the "
+             "others are excluded and counted in delta.json. x + delta is explained for the "
+             "class predicted on x.")] = 0.05,
     commonality: Annotated[bool, typer.Option(help="Also the X^k MCS series.")] = True,
     tcav: Annotated[bool, typer.Option(help="Also TCAV-MCS (Captum concept module).")] = True,
     seed: Annotated[int, typer.Option(help="Seed of training, subsets and trials.")] = 0,
@@ -142,7 +147,8 @@ def run_command(
 
     cfg = BamRunConfig(methods=tuple(method) if method else PAPER_METHODS, num_images=num_images,
                        n_trials=trials, trial_size=trial_size, delta_steps=delta_steps,
-                       delta_step_size=delta_step_size, commonality=commonality, tcav=tcav,
+                       delta_step_size=delta_step_size, delta_tolerance=delta_tolerance,
+                       commonality=commonality, tcav=tcav,
                        seed=seed)
     results = run_bam(_data(data), out, train_options=BamTrainOptions(model=model, epochs=epochs,
                                                                       seed=seed),

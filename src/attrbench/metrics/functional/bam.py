@@ -307,10 +307,13 @@ class DeltaResult:
     """A functionally similar perturbation (App. A).
 
     Attributes:
-        delta: (B, C, H, W) float, zero outside the region.
+        delta: (B, C, H, W) float, in model-input units, zero outside the region.
         output_change: (B,) ``||f(x + delta) - f(x)||_2`` on logits, after the last projection.
         output_norm: (B,) ``||f(x)||_2``.
-        delta_norm: (B,) ``||delta||_2``.
+        delta_norm: (B,) ``||delta||_2`` in model-input units.
+        pixel_norm: (B,) ``||delta||_2`` in pixel units (``delta * scale``), the paper's units.
+        similar: (B,) bool, ``output_change <= tolerance * output_norm``: delta is functionally
+            similar; pairs without it must not enter IIR.
         losses: (steps,) the summed loss at each step (for convergence plots).
     """
 
@@ -318,40 +321,51 @@ class DeltaResult:
     output_change: torch.Tensor
     output_norm: torch.Tensor
     delta_norm: torch.Tensor
+    pixel_norm: torch.Tensor
+    similar: torch.Tensor
     losses: torch.Tensor
 
 
 def functionally_similar_delta(
     model: nn.Module, x: torch.Tensor, masks: torch.Tensor, delta0: torch.Tensor, *,
-    steps: int = 300, step_size: float = 0.03, eta1: float = 0.01, eta2: float = 0.01,
-    low: float | torch.Tensor = -1.0, high: float | torch.Tensor = 1.0, clamp: bool = True,
+    steps: int = 300, step_size: float = 500.0, eta1: float = 0.01, eta2: float = 0.01,
+    low: float | torch.Tensor = -1.0, high: float | torch.Tensor = 1.0,
+    scale: float | torch.Tensor = 127.5, clamp: bool = True, tolerance: float = 0.05,
 ) -> DeltaResult:
     """Find ``delta`` in the region with ``f(x + delta) ~ f(x)`` and a large norm (IIR, App. A).
 
-    Minimises ``||f(x+d) - f(x)||_2 - eta1 ||d||_2 + eta2 sum[(x+d-high)^+ + (low-x-d)^+]`` per
-    image by plain gradient descent ``d <- d - step_size * dL/dd``; after every step ``d`` is
-    projected onto the region (set to 0 outside the mask: the authors' hard form of the paper's
-    eta3 term, NOTES §2.4 and row 17) and, with ``clamp``, onto ``low <= x + d <= high``. The
-    result stays in float: no uint8/JPEG round trip, so ``f(x + delta) ~ f(x)`` holds exactly as
-    measured here.
+    The optimisation runs in **pixel units** as the authors' code (NOTES §2.4): with
+    ``d = scale * delta`` (``scale`` = pixel units per model-input unit, ``255 * std`` for inputs
+    ``(p / 255 - mean) / std``; 127.5 for the project's [-1, 1] inputs) it minimises per image
 
-    Step size: the paper's lambda = 500 acts on raw pixels in [0, 255]; for inputs normalised to
-    [-1, 1] (scale 1/127.5) the same trajectory needs lambda / 127.5**2 ~ 0.03, the default.
+        ``||f(x + d / scale) - f(x)||_2 - eta1 ||d||_2
+        + eta2 sum[(s x + d - s high)^+ + (s low - s x - d)^+]``
+
+    by plain gradient descent ``d <- d - step_size * dL/dd`` with the paper's lambda = 500 and
+    eta1 = eta2 = 0.01 as defaults. (Rescaling only the step to model units, as before, left the
+    norm reward and the range penalty 127.5x too weak.) After every step ``d`` is projected onto
+    the region (set to 0 outside the mask: the authors' hard form of the paper's eta3 term, NOTES
+    row 17) and, with ``clamp``, onto ``low <= x + delta <= high``. ``delta0`` is projected
+    before the first step (the authors project after it). The result stays in float: no
+    uint8/JPEG round trip, so ``f(x + delta) ~ f(x)`` holds exactly as measured here.
 
     Args:
         model: the classifier; used in eval mode, its parameters are not changed.
         x: images (B, C, H, W) in the model's input space.
         masks: regions (B, H, W) or (B, 1, H, W), binary.
-        delta0: initial delta (B, C, H, W); the paper uses the object image itself.
+        delta0: initial delta (B, C, H, W) in model units; the paper uses the object image.
         steps: gradient steps (paper 300).
-        step_size: lambda in input units (see above).
-        eta1: weight of the norm reward (paper 0.01).
-        eta2: weight of the range penalty (paper 0.01).
-        low, high: valid input range (scalars or (C,) per-channel bounds).
+        step_size: lambda in pixel units (paper 500).
+        eta1: weight of the norm reward, per pixel unit (paper 0.01).
+        eta2: weight of the range penalty, per pixel unit (paper 0.01).
+        low, high: valid input range in model units (scalars or (C,) per-channel bounds).
+        scale: pixel units per model-input unit, scalar or (C,), > 0.
         clamp: also project ``x + delta`` into ``[low, high]`` after each step.
+        tolerance: ``similar`` marks ``||f(x + delta) - f(x)|| <= tolerance * ||f(x)||``
+            (default 5 %).
 
     Returns:
-        :class:`DeltaResult`.
+        :class:`DeltaResult` (``delta`` in model units).
     """
     if x.ndim != 4 or delta0.shape != x.shape:
         raise AttrbenchError(
@@ -365,13 +379,22 @@ def functionally_similar_delta(
         )
     if steps < 1 or not step_size > 0:
         raise AttrbenchError(f"steps must be >= 1 and step_size > 0, got {steps}, {step_size}.")
+    if not tolerance >= 0:
+        raise AttrbenchError(f"tolerance must be >= 0 (a fraction of ||f(x)||), got {tolerance}.")
     region = region.to(x.dtype)
-    lo = torch.as_tensor(low, dtype=x.dtype, device=x.device).reshape(1, -1, 1, 1)
-    hi = torch.as_tensor(high, dtype=x.dtype, device=x.device).reshape(1, -1, 1, 1)
+
+    def channels(v: float | torch.Tensor) -> torch.Tensor:
+        return torch.as_tensor(v, dtype=x.dtype, device=x.device).reshape(1, -1, 1, 1)
+
+    s = channels(scale)
+    if not bool((s > 0).all()):
+        raise AttrbenchError(f"scale (pixel units per input unit) must be > 0, got {scale}; "
+                             "use 255 * std of the normalisation.")
+    xp, lo, hi = x * s, channels(low) * s, channels(high) * s
 
     def project(d: torch.Tensor) -> torch.Tensor:
         if clamp:
-            d = torch.minimum(torch.maximum(x + d, lo), hi) - x
+            d = torch.minimum(torch.maximum(xp + d, lo), hi) - xp
         return d * region
 
     was_training = model.training
@@ -383,21 +406,26 @@ def functionally_similar_delta(
     try:
         with torch.no_grad():
             fx = model(x)
-        delta = project(delta0.detach().to(x.dtype))
+        d = project(delta0.detach().to(x.dtype) * s)
         for i in range(steps):
-            delta.requires_grad_(True)
+            d.requires_grad_(True)
             with torch.enable_grad():
-                change = (model(x + delta) - fx).flatten(1).norm(dim=1)
-                penalty = (torch.relu(x + delta - hi) + torch.relu(lo - x - delta)).flatten(1)
-                loss = change - eta1 * delta.flatten(1).norm(dim=1) + eta2 * penalty.sum(dim=1)
-                (grad,) = torch.autograd.grad(loss.sum(), delta)
+                change = (model(x + d / s) - fx).flatten(1).norm(dim=1)
+                penalty = (torch.relu(xp + d - hi) + torch.relu(lo - xp - d)).flatten(1)
+                loss = change - eta1 * d.flatten(1).norm(dim=1) + eta2 * penalty.sum(dim=1)
+                (grad,) = torch.autograd.grad(loss.sum(), d)
             losses[i] = float(loss.detach().sum())
-            delta = project(delta.detach() - step_size * grad)
+            d = project(d.detach() - step_size * grad)
+        delta = d / s
+        if clamp:  # the same projection in model units, against rounding of d / s
+            low_t, high_t = channels(low), channels(high)
+            delta = (torch.minimum(torch.maximum(x + delta, low_t), high_t) - x) * region
         with torch.no_grad():
             change = (model(x + delta) - fx).flatten(1).norm(dim=1)
     finally:
         for p, r in zip(model.parameters(), requires):
             p.requires_grad_(r)
         model.train(was_training)
-    return DeltaResult(delta.detach(), change, fx.flatten(1).norm(dim=1),
-                       delta.flatten(1).norm(dim=1), losses)
+    norm = fx.flatten(1).norm(dim=1)
+    return DeltaResult(delta.detach(), change, norm, delta.flatten(1).norm(dim=1),
+                       d.flatten(1).norm(dim=1), change <= tolerance * norm, losses)
