@@ -109,6 +109,25 @@ def evaluate_accuracy(model: nn.Module, dataset: Dataset, *, batch_size: int = 2
     return correct / total
 
 
+def _read_resume_state(path: Path, device: torch.device) -> dict[str, Any]:
+    """``resume.pt`` read weights-only (a pickle with code in it is refused, never run).
+
+    Raises:
+        AttrbenchError: a truncated, foreign or unsafe file, in one line that says what to do.
+    """
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises several types for bad files
+        raise AttrbenchError(
+            f"{path} is not a readable training state (truncated, or not written by attrbench "
+            f"train: {type(exc).__name__}); delete it to restart training, or pass another "
+            "--out.") from None
+    if not isinstance(state, dict):
+        raise AttrbenchError(f"{path} is not a training state written by attrbench train; delete "
+                             "it to restart training, or pass another --out.")
+    return state
+
+
 def _check_same_config(out_dir: Path, config: dict[str, Any]) -> None:
     run_file = out_dir / _RUN_FILE
     if not run_file.exists():
@@ -184,10 +203,15 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
     start_epoch = 0
     state_path = out_dir / _STATE_FILE
     if state_path.exists():
-        state = torch.load(state_path, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start_epoch = int(state["epoch"]) + 1
+        state = _read_resume_state(state_path, device)
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            start_epoch = int(state["epoch"]) + 1
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            raise AttrbenchError(
+                f"{state_path} does not hold this run's training state ({str(exc)[:120]}); "
+                "delete it to restart training, or pass another --out.") from None
         history = json.loads((out_dir / _HISTORY_FILE).read_text())[:start_epoch]
     elif ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -201,7 +225,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
     in_memory = (_materialise(train_set, device)
                  if len(train_set) * math.prod(spec.image_shape) * 4 <= IN_MEMORY_LIMIT_BYTES
                  else None)
-    with progress_bar(progress, total=steps_per_epoch * (cfg.epochs - start_epoch),
+    with progress_bar(progress and ctx.is_main,  # one bar, on rank 0, under torchrun
+                      total=steps_per_epoch * (cfg.epochs - start_epoch),
                       description=f"train {cfg.model}/{cfg.augment}") as advance:
         for epoch in range(start_epoch, cfg.epochs):
             t0 = time.perf_counter()
