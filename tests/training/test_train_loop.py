@@ -222,3 +222,29 @@ def test_crop_padding_is_black_not_the_mask_value(tmp_path: Path,
     assert fills and all(f == [-1.0, -1.0, -1.0] for f in fills)
     meta = json.loads((tmp_path / "r" / "model.json").read_text())
     assert meta["crop"] == {"padding": 2, "fill": "black"}
+
+
+@pytest.mark.parametrize("content", [b"\x80\x04truncated", b"not a pickle at all"])
+def test_truncated_or_foreign_resume_state_gives_one_line(tmp_path: Path, content: bytes) -> None:
+    cfg = _cfg(epochs=2)
+    train(cfg, tmp_path / "r", progress=False)
+    (tmp_path / "r" / "resume.pt").write_bytes(content)
+    with pytest.raises(AttrbenchError, match="not a readable training state.*delete it"):
+        train(cfg, tmp_path / "r", progress=False)
+
+
+def test_resume_state_with_code_in_it_is_refused_never_run(tmp_path: Path) -> None:
+    import pickle
+
+    cfg = _cfg(epochs=2)
+    train(cfg, tmp_path / "r", progress=False)
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    torch.save({"model": Evil()}, tmp_path / "r" / "resume.pt", pickle_module=pickle)
+    with pytest.raises(AttrbenchError, match="not a readable training state"):
+        train(cfg, tmp_path / "r", progress=False)
+    assert not marker.exists()

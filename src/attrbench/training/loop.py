@@ -8,7 +8,8 @@ same batches, crops and flips: the none-vs-FPA comparison is paired.
 
 Data: a training split small enough to hold in memory (``IN_MEMORY_LIMIT_BYTES`` as float32, e.g. the
 50,000 CIFAR-10 images = 614 MB) is decoded once and batched by index on the training device; larger
-ones stream through a ``DataLoader``. Both draw the same shuffled order from the same generator.
+ones stream through a ``DataLoader``. Both shuffle with the epoch's shuffle generator, but not into
+the same order (``RandomSampler`` draws a seed from it first), so the two paths are not interchangeable.
 
 Files written to ``out_dir``:
     run.json           provenance: resolved config, seed, git revision, library versions
@@ -311,7 +312,8 @@ def _materialise(dataset: Dataset, device: torch.device) -> tuple[torch.Tensor, 
 def _batches(dataset: Dataset, in_memory: tuple[torch.Tensor, torch.Tensor] | None,
              batch_size: int, generator: torch.Generator, pin_memory: bool = False) -> Any:
     """Shuffled ``(x, y)`` batches of one epoch; the order is ``randperm(N, generator)`` either way
-    (the permutation ``DataLoader(shuffle=True, generator=...)`` draws)."""
+    (in memory: ``randperm(N, generator)``; streamed: ``DataLoader``'s own order from the same
+    generator, which differs)."""
     if in_memory is None:
         yield from DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator,
                               pin_memory=pin_memory)
