@@ -252,3 +252,10 @@ def test_readme_example_runs(capsys):
     assert set(a) == {"VG_abs", "saliency|sum", "signed_grad|abs_sum", "random_maps"}
     assert a["saliency|sum"] == a["VG_abs"] == a["signed_grad|abs_sum"]
     assert "random_maps" in capsys.readouterr().out
+
+
+def test_bam_takes_a_registered_user_method_by_name():
+    from attrbench.bam.evaluate import resolve_method
+
+    register_method("mine", captum_saliency)
+    assert resolve_method("mine", 0.0) == ("mine", {})
