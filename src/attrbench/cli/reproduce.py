@@ -112,7 +112,13 @@ def demo(
     from attrbench.evaluation.fpa_reproduction import FPAReproductionConfig, reproduce_fpa
 
     t0 = time.perf_counter()
-    paths = reproduce_fpa(FPAReproductionConfig(pretrained=DEMO_MODELS, num_images=num_images,
+    from attrbench.models.pretrained import list_pretrained
+
+    shipped = tuple(name for name in DEMO_MODELS if name in list_pretrained())
+    if not shipped:
+        raise AttrbenchError("No shipped demo models in this installation; reinstall attrbench, "
+                             "or run `attrbench demo --train`.")
+    paths = reproduce_fpa(FPAReproductionConfig(pretrained=shipped, num_images=num_images,
                                                  device=device), out)
     typer.echo(f"\nfinished in {time.perf_counter() - t0:.0f} s")
     for name, path in paths.items():
