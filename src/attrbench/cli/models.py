@@ -49,7 +49,7 @@ def models(
     if shipped:
         trained = Table(title="shipped trained models (attrbench.load_pretrained(name), --init NAME)")
         for col in ("name", "augmentation", "recipe", "data", "accuracy (embedded test)"):
-            trained.add_column(col)
+            trained.add_column(col, no_wrap=col == "name")
         for r in shipped:
             trained.add_row(r["name"], r["augmentation"], r["recipe"], r["data"], r["accuracy"])
         console.print(trained)
