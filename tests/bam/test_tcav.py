@@ -46,3 +46,42 @@ def test_planted_concept_is_significant_and_random_is_not() -> None:
     with pytest.raises(AttrbenchError, match="n_random >= 2"):
         tcav_score(_model(), ["0"], inputs, torch.ones(16, dtype=torch.long), concept, scenes,
                    n_random=1)
+
+
+@pytest.mark.parametrize("arch, blocks", [
+    ("small_cnn", [f"features.block{i}" for i in range(1, 6)]),
+    ("cifar_resnet20", ["layer1", "layer2", "layer3"]),
+    ("cifar_resnet18", ["layer1", "layer2", "layer3", "layer4"]),
+    ("resnet50", ["layer1", "layer2", "layer3", "layer4"]),  # BAM: block_layer1-4 + logit
+])
+def test_tcav_layers_are_every_block_and_the_logits(arch: str, blocks: list[str]) -> None:
+    from attrbench.bam.tcav import tcav_layers
+    from attrbench.models import create_model
+
+    with torch.device("meta"):
+        model = create_model(arch, num_classes=3)
+    assert tcav_layers(model) == [*blocks, "fc"]
+    with pytest.raises(AttrbenchError, match="registered model"):
+        tcav_layers(nn.Sequential(model))  # a foreign container: its blocks are unknown
+
+
+def test_bam_tcav_reports_every_layer_with_its_t_test() -> None:
+    from attrbench.bam.evaluate import BamRunConfig, run_bam_metrics
+    from attrbench.bam.manifest import BamFolder, bam_mini_path
+    from attrbench.models import create_model
+
+    folder = BamFolder(bam_mini_path())
+    models = {}
+    for i, name in enumerate(("f_o", "f_s")):
+        torch.manual_seed(i)
+        models[name] = create_model("small_cnn", num_classes=5).eval()
+    cfg = BamRunConfig(methods=("GC",), num_images=4, tcav_random=2, commonality=False,
+                       delta_steps=1)
+    res = run_bam_metrics(folder, models, cfg)
+    layers = [*(f"features.block{i}" for i in range(1, 6)), "fc"]
+    assert res.tcav is not None
+    for name in ("f_o", "f_s"):
+        part = res.tcav[res.tcav["model"] == name]
+        assert part["layer"].tolist() == layers
+        assert ((part["p"] >= 0) & (part["p"] <= 1)).all()
+        assert (part["passed"] == (part["p"] <= 0.01)).all()

@@ -83,7 +83,7 @@ class BamRunConfig:
         delta_tolerance: a pair enters IIR only if ``||f(x + delta) - f(x)|| <= delta_tolerance *
             ||f(x)||``; the others are excluded and counted.
         commonality: also compute the X^k MCS series (needs the f_k models).
-        tcav: also TCAV-MCS (App. F) on the models' CAM and final layers.
+        tcav: also TCAV-MCS (App. F) on every block layer and the logit layer.
         tcav_random: random sets for TCAV's t-test.
         seed: seeds the subset, random regions and trials.
         max_batch: explainer batch bound.
@@ -174,12 +174,15 @@ class BamResults:
         delta: summary of the delta optimisation (relative output change, norms).
         samples: ``{method: {"x_os"|"x_0s"|"x_0d"|"o"|"s"|"s0"|"sd": (n, ...) tensor}}``: the
             first ``n_samples`` images and their BAM maps, for saliency grids (Figs. 3, 7, 9).
+        tcav: per model and layer, the concept's and the random CAVs' mean TCAV scores, the
+            two-sided t-test p-value and whether the layer passed (None without TCAV).
     """
 
     metrics: pd.DataFrame
     per_image: pd.DataFrame
     delta: dict[str, Any]
     samples: dict[str, dict[str, torch.Tensor]]
+    tcav: pd.DataFrame | None = None
 
 
 def run_bam_metrics(folder: BamFolder, models: dict[str, nn.Module], cfg: BamRunConfig,
@@ -262,14 +265,16 @@ def run_bam_metrics(folder: BamFolder, models: dict[str, nn.Module], cfg: BamRun
                 "g_fs_x0s_delta": g["sd"].numpy(), "fo_correct": ok_o.numpy(),
                 "fs_correct": ok_s.numpy(), "fs_correct_x0s": ok_s0.numpy(),
                 "delta_relative_output_change": ratio.numpy(), "delta_similar": similar.numpy()}))
+    tcav = None
     if cfg.tcav:
-        rows.extend(_tcav_rows(folder, models, cfg))
+        tcav_rows, tcav = _tcav_rows(folder, models, cfg)
+        rows.extend(tcav_rows)
     if cfg.commonality and folder.commonality_sets and all(
             f"f_{k}" in models for k in folder.commonality_sets):
         rows.extend(_commonality_rows(folder, models, cfg, black, gen))
     metrics = pd.DataFrame(rows, columns=["metric", "method", "region", "k", "mean", "std",
                                           "trial_size", "eligible"])
-    return BamResults(metrics, pd.concat(per_image, ignore_index=True), delta_info, samples)
+    return BamResults(metrics, pd.concat(per_image, ignore_index=True), delta_info, samples, tcav)
 
 
 def _commonality_rows(folder: BamFolder, models: dict[str, nn.Module], cfg: BamRunConfig,
@@ -309,15 +314,19 @@ def _commonality_rows(folder: BamFolder, models: dict[str, nn.Module], cfg: BamR
 
 
 def _tcav_rows(folder: BamFolder, models: dict[str, nn.Module], cfg: BamRunConfig,
-               ) -> list[dict[str, Any]]:
+               ) -> tuple[list[dict[str, Any]], pd.DataFrame]:
     """TCAV of the CF-object concept for f_o and f_s, and TCAV-MCS (App. F, Sec. 5.1).
 
     Concept: training X_{o,s} images with the CF object; random sets: training X_{empty,s}
     images; explained: test X_{o,s} images with the CF object, target = the object class for f_o
-    and each image's scene for f_s. Layers: each model's CAM layer and final layer.
+    and each image's scene for f_s. Layers: every block layer and the logit layer of each model
+    (:func:`~attrbench.bam.tcav.tcav_layers`), each with its two-sided t-test against random
+    CAVs; layers with p > 0.01 are dropped.
+
+    Returns:
+        ``(metric rows, per-layer table (model, layer, concept, random, p, passed))``.
     """
-    from attrbench.bam.tcav import tcav_score
-    from attrbench.models import model_spec_of
+    from attrbench.bam.tcav import tcav_layers, tcav_score
 
     cf = folder.info["objects"].index(folder.info["cf_object"])
     train, test = folder.dataset("obj", "train"), folder.dataset("obj", cfg.split)
@@ -329,11 +338,7 @@ def _tcav_rows(folder: BamFolder, models: dict[str, nn.Module], cfg: BamRunConfi
                "f_s": labels_by_stem(folder, test.files, "scene")}
     result = {}
     for name in ("f_o", "f_s"):
-        spec = model_spec_of(models[name])
-        if spec is None or spec.cam_layer is None:
-            raise AttrbenchError(f"TCAV needs a registered model with a CAM layer for {name}; "
-                                 "pass --no-tcav for other models.")
-        layers = [spec.cam_layer, *([spec.fc_layer] if spec.fc_layer else [])]
+        layers = tcav_layers(models[name])
         device = next(models[name].parameters()).device
         result[name] = tcav_score(models[name], layers, inputs.to(device),
                                   targets[name].to(device), concept.to(device),
@@ -350,4 +355,7 @@ def _tcav_rows(folder: BamFolder, models: dict[str, nn.Module], cfg: BamRunConfi
     rows.append({"metric": "MCS", "method": "TCAV", "region": "random", "k": math.nan,
                  "mean": null["f_o"] - null["f_s"], "std": math.nan, "trial_size": len(inputs),
                  "eligible": len(inputs)})
-    return rows
+    per_layer = pd.DataFrame([{"model": name, "layer": layer, **v}
+                              for name, r in result.items() for layer, v in r["layers"].items()],
+                             columns=["model", "layer", "concept", "random", "p", "passed"])
+    return rows, per_layer

@@ -6,7 +6,8 @@ Writes into the run folder::
     verify.csv                Fig. 2 quantities (see :func:`attrbench.bam.models.verify`)
     metrics.csv               MCS / IDR / IIR (+ random-region baselines, X^k series), mean +- std
     per_image.parquet         g_c of every image, method and region
-    delta.json                how well delta kept f(x + delta) ~ f(x)
+    delta.json                how well delta kept f(x + delta) ~ f(x), pairs excluded from IIR
+    tcav_layers.csv           TCAV per model and layer: scores, t-test p-value, passed
     figures/*.png, report.html
     run.json                  configuration and provenance
 """
@@ -75,6 +76,8 @@ def run_bam(root: str | Path, out: str | Path, *,
     write_text_atomic(out / "metrics.csv", results.metrics.to_csv(index=False))
     results.per_image.to_parquet(out / "per_image.parquet", index=False)
     write_json_atomic(out / "delta.json", results.delta)
+    if results.tcav is not None:
+        write_text_atomic(out / "tcav_layers.csv", results.tcav.to_csv(index=False))
     config: dict[str, Any] = {"root": str(folder.root), "train": dataclasses.asdict(train_options),
                               "run": dataclasses.asdict(run_config), "device": device}
     write_json_atomic(out / "run.json", provenance(config, run_config.seed))

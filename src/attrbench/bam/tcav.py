@@ -85,6 +85,48 @@ class TorchLinearClassifier(Classifier):
         return self._classes
 
 
+def tcav_layers(model: nn.Module) -> list[str]:
+    """TCAV layers of a registered model: every block layer plus the logit layer (BAM App. F).
+
+    BAM tests ``block_layer1`` ... ``block_layer4`` and the logits of its ResNet-50 (NOTES §2.5).
+    Here the blocks are the children of the CAM layer's parent that have the CAM layer's type, up
+    to and including it (``layer1`` ... ``layer4`` for ResNets, ``features.block1`` ...
+    ``block5`` for ``small_cnn``), and the logit layer is the final linear layer (its output is
+    the logits).
+
+    Args:
+        model: a model built by :func:`attrbench.models.create_model` (or loaded from one of its
+            checkpoints), possibly inside input-normalisation wrappers.
+
+    Returns:
+        Dotted module names, valid on ``model`` itself, shallowest first.
+
+    Raises:
+        AttrbenchError: a model that is not registered or has no CAM or final linear layer.
+    """
+    from attrbench.models import model_spec_of
+    from attrbench.models.normalization import unwrap_model
+
+    spec = model_spec_of(model)
+    if spec is None or not spec.cam_layer or not spec.fc_layer:
+        raise AttrbenchError(f"TCAV needs a registered model with a CAM layer and a final linear "
+                             f"layer, got {type(model).__name__}; pass --no-tcav for other "
+                             "models.")
+    bare = unwrap_model(model)
+    prefix = "" if bare is model else next(
+        n for n, m in model.named_modules() if m is bare) + "."
+    parent_name, _, leaf = spec.cam_layer.rpartition(".")
+    parent = bare.get_submodule(parent_name) if parent_name else bare
+    cam = parent.get_submodule(leaf)
+    blocks: list[str] = []
+    for name, child in parent.named_children():
+        if type(child) is type(cam):
+            blocks.append(f"{parent_name}.{name}" if parent_name else name)
+        if child is cam:
+            break
+    return [prefix + name for name in (*blocks, spec.fc_layer)]
+
+
 def _concept(cid: int, name: str, images: torch.Tensor) -> Concept:
     return Concept(cid, name, DataLoader(TensorDataset(images), batch_size=64,
                                          collate_fn=lambda b: torch.stack([t[0] for t in b])))

@@ -137,7 +137,9 @@ def run_command(
              "others are excluded and counted in delta.json. x + delta is explained for the "
              "class predicted on x.")] = 0.05,
     commonality: Annotated[bool, typer.Option(help="Also the X^k MCS series.")] = True,
-    tcav: Annotated[bool, typer.Option(help="Also TCAV-MCS (Captum concept module).")] = True,
+    tcav: Annotated[bool, typer.Option(
+        help="Also TCAV-MCS (Captum concept module) on every block layer and the logit layer, "
+             "each with a two-sided t-test against random CAVs (p > 0.01 dropped).")] = True,
     seed: Annotated[int, typer.Option(help="Seed of training, subsets and trials.")] = 0,
     device: DeviceOpt = "auto",
 ) -> None:
