@@ -47,7 +47,7 @@ def robustness(
     eps: Annotated[Optional[list[str]], typer.Option(help="Budget in pixel units, e.g. 8/255 or 0.3 (repeatable) \\[default: 0 1 2 4 8 /255, or 0 1/8 1/4 1/2 1 of the preset eps].")] = None,
     preset: Annotated[Optional[str], typer.Option(help="Attack preset: mnist, flower or imagenet (NOTES §5.3).")] = None,
     attack_param: Annotated[Optional[list[str]], typer.Option(help="KEY=VALUE for every attack, e.g. iterations=20, restarts=1, criterion=kendall, draws=10 (random_sign: sign patterns tried per image).")] = None,
-    k: Annotated[Optional[int], typer.Option(help="Top-k size \\[default: 100 on 28x28, 1000 on >= 128x128].")] = None,
+    k: Annotated[Optional[int], typer.Option(help="Top-k size, 1 to HxW of the images (checked before anything runs) \\[default: 100 on 28x28, 1000 on >= 128x128].")] = None,
     window: Annotated[Optional[list[int]], typer.Option(help="LENS / NMS radius w (repeatable) \\[default: 1 2 3].")] = None,
     diverse: Annotated[Optional[bool], typer.Option("--diverse/--no-diverse", help="Compute the top-k-div measures \\[default: on].")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of every random draw \\[default: 0].")] = None,

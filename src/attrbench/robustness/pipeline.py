@@ -34,7 +34,7 @@ from attrbench.metrics.functional.robustness import (
     attribution_map,
     robustness_measures,
 )
-from attrbench.metrics.functional.topk import check_w
+from attrbench.metrics.functional.topk import check_w, default_k
 from attrbench.progress import progress_bar
 from attrbench.results.identity import images_sha256, state_dict_sha256
 from attrbench.results.shards import check_shard, in_shard
@@ -113,11 +113,30 @@ class RobustnessConfig:
             attack_config(kind, self.preset, **dict(self.attack_params))
         for w in self.windows:
             check_w(w)
-        for name in ("num_images", "chunk_size"):
+        for name, flag in (("num_images", " (--num-images)"), ("chunk_size", ""), ("k", " (--k)")):
             value = getattr(self, name)
+            if name == "k" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise AttrbenchError(f"{name} must be an integer >= 1, got {value!r}.")
+                raise AttrbenchError(f"{name}{flag} must be an integer >= 1, got {value!r}.")
         return self
+
+    def check_k(self, height: int, width: int) -> int:
+        """The top-k size for ``height x width`` maps: ``k``, or the default for the size.
+
+        Raises:
+            AttrbenchError: ``k`` exceeds the ``height * width`` pixels (names ``--k`` and the
+                maximum), so a bad ``k`` is refused before any model runs.
+        """
+        pixels = height * width
+        if self.k is None:
+            return default_k(height, width)
+        if self.k > pixels:
+            raise AttrbenchError(
+                f"k (--k) = {self.k} exceeds the {pixels} pixels of the {height}x{width} images; "
+                f"choose --k <= {pixels} (the default for this size is "
+                f"{default_k(height, width)}).")
+        return self.k
 
     def budgets(self) -> tuple[float, ...]:
         """The ε values to run, in pixel units (see the ``eps`` attribute)."""
@@ -216,6 +235,14 @@ def run_robustness(
     device = torch.device(device)
     # "rows": the row format; folders from before kept_label are refused, not mixed
     x_all, y_all, ids_all = _load_slice(dataset, cfg.num_images)
+    cfg.check_k(*x_all.shape[-2:])  # before any model runs (issue 13)
+    keeps = {}  # per model: the correctly classified images, the only ones attacked
+    for label, model in models.items():
+        model = model.to(device)
+        with attribution_mode(model), torch.no_grad():
+            pred = torch.cat([model(c.to(device)).argmax(1).cpu() for c in x_all.split(256)])
+        keeps[label] = pred == y_all
+    _check_some_correct(keeps)
     store = None
     if out is not None:  # identity: also the weights and the images (issue 13)
         spec = getattr(dataset, "spec", None)
@@ -232,10 +259,7 @@ def run_robustness(
     total = len(models) * len(cfg.methods) * len(cfg.attacks) * len(cfg.budgets())
     with progress_bar(progress, total=total, description="robustness") as advance:
         for label, model in models.items():
-            model = model.to(device)
-            with attribution_mode(model), torch.no_grad():
-                pred = torch.cat([model(c.to(device)).argmax(1).cpu() for c in x_all.split(256)])
-            keep = pred == y_all
+            keep = keeps[label]
             x_m, y_m, ids_m = x_all[keep], y_all[keep], ids_all[keep]
             for method in cfg.methods:
                 explainer = create_method(method, model, **method_overrides(cfg, method, space))
@@ -252,6 +276,22 @@ def run_robustness(
         table = pd.concat(frames, ignore_index=True)
     table.attrs["missing_shards"] = units["missing"]
     return table
+
+
+def _check_some_correct(keeps: Mapping[str, torch.Tensor]) -> None:
+    """Refuse a model that classifies none of the images correctly (nothing could be attacked).
+
+    Args:
+        keeps: ``{model label: (N,) bool}``, True where the prediction equals the label.
+    """
+    for label, keep in keeps.items():
+        if not bool(keep.any()):
+            n = len(keep)
+            which = f"none of the {n} images is" if n > 1 else "the only image is not"
+            raise AttrbenchError(
+                f"{which} classified correctly by model {label!r}, so no attack can keep the "
+                "label; check the checkpoint/dataset pairing (classes, "
+                "normalisation, split) or raise --num-images.")
 
 
 def _run_cell(run: str, label: str, explainer: Any, attack: str, eps: float, cfg: RobustnessConfig,
