@@ -12,6 +12,8 @@ from attrbench.training.recipes import get_recipe
 
 _SCHEDULES = ("step", "cosine", "constant")
 _ADVERSARIAL = ("none", "pgd")
+#: How ``train_limit`` picks its images (see :class:`TrainConfig`).
+TRAIN_SUBSETS = ("stratified", "first")
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,14 @@ class TrainConfig:
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         amp: bfloat16 autocast for the forward pass, on CUDA and on CPU (on CPUs with AVX-512 BF16
             about 1.4x faster for ResNet-20; weights and optimiser stay float32).
-        train_limit, test_limit: use only the first N images of a split (None = all).
+        train_limit: use only N training images (None = all), chosen as ``train_subset`` says.
+        train_subset: how ``train_limit`` picks its images: ``"stratified"`` (default; every
+            class in proportion, a draw seeded by ``seed``, kept in dataset order, so a
+            class-sorted folder still gives every class) or ``"first"`` (the first N, as runs
+            written before this field existed: a folder without the field is read as
+            ``"first"`` and refused, not resumed on other images). Irrelevant without a limit.
+        test_limit: use only the first N test images (None = all): a reduced evaluation on the
+            first N test images, never a draw.
         data_root: root folder for datasets read from disk.
         image_size: resize (then centre crop) side for ImageFolder data; None keeps the files' size.
         sync_bn: under ``torchrun`` with several processes, convert BatchNorm to
@@ -74,6 +83,7 @@ class TrainConfig:
     amp: bool = False
     train_limit: int | None = None
     test_limit: int | None = None
+    train_subset: str = "stratified"
     data_root: str | None = None
     image_size: int | None = None
     init: str | None = None
@@ -122,6 +132,9 @@ class TrainConfig:
         if self.adversarial not in _ADVERSARIAL:
             raise AttrbenchError(f"Unknown adversarial training {self.adversarial!r}; use one of "
                                  f"{', '.join(_ADVERSARIAL)}.")
+        if self.train_subset not in TRAIN_SUBSETS:
+            raise AttrbenchError(f"train_subset must be 'stratified' or 'first', got "
+                                 f"{self.train_subset!r}.")
         for name in ("train_limit", "test_limit"):
             value = getattr(self, name)
             if value is not None and value < 1:

@@ -136,14 +136,35 @@ def _check_same_config(out_dir: Path, config: dict[str, Any]) -> None:
     stored = json.loads(run_file.read_text())["config"]
     # A run written before an option existed had that option's default.
     defaults = TrainConfig.default_values()
-    stored = {**{k: v for k, v in defaults.items() if k not in stored}, **stored}
+    # Except train_subset: before it existed, train_limit took the first N images.
+    stored = {**{k: v for k, v in defaults.items() if k not in stored},
+              "train_subset": "first", **stored}
+    if stored.get("train_limit") is None and config.get("train_limit") is None:
+        stored.pop("train_subset")  # all training images either way
+        config = {k: v for k, v in config.items() if k != "train_subset"}
     # Where the run executes is not part of its identity: a CPU run may resume on a GPU.
     diff = sorted(k for k in set(stored) | set(config)
                   if k not in _RUNTIME_KEYS and stored.get(k) != config.get(k))
     if diff:
+        hint = ""
+        if "train_subset" in diff and stored.get("train_subset") == "first":
+            hint = (f" (it trained on the first {stored.get('train_limit')} training images; "
+                    'set train_subset = "first" in the [train] table to resume it)')
         raise AttrbenchError(
-            f"{out_dir} holds a run with a different config (differs in: {', '.join(diff)}); "
+            f"{out_dir} holds a run with a different config (differs in: {', '.join(diff)}){hint}; "
             "choose another --out or delete the folder to start fresh.")
+
+
+def load_training_data(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
+    """The ``(train_set, test_set)`` of ``cfg``: ``train_limit`` images of the training split
+    as ``cfg.train_subset`` says (a stratified draw seeded by ``cfg.seed`` by default), and the
+    first ``test_limit`` test images."""
+    train_set = load_dataset(cfg.dataset, split="train", root=cfg.data_root,
+                             limit=cfg.train_limit, image_size=cfg.image_size,
+                             limit_mode=cfg.train_subset, seed=cfg.seed)
+    test_set = load_dataset(cfg.dataset, split="test", root=cfg.data_root,
+                            limit=cfg.test_limit, image_size=cfg.image_size)
+    return train_set, test_set
 
 
 def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
@@ -181,10 +202,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
     if datasets is not None:
         train_set, test_set = datasets
     else:
-        train_set = load_dataset(cfg.dataset, split="train", root=cfg.data_root,
-                                 limit=cfg.train_limit, image_size=cfg.image_size)
-        test_set = load_dataset(cfg.dataset, split="test", root=cfg.data_root,
-                                limit=cfg.test_limit, image_size=cfg.image_size)
+        train_set, test_set = load_training_data(cfg)
     spec = train_set.spec
     seed_everything(cfg.seed)
     model = create_model(cfg.model, num_classes=spec.num_classes, in_channels=spec.image_shape[0])
