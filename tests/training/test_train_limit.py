@@ -86,7 +86,9 @@ def test_old_folder_on_the_first_n_is_refused(tmp_path: Path) -> None:
     del record["config"]["train_subset"]  # as written before the field existed
     (run / "run.json").write_text(json.dumps(record))
     with pytest.raises(AttrbenchError, match=r"differs in: train_subset\).*trained on the first "
-                                             r"8 training images.*train_subset = \"first\""):
+                                             r"8 training images; to resume it, train with "
+                                             r"train_subset='first'.*\[train\] table\); "
+                                             r"choose another --out"):
         train(cfg, run, progress=False)
     # Asking for the first N resumes it (here: finds it finished).
     result = train(_cfg("cifar10-mini", train_limit=8, test_limit=4, batch_size=8,
@@ -117,3 +119,17 @@ def test_help_says_stratified() -> None:
     assert "a seeded stratified subset" in helps["train_limit"]
     assert 'train_subset = "first"' in helps["train_limit"]
     assert "first N test images" in helps["test_limit"]
+
+
+def test_cli_records_the_subset_and_takes_first_from_the_config(tmp_path: Path) -> None:
+    base = ["train", "--dataset", "cifar10-mini", "--epochs", "1", "--batch-size", "8",
+            "--train-limit", "8", "--test-limit", "4", "--device", "cpu"]
+    runner = CliRunner()
+    assert runner.invoke(app, [*base, "--out", str(tmp_path / "a")]).exit_code == 0
+    (tmp_path / "c.toml").write_text('[train]\ntrain_subset = "first"\n')
+    result = runner.invoke(app, [*base, "--out", str(tmp_path / "b"), "--config",
+                                 str(tmp_path / "c.toml")])
+    assert result.exit_code == 0, result.output
+    subsets = [json.loads((tmp_path / r / "run.json").read_text())["config"]["train_subset"]
+               for r in ("a", "b")]
+    assert subsets == ["stratified", "first"]

@@ -37,7 +37,7 @@ def reproduce_fpa_command(
     recipe: Annotated[Optional[str], typer.Option(help="Training recipe; paper-cifar for the paper's setting \\[default: quick].")] = None,
     augmentation: Annotated[Optional[list[str]], typer.Option(help="Models to compare (repeatable) \\[default: none fpa rectangle].")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Override the recipe's epochs.")] = None,
-    train_limit: Annotated[Optional[int], typer.Option(help="Train on the first N training images.")] = None,
+    train_limit: Annotated[Optional[int], typer.Option(help="Train on N training images: a seeded stratified subset (every class in proportion, drawn with the training seed).")] = None,
     num_images: Annotated[Optional[int], typer.Option(help="Evaluate the first N test images \\[default: 100].")] = None,
     variant: Annotated[Optional[list[str]], typer.Option(help="Estimator variants or presets (repeatable) \\[default: fpa-table].")] = None,
     method_param: Annotated[Optional[list[str]], typer.Option(help="METHOD.PARAM=VALUE override, e.g. integrated_gradients.steps=50.")] = None,

@@ -47,7 +47,8 @@ class FPAReproductionConfig:
         augmentations: the models to compare; ``fpa`` uses the ``cifar`` preset on 32x32 images and
             the ``imagenet`` preset on larger ones (paper Sec. 4.1).
         epochs: override the recipe's epoch count.
-        train_limit: train on the first N training images only.
+        train_limit: train on N training images only (a stratified subset drawn with ``seed``;
+            :attr:`~attrbench.training.TrainConfig.train_subset`).
         num_images: evaluate the first N test images.
         variants: estimator variants or presets.
         seed: seeds training and evaluation.

@@ -149,7 +149,8 @@ def _check_same_config(out_dir: Path, config: dict[str, Any]) -> None:
         hint = ""
         if "train_subset" in diff and stored.get("train_subset") == "first":
             hint = (f" (it trained on the first {stored.get('train_limit')} training images; "
-                    'set train_subset = "first" in the [train] table to resume it)')
+                    "to resume it, train with train_subset='first': attrbench train --config "
+                    'with train_subset = "first" in its [train] table)')
         raise AttrbenchError(
             f"{out_dir} holds a run with a different config (differs in: {', '.join(diff)}){hint}; "
             "choose another --out or delete the folder to start fresh.")
