@@ -15,6 +15,7 @@ from attrbench.errors import AttrbenchError
 # Command modules: importing one registers its commands on ``app``.
 from attrbench.cli import (bam, data, evaluate, explain, info, models,  # noqa: E402,F401
                            reproduce, roar, robustness, train)
+from attrbench.cli import methods  # noqa: E402,F401
 
 __all__ = ["app", "main"]
 
