@@ -1,4 +1,4 @@
-"""Every command's ``--help`` shows its bracketed words, and ``attrbench methods`` (issue 12 item 4).
+"""Every ``--help`` shows its bracketed words; ``attrbench methods`` (issue 12 item 4).
 
 Typer renders help with Rich, whose markup takes ``[word ...]`` (a ``[`` then a lower-case letter,
 ``#``, ``/`` or ``@``) for a style tag and drops it: "TOML file with a [train] table" printed as
@@ -51,7 +51,8 @@ def test_every_command_is_walked() -> None:
     assert len(COMMANDS) >= 15
 
 
-@pytest.mark.parametrize("path,cmd", COMMANDS, ids=[" ".join(p) or "attrbench" for p, _ in COMMANDS])
+@pytest.mark.parametrize("path,cmd", COMMANDS,
+                         ids=[" ".join(p) or "attrbench" for p, _ in COMMANDS])
 def test_help_shows_bracketed_words(path: tuple[str, ...], cmd: Any) -> None:
     result = runner.invoke(app, [*path, "--help"], env=WIDE)
     assert result.exit_code == 0, result.output
