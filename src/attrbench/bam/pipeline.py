@@ -10,22 +10,34 @@ Writes into the run folder::
     tcav_layers.csv           TCAV per model and layer: scores, t-test p-value, passed
     figures/*.png, report.html
     run.json                  configuration and provenance
+    config.json               the folder's identity: what the models depend on
+
+The folder is bound (``config.json``, checked before anything is trained) to what it keeps between
+runs, the trained models: the BAM data's fingerprint (``manifest.csv`` SHA-256 and the build
+settings) and the training options; another is refused naming what differs. The metrics are
+recomputed on every run, so other metric settings replace the earlier outputs (none is left
+behind) and are recorded in ``run.json``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from attrbench.atomic import write_json_atomic, write_text_atomic
-from attrbench.bam.evaluate import BamResults, BamRunConfig, _input_range, run_bam_metrics
+from attrbench.bam.evaluate import (BamResults, BamRunConfig, _input_range, resolve_method,
+                                   run_bam_metrics)
 from attrbench.bam.manifest import BamFolder
 from attrbench.bam.models import load_bam_models, model_names, train_bam_models, verify
 from attrbench.bam.report import write_bam_report
+from attrbench.errors import AttrbenchError
 from attrbench.provenance import provenance
+from attrbench.results.identity import differences, normalise, summarise_differences
 from attrbench.runtime import resolve_device
 
 
@@ -43,6 +55,42 @@ class BamTrainOptions:
     batch_size: int | None = 16
     lr: float | None = 0.02
     seed: int = 0
+
+
+def bind_run_folder(folder: BamFolder, out: str | Path, train_options: BamTrainOptions) -> None:
+    """Bind ``out`` to the BAM data and the training options its models depend on.
+
+    Writes ``out/config.json`` on first use; later runs must match it.
+
+    Raises:
+        AttrbenchError: ``out`` is a file, or holds a run on other data (``manifest.csv`` SHA-256,
+            build settings) or with other training options; names each difference.
+    """
+    out = Path(out)
+    manifest = hashlib.sha256((folder.root / "manifest.csv").read_bytes()).hexdigest()
+    identity = normalise({"data": {"manifest_sha256": manifest,
+                                   "build": folder.info.get("config")},
+                          "train": dataclasses.asdict(train_options)})
+    if out.exists() and not out.is_dir():
+        raise AttrbenchError(f"--out {out} is a file; pass a folder (new or a BAM run folder).")
+    config_file = out / "config.json"
+    if not config_file.exists():  # a new folder, or one from before config.json: its models
+        out.mkdir(parents=True, exist_ok=True)  # are still checked by their own run.json
+        write_json_atomic(config_file, provenance(identity, train_options.seed))
+        return
+    try:
+        stored = json.loads(config_file.read_text()).get("config")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        raise AttrbenchError(f"{config_file} is unreadable; pass a new --out folder or delete "
+                             "this one to start fresh.") from None
+    if stored == identity:
+        return
+    old = stored if isinstance(stored, dict) else {}
+    keys = sorted(k for k in set(old) | set(identity) if old.get(k) != identity.get(k))
+    raise AttrbenchError(
+        f"{out} holds BAM models of other data or training (differs in: {', '.join(keys)}): "
+        f"{summarise_differences(differences(stored, identity))}. Pass a new --out folder or "
+        "delete this one to start fresh (its models would be retrained).")
 
 
 def run_bam(root: str | Path, out: str | Path, *,
@@ -63,7 +111,9 @@ def run_bam(root: str | Path, out: str | Path, *,
         The :class:`BamResults` (also written to ``out``).
     """
     folder, out = BamFolder(root), Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    for label in run_config.methods:  # before the first write or any training
+        resolve_method(label, 0.0)
+    bind_run_folder(folder, out, train_options)
     commonality = run_config.commonality and bool(folder.commonality_sets)
     train_bam_models(folder, out, model=train_options.model, recipe=train_options.recipe,
                      epochs=train_options.epochs, seed=train_options.seed, device=device,
@@ -78,6 +128,10 @@ def run_bam(root: str | Path, out: str | Path, *,
     write_json_atomic(out / "delta.json", results.delta)
     if results.tcav is not None:
         write_text_atomic(out / "tcav_layers.csv", results.tcav.to_csv(index=False))
+    else:  # an earlier run's table must not stand beside these results
+        (out / "tcav_layers.csv").unlink(missing_ok=True)
+    for stale in (out / "figures").glob("*.png"):  # the report writes this run's figures
+        stale.unlink()
     config: dict[str, Any] = {"root": str(folder.root), "train": dataclasses.asdict(train_options),
                               "run": dataclasses.asdict(run_config), "device": device}
     write_json_atomic(out / "run.json", provenance(config, run_config.seed))
