@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 from attrbench.bam.build import BamBuildConfig, build_bam
 from attrbench.bam.evaluate import BamRunConfig
 from attrbench.bam.manifest import BamFolder
 from attrbench.bam.pipeline import BamTrainOptions, bind_run_folder, run_bam
+from attrbench.cli import app
 from attrbench.errors import AttrbenchError
 
 BUILD = BamBuildConfig(per_pair=3, image_size=32, image_format="png", cf_scene="forest",
@@ -69,3 +71,14 @@ def test_bad_method_is_refused_before_training(sources, tmp_path: Path) -> None:
     with pytest.raises(AttrbenchError, match="Unknown BAM method 'nope'"):
         _run(data, out, run=BamRunConfig(**{**RUN.__dict__, "methods": ("nope",)}))
     assert not out.exists()
+
+
+def test_bam_verify_checks_the_same_identity(sources, tmp_path: Path) -> None:
+    data, out = tmp_path / "data", tmp_path / "run"
+    build_bam(*sources, data, BUILD)
+    bind_run_folder(BamFolder(data), out, BamTrainOptions(epochs=1))
+    result = CliRunner().invoke(app, ["bam", "verify", "--data", str(data), "--out", str(out),
+                                      "--epochs", "2", "--device", "cpu"])
+    assert isinstance(result.exception, AttrbenchError)
+    assert "train.epochs: 1 there, 2 now" in str(result.exception)
+    assert not (out / "models").exists()

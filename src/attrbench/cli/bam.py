@@ -97,11 +97,12 @@ def verify_command(
     from attrbench.atomic import write_text_atomic
     from attrbench.bam.manifest import BamFolder
     from attrbench.bam.models import load_bam_models, model_names, train_bam_models, verify
-    from attrbench.bam.pipeline import BamTrainOptions
+    from attrbench.bam.pipeline import BamTrainOptions, bind_run_folder
     from attrbench.runtime import resolve_device
 
     folder = BamFolder(_data(data))
     opts = BamTrainOptions(model=model, epochs=epochs, seed=seed)
+    bind_run_folder(folder, out, opts)  # the same folder identity as `bam run`
     use_k = commonality and bool(folder.commonality_sets)
     train_bam_models(folder, out, model=opts.model, recipe=opts.recipe, epochs=opts.epochs,
                      seed=opts.seed, device=device, commonality=use_k, batch_size=opts.batch_size,
