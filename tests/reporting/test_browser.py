@@ -24,6 +24,7 @@ import select
 import shutil
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -49,6 +50,13 @@ _FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-n
           "--disable-component-update", "--disable-sync", "--no-first-run",
           "--disable-default-apps", "--disable-extensions", "--mute-audio",
           "--hide-scrollbars", "--window-size=1280,1024", "--remote-debugging-pipe")
+# argv: READ_FD WRITE_FD BINARY ARGS...; lift both above 4 first so neither is overwritten.
+_TRAMPOLINE = (
+    "import fcntl, os, sys\n"
+    "r, w = (fcntl.fcntl(int(fd), fcntl.F_DUPFD, 10) for fd in sys.argv[1:3])\n"
+    "for fd in sys.argv[1:3]: os.close(int(fd))\n"
+    "os.dup2(r, 3); os.dup2(w, 4); os.close(r); os.close(w)\n"
+    "os.execv(sys.argv[3], sys.argv[3:])\n")
 _TIMEOUT = 60.0  # seconds for any one protocol answer; only a hang ever waits this long
 
 
@@ -56,7 +64,7 @@ def find_chromium() -> str | None:
     """Path of a Chrome/Chromium binary: ``$ATTRBENCH_CHROMIUM``, else the first on ``PATH``."""
     env = os.environ.get("ATTRBENCH_CHROMIUM")
     if env:
-        return env if shutil.which(env) else None
+        return shutil.which(env)  # an absolute path (exec'd directly), or None
     return next((p for p in map(shutil.which, _CANDIDATES) if p), None)
 
 
@@ -68,15 +76,13 @@ class Browser:
         to_child_r, self._to_child = os.pipe()
         self._from_child, from_child_w = os.pipe()
 
-        def fds() -> None:  # in the child, before exec: fd 3 = commands in, fd 4 = answers out
-            os.dup2(to_child_r, 3)
-            os.dup2(from_child_w, 4)
-
+        # A tiny trampoline puts the pipe ends on fds 3 and 4 and execs Chromium (no preexec_fn,
+        # which is unsafe once torch has started threads).
         self._proc = subprocess.Popen(
-            [binary, *_FLAGS, f"--user-data-dir={self._profile.name}", "about:blank"],
+            [sys.executable, "-c", _TRAMPOLINE, str(to_child_r), str(from_child_w), binary,
+             *_FLAGS, f"--user-data-dir={self._profile.name}", "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            # fds 3 and 4 are kept open through exec (closing the others runs after preexec_fn)
-            preexec_fn=fds, pass_fds=(3, 4))
+            pass_fds=(to_child_r, from_child_w))
         os.close(to_child_r)
         os.close(from_child_w)
         self._buffer = b""
