@@ -134,12 +134,15 @@ def _compose(folder: ResultsFolder, ci: str) -> _Parts:
 
 
 def html_table(frame: pd.DataFrame, best: Mapping[str, str] | None = None,
-                index_name: str | None = None) -> str:
+                index_name: str | None = None, *, augmentation_rows: bool = False) -> str:
+    """An HTML table of ``frame`` (index = first column); ``best`` maps a row to its highlighted
+    column; ``augmentation_rows`` shows index labels as augmentation names (none -> None)."""
     best = best or {}
     head = [index_name or frame.index.name or ""] + [str(c) for c in frame.columns]
     rows = ["<tr>" + "".join(f"<th>{escape_html(h)}</th>" for h in head) + "</tr>"]
     for label, values in frame.iterrows():
-        cells = [f"<td>{escape_html(AUGMENT_LABELS.get(str(label), label))}</td>"]
+        shown = AUGMENT_LABELS.get(str(label), label) if augmentation_rows else label
+        cells = [f"<td>{escape_html(shown)}</td>"]
         for col, v in values.items():
             cls = ' class="best"' if best.get(str(label)) == col and v != "" else ""
             cells.append(f"<td{cls}>{escape_html(v)}</td>")
@@ -168,7 +171,7 @@ def _accuracy_section(folder: ResultsFolder, table: pd.DataFrame) -> str:
             PAPER_SOURCE_LABEL: _pct(paper),
         })
     frame = pd.DataFrame(rows).set_index("augmentation")
-    return html_table(frame)
+    return html_table(frame, augmentation_rows=True)
 
 
 def _paper_comparison(table: pd.DataFrame) -> str:
@@ -273,7 +276,7 @@ def _render(folder: ResultsFolder, parts: _Parts, title: str) -> str:
     long = parts.table.assign(
         A=parts.table["A"].round(3), ci=parts.table["ci"].round(3),
         auc_mif=parts.table["auc_mif"].round(3), auc_lif=parts.table["auc_lif"].round(3))
-    long_html = html_table(long.set_index("augmentation"))
+    long_html = html_table(long.set_index("augmentation"), augmentation_rows=True)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -287,7 +290,7 @@ seed {escape_html(prov.get("seed", "unknown"))} · git {escape_html(prov.get("gi
 <h2>Fidelity A (higher is better)</h2>
 <p>Augmentation × estimator, "A ± CI" as in the FPA paper's Table D.2; the best estimator of each
 row is highlighted.</p>
-{html_table(parts.layout, parts.best)}
+{html_table(parts.layout, parts.best, augmentation_rows=True)}
 {_notes(parts.table)}
 <h2>Claims</h2>
 <p>The FPA paper's findings (Sec. 4.2, Table D.2), each computed from these results; a claim that
