@@ -89,7 +89,7 @@ DEMO_NUM_IMAGES = 200
 
 
 _DEMO_HELP = (
-    "The main job: the FPA paper's CIFAR-10 experiment on the shipped ResNet-20s (about 5 minutes "
+    "The main job: the FPA paper's CIFAR-10 experiment on the shipped ResNet-20s (about 3.5 minutes "
     "on 2 CPU cores). Evaluates the shipped cifar_resnet20 models trained without augmentation, "
     "with FPA and with Rectangle on the full CIFAR-10 training set (see `attrbench models`) with "
     "the paper's ten estimator variants (fpa-table) on the first embedded test images; writes the "
@@ -102,7 +102,7 @@ def demo(
     out: Annotated[Path, typer.Option(help="Results folder.")] = Path("runs/demo"),
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     num_images: Annotated[int, typer.Option(help="Embedded test images to evaluate (>= 100 keeps the CIs useful).")] = DEMO_NUM_IMAGES,
-    train: Annotated[bool, typer.Option("--train", help="Train from scratch instead of using the shipped models: the small CNN with the quick recipe on the 5,000 embedded training images (about 6 minutes on 2 CPU cores, about 54 % accuracy; too weak a model to show the paper's findings, see the Claims section).")] = False,
+    train: Annotated[bool, typer.Option("--train", help="Train from scratch instead of using the shipped models: three small CNNs with the quick recipe on the 5,000 embedded training images (8 epochs each, about 54 % accuracy; too weak to show the paper's findings, see the Claims section).")] = False,
 ) -> None:
     """The main job: the FPA paper's CIFAR-10 experiment on the shipped ResNet-20s (about 8 minutes).
 
