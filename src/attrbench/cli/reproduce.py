@@ -104,7 +104,7 @@ def demo(
     num_images: Annotated[int, typer.Option(help="Embedded test images to evaluate (>= 100 keeps the CIs useful).")] = DEMO_NUM_IMAGES,
     train: Annotated[bool, typer.Option("--train", help="Train from scratch instead of using the shipped models: three small CNNs with the quick recipe on the 5,000 embedded training images (8 epochs each, about 54 % accuracy; too weak to show the paper's findings, see the Claims section).")] = False,
 ) -> None:
-    """The main job: the FPA paper's CIFAR-10 experiment on the shipped ResNet-20s (about 8 minutes).
+    """The main job: the FPA paper's CIFAR-10 experiment on the shipped ResNet-20s (about 3.5 minutes).
 
     Evaluates the shipped cifar_resnet20 models trained without augmentation, with FPA and with
     Rectangle on the full CIFAR-10 training set (see `attrbench models`) with the paper's ten
