@@ -77,7 +77,9 @@ def test_forward_shape_modes_and_grads(name: str) -> None:
     with torch.no_grad():
         a, b = model(x), model(x)
     assert torch.equal(a, b)
-    assert torch.allclose(model(x[:1]), a[:1], atol=1e-5), "batch result equals per-image result"
+    # float32 sums run in another order for another batch size (logits here reach ~400)
+    assert torch.allclose(model(x[:1]), a[:1], rtol=1e-5, atol=1e-5), \
+        "batch result equals per-image result"
 
 
 @pytest.mark.parametrize("name", ALL)
