@@ -77,8 +77,10 @@ def test_forward_shape_modes_and_grads(name: str) -> None:
     with torch.no_grad():
         a, b = model(x), model(x)
     assert torch.equal(a, b)
-    # float32 sums run in another order for another batch size (logits here reach ~400)
-    assert torch.allclose(model(x[:1]), a[:1], rtol=1e-5, atol=1e-5), \
+    # float32 sums run in another order for another batch size; with untrained deep ResNets the
+    # logits reach ~400, so the rounding error scales with the largest logit, not with each one
+    scale = float(a.abs().max())
+    assert torch.allclose(model(x[:1]), a[:1], rtol=0, atol=1e-5 * max(scale, 1.0)), \
         "batch result equals per-image result"
 
 
