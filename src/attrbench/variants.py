@@ -300,19 +300,6 @@ def create_variant(name: Any, model: nn.Module, **overrides: Any) -> VariantExpl
     return variant.create(model, **overrides)
 
 
-def group_by_method(variants: Iterable[Variant]) -> dict[str, list[Variant]]:
-    """Variants grouped by method, so each raw attribution is computed once (order kept)."""
-    groups: dict[str, list[Variant]] = {}
-    for v in variants:
-        groups.setdefault(v.method, []).append(v)
-    return groups
-
-
-def list_presets() -> list[str]:
-    """Names of the variant presets."""
-    return list(PRESETS)
-
-
 __all__ = [
     "ALIASES",
     "PARITIES",
@@ -323,8 +310,6 @@ __all__ = [
     "VariantExplainer",
     "black_baseline",
     "create_variant",
-    "group_by_method",
-    "list_presets",
     "parity_method_params",
     "parse_variant",
     "resolve_black",

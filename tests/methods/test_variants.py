@@ -14,7 +14,6 @@ from attrbench.variants import (
     PRESETS,
     Variant,
     create_variant,
-    group_by_method,
     parse_variant,
     resolve_variants,
 )
@@ -58,12 +57,29 @@ def test_resolve_dedups_and_splits_commas() -> None:
         assert resolve_variants(preset)
 
 
-def test_group_by_method_computes_each_method_once() -> None:
-    groups = group_by_method(resolve_variants("fpa-table"))
-    assert list(groups) == [
-        "random", "integrated_gradients", "vanilla_gradient", "smoothgrad", "smoothgrad_sq"
-    ]
-    assert len(groups["smoothgrad"]) == 3
+def test_the_runner_computes_each_method_once_per_chunk(tiny_model, monkeypatch) -> None:
+    """fpa-table's ten variants need five raw attributions; the runner makes each once."""
+    import attrbench.evaluation.runner as runner
+
+    calls: list[str] = []
+    real = runner.create_method
+
+    def counting(name, model, **kw):
+        calls.append(name)
+        return real(name, model, **kw)
+
+    monkeypatch.setattr(runner, "create_method", counting)
+    x = torch.randn(2, 3, 8, 8)
+    cfg = runner.EvalConfig(variants=("fpa-table",),
+                            method_params={"integrated_gradients": {"steps": 2},
+                                           "smoothgrad": {"n_samples": 2},
+                                           "smoothgrad_sq": {"n_samples": 2}})
+    entry = runner.ModelEntry(tiny_model, "tiny")
+    variants = resolve_variants("fpa-table")
+    out = list(runner._variant_maps(entry, variants, cfg, x, torch.zeros(2, dtype=torch.long)))
+    assert [v.label for v, _ in out] == [v.label for v in variants]
+    assert sorted(calls) == sorted(
+        ["random", "integrated_gradients", "vanilla_gradient", "smoothgrad", "smoothgrad_sq"])
 
 
 def test_parity_overrides_are_valid(tiny_model) -> None:

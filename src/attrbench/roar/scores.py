@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from attrbench.errors import AttrbenchError
-from attrbench.methods import create_method, get_method_spec, list_methods, method_name
+from attrbench.methods import create_method, get_method_spec, method_name
 from attrbench.roar.removal import UNITS, check_choice, element_scores
 from attrbench.runtime import make_generator
 from attrbench.variants import ALIASES, parse_variant
@@ -90,6 +90,3 @@ def split_scores(model: nn.Module, images: torch.Tensor, variant: str, unit: str
     return scores
 
 
-def available_variants() -> list[str]:
-    """Method names usable as variants (plus ``"random"``), for help texts."""
-    return [RANDOM, *list_methods()]
