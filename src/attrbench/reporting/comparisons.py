@@ -37,11 +37,11 @@ from attrbench.atomic import write_bytes_atomic
 from attrbench.errors import AttrbenchError
 from attrbench.metrics.functional.fidelity import auc, normalise_curves
 from attrbench.metrics.functional.paired import (
-    CORRECTIONS,
     FriedmanResult,
     NemenyiResult,
     adjust_pvalues,
     cd_cliques,
+    check_options,
     friedman,
     kendalls_w,
     nemenyi,
@@ -312,14 +312,6 @@ def _cell(row: dict[str, object], digits: int) -> str:
             f"{_signed(row['ci_high'], digits)}]{star}")
 
 
-def _check_options(level: float, correction: str) -> None:
-    if not 0.0 < float(level) < 1.0:
-        raise AttrbenchError(f"level must lie strictly between 0 and 1 (e.g. 0.95); got {level}.")
-    if correction not in CORRECTIONS:
-        raise AttrbenchError(
-            f"Unknown correction {correction!r}; use one of: {', '.join(CORRECTIONS)}.")
-
-
 def _pair_rows(wide: pd.DataFrame, pairs: Sequence[tuple[str, str]], *, level: float,
                correction: str, n_boot: int, seed: int, ci_method: str,
                label: str) -> list[dict[str, object]]:
@@ -406,7 +398,7 @@ def compare_estimators(data: pd.DataFrame, *, variants: Sequence[str] | None = N
         AttrbenchError: fewer than 2 estimators or images for a model ("not enough data"), NaN
             per-image A, duplicated rows, bad options.
     """
-    _check_options(level, correction)
+    check_options(level, correction)
     per_image = _as_per_image(data, x_axis)
     labels = _unit_labels(per_image)
     out: dict[str, ModelComparison] = {}
@@ -443,7 +435,7 @@ def compare_models(data: pd.DataFrame, baseline: str = "none", other: str = "fpa
         AttrbenchError: unknown augmentation or model, no shared estimator or fewer than 2 shared
             images ("not enough data"), NaN per-image A.
     """
-    _check_options(level, correction)
+    check_options(level, correction)
     per_image = _as_per_image(data, x_axis)
     models = sorted(per_image["model"].unique())
     if model is None:
@@ -543,7 +535,7 @@ def seed_summary(runs: Mapping[int, pd.DataFrame], *, level: float = 0.95, n_boo
     Raises:
         AttrbenchError: no runs, NaN per-image A, duplicated rows, bad options.
     """
-    _check_options(level, "holm")
+    check_options(level, "holm")
     if not runs:
         raise AttrbenchError("not enough data: no seed runs given; pass {seed: curves, ...}.")
     frames = []

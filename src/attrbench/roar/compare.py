@@ -37,7 +37,7 @@ import pandas as pd
 from scipy import stats
 
 from attrbench.errors import AttrbenchError
-from attrbench.metrics.functional.paired import CORRECTIONS, adjust_pvalues, check_per_image
+from attrbench.metrics.functional.paired import adjust_pvalues, check_options, check_per_image
 
 __all__ = ["BASELINE", "compare_columns", "compare_to_random", "min_permutation_p",
            "repeats_needed", "two_sample_test"]
@@ -172,11 +172,7 @@ def compare_to_random(acc: pd.DataFrame, *, baseline: str = BASELINE, level: flo
     if missing:
         raise AttrbenchError(
             f"The accuracy table lacks columns {missing}; pass read_table(folder, 'accuracy').")
-    if not 0.0 < float(level) < 1.0:
-        raise AttrbenchError(f"level must lie strictly between 0 and 1 (e.g. 0.95); got {level}.")
-    if correction not in CORRECTIONS:
-        raise AttrbenchError(
-            f"Unknown correction {correction!r}; use one of: {', '.join(CORRECTIONS)}.")
+    check_options(level, correction)
     keys = ["benchmark", "variant", x, "repeat"]
     dup = acc.duplicated(keys)
     if dup.any():

@@ -23,9 +23,8 @@ import pandas as pd
 
 from attrbench.errors import AttrbenchError
 from attrbench.metrics.functional.paired import (
-    CI_METHODS,
-    CORRECTIONS,
     adjust_pvalues,
+    check_options,
     paired_comparison,
 )
 from attrbench.robustness.results import DEFAULT_MIN_IMAGES, check_min_images
@@ -98,14 +97,7 @@ def compare_to_baseline(rows: pd.DataFrame, *, baseline: str = BASELINE,
     """
     rows = _check_rows(rows)
     check_min_images(min_images)
-    if correction not in CORRECTIONS:
-        raise AttrbenchError(
-            f"Unknown correction {correction!r}; use one of: {', '.join(CORRECTIONS)}.")
-    if ci_method not in CI_METHODS:
-        raise AttrbenchError(f"Unknown CI method {ci_method!r}; use one of: "
-                             f"{', '.join(CI_METHODS)}.")
-    if not 0.0 < float(level) < 1.0:
-        raise AttrbenchError(f"level must lie strictly between 0 and 1 (e.g. 0.95); got {level}.")
+    check_options(level, correction, ci_method)
     attacks = sorted(set(rows["attack"]))
     if baseline not in attacks:
         raise AttrbenchError(

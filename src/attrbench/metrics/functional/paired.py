@@ -36,6 +36,7 @@ from attrbench.errors import AttrbenchError
 
 __all__ = [
     "CORRECTIONS",
+    "check_options",
     "CI_METHODS",
     "FriedmanResult",
     "KendallW",
@@ -118,9 +119,7 @@ def bootstrap_mean_ci(d: object, *, level: float = 0.95, n_boot: int = 10_000, s
         AttrbenchError: bad values or options.
     """
     x = check_per_image(d, "d")
-    _check_level(level)
-    if method not in CI_METHODS:
-        raise AttrbenchError(f"Unknown CI method {method!r}; use one of: {', '.join(CI_METHODS)}.")
+    check_options(level, ci_method=method)
     if int(n_boot) < 100:
         raise AttrbenchError(f"n_boot must be at least 100 (e.g. 10000); got {n_boot}.")
     n, n_boot = x.shape[0], int(n_boot)
@@ -289,6 +288,13 @@ def _check_p(p: object) -> np.ndarray:
     return arr
 
 
+def _tested_ascending(p: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(p, all-NaN output, positions of the non-NaN p in ascending order (stable))``."""
+    arr = _check_p(p)
+    idx = np.flatnonzero(~np.isnan(arr))
+    return arr, np.full_like(arr, np.nan), idx[np.argsort(arr[idx], kind="stable")]
+
+
 def holm(p: object) -> np.ndarray:
     """Holm's step-down adjusted p-values (controls the family-wise error rate).
 
@@ -301,13 +307,8 @@ def holm(p: object) -> np.ndarray:
     Returns:
         ``(m,)`` adjusted p-values in the input order.
     """
-    arr = _check_p(p)
-    out = np.full_like(arr, np.nan)
-    idx = np.flatnonzero(~np.isnan(arr))
-    m = idx.size
-    if m == 0:
-        return out
-    order = idx[np.argsort(arr[idx], kind="stable")]
+    arr, out, order = _tested_ascending(p)
+    m = order.size
     scaled = np.minimum(1.0, (m - np.arange(m)) * arr[order])
     out[order] = np.maximum.accumulate(scaled)
     return out
@@ -325,13 +326,8 @@ def benjamini_hochberg(p: object) -> np.ndarray:
     Returns:
         ``(m,)`` adjusted p-values in the input order.
     """
-    arr = _check_p(p)
-    out = np.full_like(arr, np.nan)
-    idx = np.flatnonzero(~np.isnan(arr))
-    m = idx.size
-    if m == 0:
-        return out
-    order = idx[np.argsort(arr[idx], kind="stable")]
+    arr, out, order = _tested_ascending(p)
+    m = order.size
     scaled = m * arr[order] / np.arange(1, m + 1)
     out[order] = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
     return out
@@ -339,14 +335,12 @@ def benjamini_hochberg(p: object) -> np.ndarray:
 
 def adjust_pvalues(p: object, correction: str = "holm") -> np.ndarray:
     """``holm`` (default), ``bh`` (Benjamini-Hochberg) or ``none`` correction of ``p``."""
+    check_options(correction=correction)
     if correction == "holm":
         return holm(p)
     if correction == "bh":
         return benjamini_hochberg(p)
-    if correction == "none":
-        return _check_p(p)
-    raise AttrbenchError(
-        f"Unknown correction {correction!r}; use one of: {', '.join(CORRECTIONS)}.")
+    return _check_p(p)
 
 
 @dataclass(frozen=True)
@@ -548,7 +542,7 @@ def two_level_bootstrap_ci(per_seed: Sequence[object], *, level: float = 0.95,
         raise AttrbenchError(
             f"not enough data: {len(groups)} seed(s); a between-seed interval needs at least 2 "
             "finished seeds.")
-    _check_level(level)
+    check_options(level)
     if int(n_boot) < 100:
         raise AttrbenchError(f"n_boot must be at least 100 (e.g. 10000); got {n_boot}.")
     m, n_boot = len(groups), int(n_boot)
@@ -636,6 +630,19 @@ def kendalls_w(values: object) -> KendallW:
     return KendallW(w, chi2, float(stats.chi2.sf(chi2, k - 1)), m, k)
 
 
-def _check_level(level: float) -> None:
-    if not 0.0 < float(level) < 1.0:
+def check_options(level: float | None = None, correction: str | None = None,
+                  ci_method: str | None = None) -> None:
+    """Check whichever is given: a CI ``level``, a p-value ``correction``, a ``ci_method``.
+
+    Raises:
+        AttrbenchError: level outside (0, 1), or a name not in :data:`CORRECTIONS` /
+            :data:`CI_METHODS`.
+    """
+    if level is not None and not 0.0 < float(level) < 1.0:
         raise AttrbenchError(f"level must lie strictly between 0 and 1 (e.g. 0.95); got {level}.")
+    if correction is not None and correction not in CORRECTIONS:
+        raise AttrbenchError(
+            f"Unknown correction {correction!r}; use one of: {', '.join(CORRECTIONS)}.")
+    if ci_method is not None and ci_method not in CI_METHODS:
+        raise AttrbenchError(f"Unknown CI method {ci_method!r}; use one of: "
+                             f"{', '.join(CI_METHODS)}.")
