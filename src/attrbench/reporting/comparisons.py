@@ -48,9 +48,9 @@ from attrbench.metrics.functional.paired import (
     paired_comparison,
     two_level_bootstrap_ci,
 )
-from attrbench.metrics.functional.perturbation import X_AXES
 from attrbench.reporting.paper import AUGMENT_LABELS, AUGMENT_ORDER, VARIANT_ORDER, ordered
-from attrbench.reporting.tables import aligned_curves, fidelity_table
+from attrbench.reporting.tables import (aligned_curves, curve_groups, fidelity_table,
+                                       sort_like_paper)
 
 __all__ = [
     "MODEL_PAIR_COLUMNS",
@@ -109,17 +109,8 @@ def per_image_fidelity(curves: pd.DataFrame, *, x_axis: str | None = None) -> pd
         AttrbenchError: no rows, missing columns, incomplete or duplicated curves.
     """
     x_axis = _default_x_axis() if x_axis is None else x_axis
-    if x_axis not in X_AXES:
-        raise AttrbenchError(f"Unknown x_axis {x_axis!r}; use one of: {', '.join(X_AXES)}.")
-    if curves.empty:
-        raise AttrbenchError("No curve rows to score; run the evaluation first.")
-    missing = [c for c in _KEYS + ["order", "image_id", "step", "logit"] if c not in curves]
-    if missing:
-        raise AttrbenchError(
-            f"Curve rows lack columns {missing}; pass rows with CURVE_SCHEMA columns.")
     frames = []
-    for (model, aug, variant), group in curves.groupby(_KEYS, sort=False):
-        label = f"{model} / {aug} / {variant}"
+    for (model, aug, variant), label, group in curve_groups(curves, x_axis):
         ids, mif, lif, fractions = aligned_curves(group, label)
         if not (np.isfinite(mif).all() and np.isfinite(lif).all()):
             raise AttrbenchError(f"{label}: NaN or infinite logits; check the model and inputs.")
@@ -139,16 +130,7 @@ def per_image_fidelity(curves: pd.DataFrame, *, x_axis: str | None = None) -> pd
             "No image has a positive step-0 logit, so no curve can be normalised; track the "
             "predicted class or check the model.")
     table = pd.concat(frames, ignore_index=True)[PER_IMAGE_COLUMNS]
-    return _sorted(table)
-
-
-def _sorted(table: pd.DataFrame) -> pd.DataFrame:
-    aug_rank = {a: i for i, a in enumerate(ordered(list(table["augmentation"]), AUGMENT_ORDER))}
-    var_rank = {v: i for i, v in enumerate(ordered(list(table["variant"]), VARIANT_ORDER))}
-    keyed = table.assign(_a=table["augmentation"].map(aug_rank),
-                         _v=table["variant"].map(var_rank))
-    return (keyed.sort_values(["model", "_a", "_v", "image_id"], kind="stable")
-            .drop(columns=["_a", "_v"]).reset_index(drop=True))
+    return sort_like_paper(table)
 
 
 def _as_per_image(data: pd.DataFrame, x_axis: str | None) -> pd.DataFrame:
@@ -402,7 +384,7 @@ def compare_estimators(data: pd.DataFrame, *, variants: Sequence[str] | None = N
     per_image = _as_per_image(data, x_axis)
     labels = _unit_labels(per_image)
     out: dict[str, ModelComparison] = {}
-    for (model, aug), group in _sorted(per_image).groupby(["model", "augmentation"], sort=False):
+    for (model, aug), group in sort_like_paper(per_image).groupby(["model", "augmentation"], sort=False):
         label = labels[(model, aug)]
         out[label] = _compare_one(group, model, aug, label, variants=variants, level=level,
                                   correction=correction, n_boot=n_boot, seed=seed,
@@ -544,7 +526,7 @@ def seed_summary(runs: Mapping[int, pd.DataFrame], *, level: float = 0.95, n_boo
             frames.append(_as_per_image(data, x_axis).assign(seed=s_id))
         except AttrbenchError as err:
             raise AttrbenchError(f"seed {s_id}: {err}") from err
-    pooled = _sorted(pd.concat(frames, ignore_index=True))
+    pooled = sort_like_paper(pd.concat(frames, ignore_index=True))
     all_seeds = sorted(runs)
     rows, ranking = [], []
     for (model, aug), unit in pooled.groupby(["model", "augmentation"], sort=False):

@@ -9,7 +9,7 @@ MIF with LIF per image and lays the numbers out.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -99,17 +99,8 @@ def fidelity_table(curves: pd.DataFrame, ci: str = "independent", *, level: floa
     Raises:
         AttrbenchError: no rows, incomplete or duplicated curves, or bad options.
     """
-    if x_axis not in X_AXES:
-        raise AttrbenchError(f"Unknown x_axis {x_axis!r}; use one of: {', '.join(X_AXES)}.")
-    if curves.empty:
-        raise AttrbenchError("No curve rows to score; run the evaluation first.")
-    missing = [c for c in GROUP_KEYS + ["order", "image_id", "step", "logit"] if c not in curves]
-    if missing:
-        raise AttrbenchError(
-            f"Curve rows lack columns {missing}; pass rows with CURVE_SCHEMA columns.")
     rows: list[dict[str, Any]] = []
-    for (model, aug, variant), group in curves.groupby(GROUP_KEYS, sort=False):
-        label = f"{model} / {aug} / {variant}"
+    for (model, aug, variant), label, group in curve_groups(curves, x_axis):
         mif, lif, fractions = _group_curves(group, label)
         x = None if x_axis == "linspace" else 100.0 * fractions
         try:
@@ -124,12 +115,36 @@ def fidelity_table(curves: pd.DataFrame, ci: str = "independent", *, level: floa
             "auc_lif": res.auc_lif_mean, "n": res.n_used, "n_excluded": res.n_excluded,
             "ci_kind": res.ci, "level": res.level,
         })
-    table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    return sort_like_paper(pd.DataFrame(rows, columns=TABLE_COLUMNS))
+
+
+def curve_groups(curves: pd.DataFrame,
+                 x_axis: str) -> Iterator[tuple[tuple[str, str, str], str, pd.DataFrame]]:
+    """Check tidy curve rows and yield ``((model, augmentation, variant), label, rows)`` per group.
+
+    Raises:
+        AttrbenchError: unknown ``x_axis``, no rows, or missing ``CURVE_SCHEMA`` columns.
+    """
+    if x_axis not in X_AXES:
+        raise AttrbenchError(f"Unknown x_axis {x_axis!r}; use one of: {', '.join(X_AXES)}.")
+    if curves.empty:
+        raise AttrbenchError("No curve rows to score; run the evaluation first.")
+    missing = [c for c in GROUP_KEYS + ["order", "image_id", "step", "logit"] if c not in curves]
+    if missing:
+        raise AttrbenchError(
+            f"Curve rows lack columns {missing}; pass rows with CURVE_SCHEMA columns.")
+    for keys, group in curves.groupby(GROUP_KEYS, sort=False):
+        yield keys, " / ".join(map(str, keys)), group
+
+
+def sort_like_paper(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows sorted by model, then the paper's augmentation and variant orders (then image id,
+    where there is one); a fresh index."""
     aug_rank = {a: i for i, a in enumerate(ordered(list(table["augmentation"]), AUGMENT_ORDER))}
     var_rank = {v: i for i, v in enumerate(ordered(list(table["variant"]), VARIANT_ORDER))}
-    table = table.assign(_a=table["augmentation"].map(aug_rank), _v=table["variant"].map(var_rank))
-    return (table.sort_values(["model", "_a", "_v"], kind="stable")
-            .drop(columns=["_a", "_v"]).reset_index(drop=True))
+    keyed = table.assign(_a=table["augmentation"].map(aug_rank), _v=table["variant"].map(var_rank))
+    by = ["model", "_a", "_v"] + (["image_id"] if "image_id" in table.columns else [])
+    return keyed.sort_values(by, kind="stable").drop(columns=["_a", "_v"]).reset_index(drop=True)
 
 
 def row_labels(table: pd.DataFrame) -> pd.Series:
