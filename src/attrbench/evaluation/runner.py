@@ -330,15 +330,7 @@ def evaluation_identity(models: Sequence[ModelEntry], dataset: Dataset, cfg: Eva
     Raises:
         AttrbenchError: any bad setting, variant or method parameter, no models, empty dataset.
     """
-    cfg.validate()
-    if not models:
-        raise AttrbenchError("No models to evaluate; pass at least one model.")
-    n_total = len(dataset)  # type: ignore[arg-type]
-    n = n_total if cfg.num_images is None else min(cfg.num_images, n_total)
-    if n == 0:
-        raise AttrbenchError("The dataset is empty; nothing to evaluate.")
-    variants, given = _resolve(cfg, dataset, n, maps)
-    check_dataset(dataset, models)
+    n, variants, given = _prepare(models, dataset, cfg, maps)
     methods = sorted({v.method for v in variants})
     entries = {}
     for entry in models:
@@ -405,17 +397,9 @@ def run_evaluation(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConf
     Raises:
         AttrbenchError: empty dataset, unknown variants, no models, bad config or shard.
     """
-    cfg.validate()
     if shard is not None:
         check_shard(*shard)
-    if not models:
-        raise AttrbenchError("No models to evaluate; pass at least one model.")
-    n_total = len(dataset)  # type: ignore[arg-type]
-    n = n_total if cfg.num_images is None else min(cfg.num_images, n_total)
-    if n == 0:
-        raise AttrbenchError("The dataset is empty; nothing to evaluate.")
-    variants, given = _resolve(cfg, dataset, n, maps)
-    check_dataset(dataset, models, device)
+    n, variants, given = _prepare(models, dataset, cfg, maps, device)
     ids_all = _dataset_ids(dataset, n)
     n_chunks = math.ceil(n / cfg.chunk_size)
     for entry in models:
@@ -450,6 +434,27 @@ def run_evaluation(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConf
     if not frames:  # a shard without chunks
         return CURVE_SCHEMA.empty_table().to_pandas()
     return pd.concat(frames, ignore_index=True)
+
+
+def _prepare(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConfig,
+             maps: Mapping[str, Any] | None, device: str | torch.device = "cpu",
+             ) -> tuple[int, list[Variant], list[PrecomputedMaps]]:
+    """Check everything a run needs before any work: ``(n images, variants, precomputed maps)``.
+
+    Raises:
+        AttrbenchError: bad settings, no models, an empty dataset, bad variants or maps, or data
+            the models cannot take (see :func:`check_dataset`).
+    """
+    cfg.validate()
+    if not models:
+        raise AttrbenchError("No models to evaluate; pass at least one model.")
+    n_total = len(dataset)  # type: ignore[arg-type]
+    n = n_total if cfg.num_images is None else min(cfg.num_images, n_total)
+    if n == 0:
+        raise AttrbenchError("The dataset is empty; nothing to evaluate.")
+    variants, given = _resolve(cfg, dataset, n, maps)
+    check_dataset(dataset, models, device)
+    return n, variants, given
 
 
 def _resolve(cfg: EvalConfig, dataset: Dataset, n: int, maps: Mapping[str, Any] | None,
