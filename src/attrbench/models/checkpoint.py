@@ -59,7 +59,8 @@ def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
     return path.parent / f"{path.name}.safetensors", path.parent / f"{path.name}.json"
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -226,7 +227,7 @@ def save_checkpoint(
         "format": CHECKPOINT_FORMAT,
         "format_version": CHECKPOINT_FORMAT_VERSION,
         "weights_file": weights_path.name,
-        "weights_sha256": _sha256(weights_path),
+        "weights_sha256": file_sha256(weights_path),
         "num_parameters": sum(p.numel() for p in unwrap_model(model).parameters()),
         "architecture": build.architecture,
         "num_classes": build.num_classes,
@@ -395,7 +396,7 @@ def load_checkpoint(
             f"Checkpoint weights {str(weights_path)!r} not found beside its sidecar."
         )
     sha = meta.get("weights_sha256")
-    if sha is not None and _sha256(weights_path) != sha:
+    if sha is not None and file_sha256(weights_path) != sha:
         raise AttrbenchError(
             f"Checkpoint weights {str(weights_path)!r} do not match their sidecar (interrupted or "
             f"altered write); re-save the checkpoint or use the previous one."

@@ -1,30 +1,23 @@
 """Fine-tuning: start a training run from existing weights instead of a random initialisation.
 
 ``--init`` accepts a shipped model name (``cifar_resnet20.none``), a project checkpoint (stem,
-``.safetensors`` or ``.json`` with its sidecar) or a plain PyTorch state dict file (torchvision / timm
-style ``.pt`` / ``.pth`` / ``.safetensors``, always read weights-only). The parent's SHA-256 goes
-into the new checkpoint's sidecar so that a fine-tuned model names the model it came from.
+``.safetensors`` or ``.json`` with its sidecar) or a plain PyTorch state dict file (torchvision /
+timm style ``.pt`` / ``.pth`` / ``.safetensors``, always read weights-only). The parent's SHA-256
+goes into the new checkpoint's sidecar so that a fine-tuned model names the model it came from.
 """
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
 from attrbench.errors import AttrbenchError
-from attrbench.models import apply_state_dict, load_checkpoint, load_weights_file
-from attrbench.models.checkpoint import checkpoint_paths, read_checkpoint_metadata
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+from attrbench.models import (apply_state_dict, load_checkpoint, load_weights_file,
+                              unwrap_model)
+from attrbench.models.checkpoint import (checkpoint_paths, file_sha256,
+                                        read_checkpoint_metadata)
 
 
 def resolve_init(init: str) -> tuple[str, Path]:
@@ -46,8 +39,8 @@ def resolve_init(init: str) -> tuple[str, Path]:
     from attrbench.models.pretrained import list_pretrained
 
     raise AttrbenchError(
-        f"--init {init!r} is neither a shipped model ({', '.join(list_pretrained())}), a checkpoint "
-        f"(<stem>.safetensors + <stem>.json) nor a weights file; check the path.")
+        f"--init {init!r} is neither a shipped model ({', '.join(list_pretrained())}), a "
+        f"checkpoint (<stem>.safetensors + <stem>.json) nor a weights file; check the path.")
 
 
 def load_initial_weights(model: nn.Module, init: str, *, architecture: str,
@@ -80,16 +73,10 @@ def load_initial_weights(model: nn.Module, init: str, *, architecture: str,
                 f"--init {init!r} has {meta['num_classes']} classes but the dataset has "
                 f"{num_classes}; fine-tune on data with the same classes.")
         parent, meta = load_checkpoint(path)  # checks the recorded SHA-256
-        apply_state_dict(model, {k: v for k, v in _bare_state(parent).items()},
+        apply_state_dict(model, unwrap_model(parent).state_dict(),
                          source=f"Weights of --init {init!r}")
         sha = meta["weights_sha256"]
     else:
         load_weights_file(model, path)
-        sha = _file_sha256(path)
+        sha = file_sha256(path)
     return {"init": init, "kind": kind, "path": str(path), "sha256": sha}
-
-
-def _bare_state(model: nn.Module) -> dict[str, Any]:
-    from attrbench.models import unwrap_model
-
-    return unwrap_model(model).state_dict()
