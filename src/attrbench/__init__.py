@@ -42,6 +42,7 @@ _EXPORTS = {
     "list_methods": "attrbench.methods",
     "register_method": "attrbench.methods",
     "create_variant": "attrbench.variants",
+    "explain": "attrbench.explanation",
     "resolve_variants": "attrbench.variants",
     "perturbation_curves": "attrbench.metrics.functional.perturbation",
     "fidelity": "attrbench.metrics.functional.fidelity",

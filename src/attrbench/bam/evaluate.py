@@ -36,6 +36,7 @@ from attrbench.bam.manifest import BamFolder
 from attrbench.bam.models import commonality_accuracy, labels_by_stem, predict, stacked
 from attrbench.errors import AttrbenchError
 from attrbench.methods import list_methods
+from attrbench.methods.custom import method_labels
 from attrbench.metrics.functional.bam import (
     bam_maps,
     functionally_similar_delta,
@@ -73,7 +74,10 @@ class BamRunConfig:
     """Settings of ``attrbench bam run`` (metric part).
 
     Attributes:
-        methods: paper labels (``GC`` ... ``GGC``) or registered method names.
+        methods: paper labels (``GC`` ... ``GGC``), registered method names or user method
+            objects (a callable ``(model, x, target)``, a Captum attribution, a Quantus-style
+            function; registered under their own name, :mod:`attrbench.methods.custom`). One
+            string is one method.
         split: which split of the built folder to evaluate.
         num_images: use a seeded random subset of this many X_{o,s} images (None = all).
         n_trials, trial_size: error bars as in the paper (10 trials of 100 pairs).
@@ -106,15 +110,28 @@ class BamRunConfig:
     seed: int = 0
     max_batch: int = 128
 
+    def __post_init__(self) -> None:
+        methods = method_labels(self.methods)  # objects -> their registered names
+        if not methods:
+            raise AttrbenchError(f"Give at least one BAM method, e.g. {', '.join(PAPER_METHODS)}.")
+        if len(set(methods)) != len(methods):
+            raise AttrbenchError(f"BAM methods must be distinct; got {list(methods)}.")
+        for label in methods:
+            resolve_method(label, 0.0)
+        object.__setattr__(self, "methods", methods)
 
-def resolve_method(label: str, black: float | tuple[float, ...],
+
+def resolve_method(label: Any, black: float | tuple[float, ...],
                    ) -> tuple[str, dict[str, Any]]:
-    """Method name and overrides of a paper label or registered method name.
+    """Method name and overrides of a paper label, registered method name or method object.
 
     Args:
-        label: ``GC`` ... ``GGC`` or a registered method (or BAM's squared IG-SG by name).
+        label: ``GC`` ... ``GGC``, a registered method (or BAM's squared IG-SG by name), or a user
+            method object (registered under its own name, :func:`method_labels`).
         black: the model-space value of a black pixel, one number or one per channel.
     """
+    if not isinstance(label, str):
+        (label,) = method_labels(label)
     if label in BAM_METHODS:
         name, overrides = BAM_METHODS[label]
         return name, {k: (black if v == "black" else v) for k, v in overrides.items()}

@@ -23,8 +23,6 @@ from attrbench.provenance import provenance
 if TYPE_CHECKING:  # torch, numpy and the methods load only when the command runs (fast --help)
     import numpy as np
 
-    from attrbench.variants import Variant
-
 _GRID_COLUMNS = 8
 _HELP_METHOD = (
     "A method (integrated_gradients), a variant (smoothgrad|input_sum) or an alias (SG'_sum)."
@@ -59,16 +57,6 @@ def parse_indices(text: str) -> list[int]:
         what = "no" if not out else "negative"
         raise AttrbenchError(f"--indices {text!r} selects {what} positions; use e.g. 0:8.")
     return out
-
-
-def _variant_for(method: str) -> tuple[Variant, bool]:
-    """A method (shown with the signed channel sum) or a variant/alias; returns (variant, given)."""
-    from attrbench.methods import list_methods
-    from attrbench.variants import Variant, parse_variant
-
-    if method in list_methods():
-        return Variant(method, ("sum",)), False
-    return parse_variant(method), True
 
 
 def render_grid(images: np.ndarray, maps: np.ndarray, titles: list[str], heading: str) -> bytes:
@@ -143,17 +131,17 @@ def explain(
     import torch
 
     from attrbench.data import denormalize, get_dataset_spec, load_dataset
-    from attrbench.methods import get_method_spec
-    from attrbench.runtime import resolve_device
-    from attrbench.variants import create_variant
+    from attrbench.explanation import explain as explain_images
+    from attrbench.explanation import variant_for
     from attrbench.models import load_checkpoint
     from attrbench.models.checkpoint import check_checkpoint_input
+    from attrbench.runtime import resolve_device
 
     check_out_folder(out)
     check_positive(image_size, "--image-size")
     if target not in ("predicted", "label"):
         raise AttrbenchError(f"--target must be 'predicted' or 'label', got {target!r}.")
-    variant, given = _variant_for(method)
+    variant_for(method)  # an unknown name fails before the checkpoint and data load
     params = parse_key_values(param, "method parameter")
     dev = resolve_device(device)
     positions = parse_indices(indices)
@@ -173,12 +161,10 @@ def explain(
         )
     x = torch.stack([data[i][0] for i in range(len(data))]).to(dev)
     labels = torch.as_tensor([int(data[i][1]) for i in range(len(data))], device=dev)
-    explainer = create_variant(variant, model, max_batch=max_batch, **params)
-    with torch.no_grad():
-        predictions = model.eval()(x).argmax(1)
-    targets = predictions if target == "predicted" else labels
-    raw = explainer.explainer(x, targets)
-    maps = variant.apply(raw, x)
+    result = explain_images(model, x, method, labels=labels, target=target, max_batch=max_batch,
+                            **params)
+    variant, raw, maps = result.variant, result.attributions, result.maps
+    targets, predictions = result.targets, result.predictions
 
     out.mkdir(parents=True, exist_ok=True)
     arrays = {
@@ -193,16 +179,14 @@ def explain(
         f"#{int(i)} {classes[t]}" + ("" if p == t else f" (pred {classes[p]})")
         for i, t, p in zip(data.ids, labels.tolist(), predictions.tolist())
     ]
-    shown = variant.label if given else f"{variant.method} (channel sum)"
-    heading = f"{shown}: red = evidence, blue = counter-evidence; clipped at P99 of |map|"
+    heading = f"{result.title}: red = evidence, blue = counter-evidence; clipped at P99 of |map|"
     pixels = denormalize(x.cpu(), data.spec).numpy()
     write_bytes_atomic(out / "grid.png", render_grid(pixels, arrays["maps"], titles, heading))
     config = {
         "checkpoint": str(checkpoint), "dataset": data.spec.name, "split": split,
-        "indices": indices, "target": target, "variant": variant.name if given else None,
-        **explainer.describe(), "signed": get_method_spec(variant.method).signed,
+        "indices": indices, "target": target, **result.config,
         "max_batch": max_batch, "device": str(dev),
     }
-    seed = int(explainer.params.get("seed", 0))
+    seed = int(result.config.get("seed", 0))
     write_json_atomic(out / "explain.json", provenance(config, seed))
     typer.echo(f"Wrote maps.npz, grid.png and explain.json for {len(x)} images to {out}.")

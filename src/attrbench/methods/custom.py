@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -287,6 +287,33 @@ def method_name(obj: object) -> str:
     if isinstance(obj, MethodSpec) and obj.name in METHODS and METHODS.get(obj.name) is obj:
         return obj.name
     return _install(as_method_spec(obj)).name
+
+
+def one_or_many(items: object) -> tuple[object, ...]:
+    """``items`` as a tuple: a bare string or one method object is *one* item.
+
+    A string (``"IG_sum"``, ``"integrated_gradients|sum"``) is one name, never iterated character
+    by character; a callable, Captum attribution or :class:`MethodSpec` is one method; a list,
+    tuple or other iterable gives its items. Every benchmark's method / variant list goes through
+    this (then through :func:`method_labels` or the variant parser).
+    """
+    attribution = _captum_attribution()
+    single = (isinstance(items, (str, bytes, MethodSpec)) or callable(items)
+              or (attribution is not None and isinstance(items, attribution))
+              or not isinstance(items, Iterable))
+    return (items,) if single else tuple(items)
+
+
+def method_labels(items: object) -> tuple[str, ...]:
+    """Method labels of one or several methods: strings kept, method objects registered.
+
+    Strings are returned as given (the benchmark checks them: BAM also knows its paper labels
+    ``GC`` ... ``GGC``); any other form is registered under its own name by :func:`method_name`.
+
+    Raises:
+        AttrbenchError: an unaccepted object (see :data:`FORMS`).
+    """
+    return tuple(m if isinstance(m, str) else method_name(m) for m in one_or_many(items))
 
 
 def unregister_method(name: str) -> MethodSpec:

@@ -15,6 +15,7 @@ from typing import Any
 
 from attrbench.data import ImageDataset, load_dataset
 from attrbench.errors import AttrbenchError
+from attrbench.methods.custom import one_or_many
 from attrbench.roar.removal import FILLS, UNITS, check_choice
 from attrbench.roar.scores import check_variant
 from attrbench.training import TrainConfig
@@ -38,7 +39,9 @@ class RetrainConfig:
         recipe: training recipe (optimiser, schedule, flips/crops).
         epochs, batch_size, lr: recipe overrides (None = the recipe's value).
         variants: importance estimators, ``"method|post"`` (spatial) or method names (element);
-            ``"random"`` is the random baseline.
+            ``"random"`` is the random baseline. One string is one variant; a user method object
+            (callable, Captum, Quantus-style) is registered under its own name
+            (:mod:`attrbench.methods.custom`).
         repeats: independent retrains per point (different seeds), >= 1.
         unit: ``"spatial"`` or ``"element"`` ranking (:mod:`attrbench.roar.removal`).
         fill: ``"mean"``, ``"zero"`` or ``"removed_mean"``.
@@ -72,9 +75,10 @@ class RetrainConfig:
         check_choice("fill", self.fill, FILLS)
         if self.repeats < 1:
             raise AttrbenchError(f"repeats must be >= 1, got {self.repeats}.")
-        if not self.variants:
+        variants = one_or_many(self.variants)  # "IG_sum" is one variant, not five
+        if not variants:
             raise AttrbenchError("Give at least one variant, e.g. 'vanilla_gradient|abs_sum'.")
-        names = tuple(check_variant(v, self.unit) for v in self.variants)
+        names = tuple(check_variant(v, self.unit) for v in variants)
         if len(set(names)) != len(names):
             raise AttrbenchError(f"Variants must be distinct; got {list(self.variants)}.")
         object.__setattr__(self, "variants", names)
