@@ -27,7 +27,8 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from attrbench.errors import AttrbenchError
-from attrbench.methods import create_method, method_name
+from attrbench.methods import create_method
+from attrbench.methods.custom import method_labels
 from attrbench.methods.guard import attribution_mode
 from attrbench.metrics.functional.robustness import (
     DEFAULT_WINDOWS,
@@ -93,9 +94,7 @@ class RobustnessConfig:
     parity: str | None = None
 
     def __post_init__(self) -> None:
-        methods = (self.methods,) if isinstance(self.methods, str) else tuple(self.methods)
-        object.__setattr__(self, "methods", tuple(m if isinstance(m, str) else method_name(m)
-                                                  for m in methods))
+        object.__setattr__(self, "methods", method_labels(self.methods))
 
     def validate(self) -> RobustnessConfig:
         """Check every field early (before any model runs); return ``self``."""
