@@ -6,9 +6,16 @@ Every augmentation is a callable ``aug(x, generator) -> x`` on a normalised (B, 
 ``aug.apply(x, generator) -> (x, mask or None)`` for inspection.
 
 Example:
+    >>> import dataclasses, torch
+    >>> from attrbench.augment import create_augmentation
+    >>> from attrbench.runtime import make_generator
+    >>> x = torch.rand(2, 3, 32, 32) * 2 - 1                          # (B, C, H, W) in [-1, 1]
     >>> aug = create_augmentation("fpa", preset="imagenet", mode="reference")
-    >>> x = aug(x, make_generator(0))
+    >>> aug(x, make_generator(0)).shape
+    torch.Size([2, 3, 32, 32])
     >>> same = create_augmentation("fpa", **dataclasses.asdict(aug.config))   # from a sidecar
+    >>> same.config == aug.config
+    True
 """
 
 from __future__ import annotations

@@ -214,8 +214,12 @@ class FPA:
         config: the parameters; default the ``cifar`` preset.
 
     Example:
+        >>> import torch
+        >>> from attrbench.runtime import make_generator
+        >>> x = torch.rand(2, 3, 32, 32) * 2 - 1          # (B, C, H, W), normalised to [-1, 1]
         >>> aug = FPA(FPAConfig.preset("cifar"))
-        >>> x_aug = aug(x, generator)          # x: (B, C, H, W), normalised
+        >>> aug(x, make_generator(0)).shape
+        torch.Size([2, 3, 32, 32])
     """
 
     name = "fpa"

@@ -6,7 +6,9 @@ paper (mean = std = 0.5, inputs in [-1, 1]; Brocki & Chung, Appendix A), and car
 
 >>> from attrbench.data import load_dataset
 >>> test = load_dataset("cifar10-mini", "test", limit=100)   # the first 100 official test images
->>> image, label = test[0]     # image (3, 32, 32) float32 in [-1, 1]; label 3 = cat
+>>> image, label = test[0]
+>>> tuple(image.shape), image.dtype, label      # (C, H, W) float32 in [-1, 1]; label 3 = cat
+((3, 32, 32), torch.float32, 3)
 """
 
 from __future__ import annotations

@@ -32,8 +32,22 @@ class Fidelity:
         z: optional fixed normal quantile (e.g. 1.96); default exact from ``level``.
 
     Example:
-        >>> Fidelity()(curves).format()
-        '59.41 ± 13.41'
+        A linear model ranked by its exact per-pixel contributions (weight x input, summed over
+        channels): masking the largest first lowers the logit fastest, so A > 0.
+
+        >>> import torch
+        >>> from attrbench.metrics import PixelFlipping
+        >>> from attrbench.runtime import make_generator
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 2)).eval()
+        >>> with torch.no_grad():
+        ...     _ = model[1].weight.copy_(torch.linspace(-1, 1, 96).reshape(2, 48))
+        ...     _ = model[1].bias.fill_(4.0)
+        >>> images = torch.rand(3, 3, 4, 4, generator=make_generator(1)) * 2 - 1
+        >>> weight = model[1].weight.detach().reshape(2, 3, 4, 4)
+        >>> maps = (weight[model(images).argmax(1)] * images).sum(1)             # (B, H, W)
+        >>> curves = PixelFlipping(num_steps=4)(model, images, maps, generator=make_generator(0))
+        >>> Fidelity()(curves).format()       # percent of the step-0 logit x percent masked
+        '108.21 ± 24.74'
     """
 
     name: ClassVar[str] = "fidelity"

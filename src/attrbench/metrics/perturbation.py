@@ -30,7 +30,15 @@ class PixelFlipping:
         max_batch: most images per forward pass.
 
     Example:
-        >>> curves = PixelFlipping()(model, images, maps, generator=make_generator(0))
+        >>> import torch
+        >>> from attrbench.runtime import make_generator
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 2))
+        >>> images = torch.rand(3, 3, 4, 4, generator=make_generator(1)) * 2 - 1  # (B, C, H, W)
+        >>> maps = torch.rand(3, 4, 4, generator=make_generator(2))               # (B, H, W)
+        >>> curves = PixelFlipping(num_steps=4)(model.eval(), images, maps,
+        ...                                     generator=make_generator(0))
+        >>> curves.mif.shape, curves.lif.shape, curves.counts.tolist()   # pixels masked per step
+        (torch.Size([3, 5]), torch.Size([3, 5]), [0, 4, 8, 12, 16])
     """
 
     name: ClassVar[str] = "pixel_flipping"
