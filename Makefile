@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test venv bench clean
+.PHONY: demo test test-extended venv bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,6 +20,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# the end-to-end tests `make test` leaves out (marked `extended`: subprocesses, torchrun, seeds)
+test-extended: $(STAMP)
+	$(BIN)/python -m pytest -m extended
 
 bench: $(STAMP)
 	$(BIN)/python bench/fpa_overhead.py

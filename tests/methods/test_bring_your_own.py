@@ -239,8 +239,7 @@ def test_robustness_config_takes_method_objects_and_one_string():
     assert list(cfg.to_dict()["methods"]) == ["vanilla_gradient", "vg_map"]
 
 
-@pytest.mark.extended
-def test_readme_example_runs(capsys):
+def test_readme_example_runs(capsys):  # ~3 s: in `make test`
     """The README's "Bring your own method" block runs as written, and saliency|sum == VG_abs."""
     from pathlib import Path
 
