@@ -47,6 +47,8 @@ from attrbench.training.distributed import (LocalBatch, accuracy_counts, all_red
                                             broadcast_buffers, rank_batches, rank_seed, wrap_model)
 from attrbench.training.distributed import setup as setup_distributed
 from attrbench.training.init_weights import load_initial_weights
+from attrbench.training.user_model import (ModelSource, build_user_model, is_user_label,
+                                           save_user_weights)
 from attrbench.progress import progress_bar
 
 _STATE_FILE = "resume.pt"
@@ -171,7 +173,7 @@ def load_training_data(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
 def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
           on_epoch_end: Callable[[int], None] | None = None,
           datasets: tuple[Dataset, Dataset] | None = None,
-          dist_backend: str = "auto") -> TrainResult:
+          dist_backend: str = "auto", model: ModelSource | None = None) -> TrainResult:
     """Train ``cfg.model`` on ``cfg.dataset`` and write checkpoints to ``out_dir``; resume if possible.
 
     Args:
@@ -188,6 +190,12 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
             CPU), ``gloo`` or ``nccl``; every process calls ``train`` with the same arguments and
             takes its share of each global batch of ``cfg.batch_size`` images
             (:mod:`attrbench.training.distributed`). Ignored in a single process.
+        model: train this instead of ``cfg.model``: an ``nn.Module`` (trained as given) or a
+            builder ``callable(num_classes) -> nn.Module`` / ``callable() -> nn.Module`` called
+            after seeding (:mod:`attrbench.training.user_model`). ``run.json`` then records
+            ``model = "user:<module>.<qualname>"`` and ``model_init_sha256`` (its initial
+            ``state_dict``), so a resume with another module is refused; the checkpoint is the
+            plain ``state_dict`` (load it with ``load_user_weights``).
 
     Raises:
         AttrbenchError: bad names, data that does not fit the model, a folder with another config,
@@ -195,8 +203,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
             :func:`attrbench.training.distributed.setup`).
     """
     out_dir = Path(out_dir)
-    config = cfg.to_dict()
-    _check_same_config(out_dir, config)
+    source, config = model, cfg.to_dict()
+    if source is None:  # a user model's identity is known once it is built (below)
+        _check_same_config(out_dir, config)
     ctx, device = setup_distributed(cfg.device, backend=dist_backend, sync_bn=cfg.sync_bn,
                                     batch_size=cfg.batch_size)
 
@@ -206,7 +215,14 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
         train_set, test_set = load_training_data(cfg)
     spec = train_set.spec
     seed_everything(cfg.seed)
-    model = create_model(cfg.model, num_classes=spec.num_classes, in_channels=spec.image_shape[0])
+    if source is None:
+        model = create_model(cfg.model, num_classes=spec.num_classes,
+                             in_channels=spec.image_shape[0])
+    else:  # a user module or builder: run.json records its class and initial weights
+        model, user = build_user_model(source, spec.num_classes, tuple(spec.image_shape))
+        cfg = dataclasses.replace(cfg, model=user["model"])
+        config = {**cfg.to_dict(), **user}
+        _check_same_config(out_dir, config)
     check_input_compatible(model, spec.image_shape)
     parent = None
     if cfg.init is not None:
@@ -403,7 +419,10 @@ def _save_epoch(out_dir: Path, cfg: TrainConfig, model: nn.Module, optimizer: to
         "seed": cfg.seed,
         "dataset": cfg.dataset,
     }
-    save_checkpoint(model, out_dir / "model", metadata)
+    if is_user_label(cfg.model):  # not in the registry: the plain state_dict
+        save_user_weights(model, out_dir / "model", metadata)
+    else:
+        save_checkpoint(model, out_dir / "model", metadata)
     write_json_atomic(out_dir / _HISTORY_FILE, history)
     with atomic_path(out_dir / _STATE_FILE) as tmp:
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
