@@ -29,6 +29,7 @@ from attrbench.roar.scores import split_scores
 from attrbench.roar.store import RoarStore, slug
 from attrbench.roar.tensor_data import TensorImageDataset, dataset_tensors, train_on_tensors
 from attrbench.runtime import resolve_device
+from attrbench.training.user_model import ModelSource, fresh_copies
 from attrbench.training import TrainResult
 
 ORIGINAL = "none"
@@ -73,7 +74,8 @@ def _row(cfg: RoarConfig, variant: str, t: float, r: int, result: TrainResult, r
 
 
 def run_roar(cfg: RoarConfig, out: str | Path, *, progress: bool = False,
-             log: Callable[[str], None] | None = None) -> pd.DataFrame:
+             log: Callable[[str], None] | None = None,
+             model: ModelSource | None = None) -> pd.DataFrame:
     """Run (or resume) ROAR / KAR and return the tidy ``accuracy`` table.
 
     Args:
@@ -81,14 +83,20 @@ def run_roar(cfg: RoarConfig, out: str | Path, *, progress: bool = False,
         out: results folder (refused if it holds another configuration).
         progress: training progress bars.
         log: called with one line per finished retrain (e.g. ``print``).
+        model: retrain this instead of ``cfg.model``: a builder ``callable(num_classes) ->
+            nn.Module`` (called after each retrain's seed is set), or an ``nn.Module`` template
+            that every retrain deep-copies and re-initialises with ``reset_parameters()`` under
+            its seed (:func:`~attrbench.training.user_model.fresh_copies`): each retrain starts
+            from fresh weights of its own seed, as with a registered model.
 
     Returns:
         One row per (variant, threshold, repeat): ``benchmark, variant, unit, fill, threshold,
         repeat, seed, test_accuracy, train_accuracy, removed_fraction, epochs, seconds``
         (accuracies as fractions in [0, 1]); ``variant == "none"`` rows are ``t = 0``.
     """
-    store = RoarStore(out, cfg.identity(), cfg.seed)
+    store = RoarStore(out, cfg.identity(model), cfg.seed)
     say = log or (lambda _msg: None)
+    build = None if model is None else fresh_copies(model)
     base = cfg.train_config()
     device = resolve_device(cfg.device)
     train_ds, test_ds = cfg.load_split("train"), cfg.load_split("test")
@@ -102,7 +110,7 @@ def run_roar(cfg: RoarConfig, out: str | Path, *, progress: bool = False,
         result = train_on_tensors(base, _split(train_ds, xa, ytr, idtr),
                                   _split(test_ds, xb, yte, idte), store.train_dir(key),
                                   key=f"{cfg.benchmark}/{key}", seed=cfg.seed + r,
-                                  progress=progress)
+                                  progress=progress, model=build)
         if not store.has("accuracy", key):
             store.write("accuracy", key, [_row(cfg, variant, t, r, result, removed,
                                                time.perf_counter() - t0)])

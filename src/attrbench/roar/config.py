@@ -13,12 +13,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from attrbench.data import ImageDataset, load_dataset
+from attrbench.data import ImageDataset, get_dataset_spec, load_dataset
 from attrbench.errors import AttrbenchError
 from attrbench.methods.custom import one_or_many
 from attrbench.roar.removal import FILLS, UNITS, check_choice
 from attrbench.roar.scores import check_variant
 from attrbench.training import TrainConfig
+from attrbench.training.user_model import ModelSource, probe_identity
 
 #: Field values of the two presets; explicit arguments win (see :meth:`RetrainConfig.preset`).
 PRESETS: dict[str, dict[str, Any]] = {
@@ -35,7 +36,8 @@ class RetrainConfig:
 
     Attributes:
         dataset: dataset name or folder (see ``attrbench data list``).
-        model: architecture retrained from scratch at every point (``attrbench models``).
+        model: architecture retrained from scratch at every point (``attrbench models``); the
+            runners' ``model=`` argument replaces it with a user module or builder.
         recipe: training recipe (optimiser, schedule, flips/crops).
         epochs, batch_size, lr: recipe overrides (None = the recipe's value).
         variants: importance estimators, ``"method|post"`` (spatial) or method names (element);
@@ -102,10 +104,23 @@ class RetrainConfig:
             self.recipe, dataset=self.dataset, model=self.model, epochs=self.epochs,
             batch_size=self.batch_size, lr=self.lr, seed=self.seed, device=self.device)
 
-    def identity(self) -> dict[str, Any]:
-        """The resolved configuration that defines a results folder (without ``device``)."""
+    def identity(self, model: ModelSource | None = None) -> dict[str, Any]:
+        """The resolved configuration that defines a results folder (without ``device``).
+
+        Args:
+            model: the user model (module or builder) the runner retrains instead of
+                ``self.model``; recorded as ``user_model`` (its class and the SHA-256 of the
+                first retrain's initial weights, :func:`~attrbench.training.user_model.
+                probe_identity`), so a folder is never resumed with another model.
+        """
         out = dataclasses.asdict(self)
         out.pop("device")
+        if model is not None:
+            spec = get_dataset_spec(self.dataset, root=self.data_root, split="train",
+                                    image_size=self.image_size)
+            out["model"] = None
+            out["user_model"] = probe_identity(model, spec.num_classes,
+                                               tuple(spec.image_shape), self.seed)
         out["kind"] = type(self).__name__
         out["train"] = {k: v for k, v in self.train_config().to_dict().items()
                         if k not in ("device", "dataset", "seed")}

@@ -46,6 +46,7 @@ from attrbench.roar.scores import split_scores
 from attrbench.roar.store import RoarStore, read_masks, slug
 from attrbench.roar.tensor_data import TensorImageDataset, dataset_tensors, train_on_tensors
 from attrbench.runtime import resolve_device
+from attrbench.training.user_model import ModelSource, fresh_copies
 
 TARGETS: tuple[str, ...] = ("predicted", "label")
 
@@ -127,7 +128,8 @@ def _masks(cfg: IteRoarConfig, model: torch.nn.Module, variant: str, x: torch.Te
 
 
 def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
-                 log: Callable[[str], None] | None = None) -> dict[str, pd.DataFrame]:
+                 log: Callable[[str], None] | None = None,
+                 model: ModelSource | None = None) -> dict[str, pd.DataFrame]:
     """Run (or resume) IteROAR for every variant and repeat.
 
     Args:
@@ -135,6 +137,8 @@ def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
         out: results folder (refused if it holds another configuration).
         progress: training progress bars.
         log: called with one line per finished model.
+        model: train this instead of ``cfg.model`` at every iteration: a builder or an
+            ``nn.Module`` template, as :func:`~attrbench.roar.benchmark.run_roar`.
 
     Returns:
         Tables ``accuracy`` (variant, repeat, iteration, test/train accuracy, fractions masked),
@@ -146,8 +150,9 @@ def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
     """
     train_ds, test_ds = cfg.load_split("train"), cfg.load_split("test")
     k = cfg.masks_per_iteration(tuple(train_ds.spec.image_shape))
-    store = RoarStore(out, cfg.identity(), cfg.seed)
+    store = RoarStore(out, cfg.identity(model), cfg.seed)
     say = log or (lambda _msg: None)
+    build = None if model is None else fresh_copies(model)
     base = cfg.train_config()
     device = resolve_device(cfg.device)
     x0tr, ytr, idtr = dataset_tensors(train_ds)
@@ -169,7 +174,8 @@ def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
                     result = train_on_tensors(
                         base, _dataset(train_ds, xtr, ytr, idtr), _dataset(test_ds, xte, yte, idte),
                         store.train_dir(key), key=f"iteroar/{key}",
-                        seed=cfg.seed + 1000 * r + i, progress=progress)
+                        seed=cfg.seed + 1000 * r + i, progress=progress,
+                        model=build)
                     if not store.has("accuracy", key):
                         removed = float((xte != x0te).any(1).double().mean()) if i else 0.0
                         store.write("accuracy", key, [{

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 from attrbench.data import DatasetSpec, ImageDataset
 from attrbench.errors import AttrbenchError
 from attrbench.training import TrainConfig, TrainResult, train
+from attrbench.training.user_model import ModelSource
 
 #: Prefix of the temporary registry names; never a real dataset name.
 MEMORY_PREFIX = "in-memory:"
@@ -82,7 +83,7 @@ def dataset_tensors(dataset: ImageDataset, batch_size: int = 512) -> tuple[torch
 
 def train_on_tensors(base: TrainConfig, train_set: ImageDataset, test_set: ImageDataset,
                      out_dir: str | Path, *, key: str, seed: int,
-                     progress: bool = False) -> TrainResult:
+                     progress: bool = False, model: ModelSource | None = None) -> TrainResult:
     """Train ``base.model`` from scratch on in-memory splits with :func:`attrbench.training.train`.
 
     Args:
@@ -94,7 +95,9 @@ def train_on_tensors(base: TrainConfig, train_set: ImageDataset, test_set: Image
             data under another key.
         seed: weights, shuffling and augmentation seed of this retrain.
         progress: show a progress bar.
+        model: a user module or builder to train instead of ``base.model`` (see
+            :func:`attrbench.training.train`).
     """
     cfg = dataclasses.replace(base, dataset=MEMORY_PREFIX + key, seed=seed, train_limit=None,
                               test_limit=None, data_root=None, image_size=None)
-    return train(cfg, out_dir, progress=progress, datasets=(train_set, test_set))
+    return train(cfg, out_dir, progress=progress, datasets=(train_set, test_set), model=model)
