@@ -19,7 +19,7 @@ from attrbench.data import load_dataset
 from attrbench.errors import AttrbenchError
 from attrbench.evaluation import EvalConfig, ModelEntry, evaluate, run_evaluation
 from attrbench.models import create_model
-from attrbench.results import CURVE_SCHEMA, ResultStore
+from attrbench.results import CURVE_SCHEMA, CURVES, ResultStore
 
 VARIANTS = ["IG_sum", "VG'_abs", "SG_abs", "Random"]
 PARAMS = {"integrated_gradients": {"steps": 8}, "smoothgrad": {"n_samples": 3}}
@@ -92,12 +92,12 @@ def test_resume_after_kill_9(model, images, tmp_path: Path) -> None:
         from attrbench.data import load_dataset
         from attrbench.evaluation import evaluate
         from attrbench.models import create_model
-        from attrbench.results import ResultStore
-        original = ResultStore.write_shard
+        from attrbench.results import Table
+        original = Table.write
         def write_then_die(self, key, frame):
             original(self, key, frame)
             os.kill(os.getpid(), signal.SIGKILL)
-        ResultStore.write_shard = write_then_die
+        Table.write = write_then_die
         torch.manual_seed(0)
         model = create_model("small_cnn", num_classes=10, in_channels=3).eval()
         evaluate(model, load_dataset("cifar10-mini", "test", limit=6), {VARIANTS!r},
@@ -163,9 +163,13 @@ def test_no_models_and_non_module() -> None:
 
 def test_store_rejects_bad_keys(tmp_path: Path) -> None:
     store = ResultStore(tmp_path, {"a": 1}, seed=0)
-    with pytest.raises(ValueError, match="invalid shard key"):
-        store.shard_path("../escape")
-    assert store.read_curves().empty
+    for bad in ("../escape", "a/b", "..", ""):
+        with pytest.raises(ValueError, match="invalid key"):
+            store.table(CURVES).path(bad)
+    with pytest.raises(ValueError, match="invalid key"):
+        store.path("masks", "../x")
+    assert store.table(CURVES).read().empty
+    assert list(store.table(CURVES).read().columns) == CURVE_SCHEMA.names
     entry = ModelEntry(nn.Identity(), "m")
     assert entry.augmentation == "none"
 

@@ -20,7 +20,7 @@ from attrbench.evaluation import evaluate
 from attrbench.evaluation.runner import EvalConfig, ModelEntry, missing_chunks, run_evaluation
 from attrbench.models import create_model, save_checkpoint
 from attrbench.results.shards import in_shard, parse_shard, shard_from_env
-from attrbench.results.store import ResultStore
+from attrbench.results.store import ResultStore, Table
 
 _LAUNCH_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "SLURM_PROCID", "SLURM_NTASKS",
                "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_COUNT",
@@ -150,7 +150,7 @@ def test_crashed_shard_resumes_alone(setup, tmp_path: Path, monkeypatch) -> None
         pass
 
     written: list[str] = []
-    original = ResultStore.write_shard
+    original = Table.write
 
     def dying_write(self, key, frame):
         if written:
@@ -158,11 +158,11 @@ def test_crashed_shard_resumes_alone(setup, tmp_path: Path, monkeypatch) -> None
         written.append(key)
         original(self, key, frame)
 
-    monkeypatch.setattr(ResultStore, "write_shard", dying_write)
+    monkeypatch.setattr(Table, "write", dying_write)
     with pytest.raises(Killed):
         run_evaluation([entry], data, cfg, store=_store(root, model, data, cfg), progress=False,
                        shard=(1, 2))
-    monkeypatch.setattr(ResultStore, "write_shard", original)
+    monkeypatch.setattr(Table, "write", original)
     assert missing_chunks([entry], root, 10, 3) == [3]
     computed: list[str] = []
 
@@ -170,7 +170,7 @@ def test_crashed_shard_resumes_alone(setup, tmp_path: Path, monkeypatch) -> None
         computed.append(key)
         original(self, key, frame)
 
-    monkeypatch.setattr(ResultStore, "write_shard", counting_write)
+    monkeypatch.setattr(Table, "write", counting_write)
     table = run_evaluation([entry], data, cfg, store=_store(root, model, data, cfg),
                            progress=False, shard=(1, 2))
     assert [k[-10:] for k in computed] == ["chunk00003"]

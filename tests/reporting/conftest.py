@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from attrbench.results.schema import CURVE_SCHEMA
+from attrbench.results.schema import CURVE_SCHEMA, CURVES
 from attrbench.results.store import ResultStore
 
 S = 20
@@ -75,10 +75,11 @@ def synthetic_curves() -> pd.DataFrame:
 
 def write_results_folder(root: Path, *, samples: bool = True) -> Path:
     """Write the synthetic folder (config.json, shards, accuracy.json, samples/) to ``root``."""
-    store = ResultStore(root, {"dataset": "synthetic", "model": "tiny", "steps": S}, seed=0)
+    store = ResultStore(root, {"dataset": "synthetic", "model": "tiny", "steps": S}, seed=0,
+                        benchmark="fpa")
     curves = synthetic_curves()
     for (aug, variant), frame in curves.groupby(["augmentation", "variant"]):
-        store.write_shard(f"{aug}-{variant}".replace("'", "p"), frame)
+        store.table(CURVES).write(f"{aug}-{variant}".replace("'", "p"), frame)
     store.write_json("accuracy.json", {a: {"test_accuracy": v, "model": "tiny"}
                                        for a, v in ACCURACY.items()})
     if samples:

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from attrbench.errors import AttrbenchError
-from attrbench.results import ResultStore
+from attrbench.results import CURVES, ResultStore
 from attrbench.results.identity import differences, images_sha256, state_dict_sha256
 from attrbench.results.store import ImageList
 
@@ -60,10 +60,14 @@ def test_same_identity_resumes_other_config_is_refused(tmp_path: Path) -> None:
 
 def test_more_images_extend_and_drop_the_partial_chunk(tmp_path: Path) -> None:
     store = ResultStore(tmp_path / "r", {"a": 1}, 0, images=_images(6, chunk=4))
+    curves, other = store.table(CURVES), store.table("other")
     for key in ("m__chunk00000", "m__chunk00001"):  # chunk 1 holds images 4, 5 only
-        store.shard_path(key).write_bytes(b"x")
+        for table in (curves, other):
+            table.path(key).parent.mkdir(parents=True, exist_ok=True)
+            table.path(key).write_bytes(b"x")
     ResultStore(tmp_path / "r", {"a": 1}, 0, images=_images(10, chunk=4))
-    assert store.has_shard("m__chunk00000") and not store.has_shard("m__chunk00001")
+    for table in (curves, other):  # every table drops the partial chunk
+        assert table.has("m__chunk00000") and not table.has("m__chunk00001")
     record = json.loads((tmp_path / "r" / "config.json").read_text())["images"]
     assert record == {"count": 10, "sha256": _images(10).sha256}
 

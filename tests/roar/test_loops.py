@@ -12,7 +12,8 @@ import torch
 
 from attrbench.errors import AttrbenchError
 from attrbench.metrics.functional.overlap import overlap_summary
-from attrbench.roar import RoarConfig, run_roar, summarize
+from attrbench.results import summarise
+from attrbench.roar import RoarConfig, run_roar
 from attrbench.roar.iterative import IteRoarConfig, chain_masks, run_iteroar
 
 
@@ -24,7 +25,7 @@ def test_roar_rows_and_resume(tmp_path: Path, tiny: dict[str, Any]) -> None:
     assert set(table["variant"]) == {"none", "random", "vanilla_gradient|abs_sum"}
     removed = table[table.threshold == 50].removed_fraction
     assert (removed == 0.5).all()  # floor(0.5 * 1024) pixels of every test image
-    stats = summarize(table)
+    stats = summarise(table, ("benchmark", "variant", "threshold"), "test_accuracy")
     assert (stats["n"] == 2).all()
     # A lost row is recomputed from the finished training run, identically.
     victim = next((tmp_path / "tables" / "accuracy").glob("vanilla*_t50_r1.parquet"))

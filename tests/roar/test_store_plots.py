@@ -18,23 +18,27 @@ from attrbench.roar.plots import (
     overlap_bars_figure,
     pairwise_overlap_figure,
 )
-from attrbench.roar.store import RoarStore, slug
+from attrbench.results import ResultStore
+from attrbench.roar.store import mask_path, read_masks, slug, write_masks
 
 
 def test_store_tables_masks_and_refusal(tmp_path: Path) -> None:
-    store = RoarStore(tmp_path, {"a": 1}, seed=0)
-    assert not store.has("accuracy", "k1")
-    store.write("accuracy", "k1", [{"variant": "v", "test_accuracy": 0.5}])
-    store.write("accuracy", "k0", [{"variant": "w", "test_accuracy": 0.25}])
-    assert store.has("accuracy", "k1") and store.read("accuracy").variant.tolist() == ["w", "v"]
+    store = ResultStore(tmp_path, {"a": 1}, seed=0)
+    accuracy = store.table("accuracy")
+    assert not accuracy.has("k1")
+    accuracy.write("k1", [{"variant": "v", "test_accuracy": 0.5}])
+    accuracy.write("k0", [{"variant": "w", "test_accuracy": 0.25}])
+    assert accuracy.has("k1") and accuracy.read().variant.tolist() == ["w", "v"]
+    assert (tmp_path / "tables" / "accuracy" / "k1.parquet").is_file()  # the ROAR layout
     g = torch.Generator().manual_seed(0)
     odd = torch.rand(3, 5, 7, generator=g) < 0.3  # 105 bits: not a multiple of 8
-    store.write_masks("m", train=odd, test=odd[:1])
-    back = store.read_masks("m")
+    write_masks(store, "m", train=odd, test=odd[:1])
+    back = read_masks(mask_path(store, "m"))
+    assert mask_path(store, "m") == tmp_path / "masks" / "m.npz"
     assert torch.equal(back["train"], odd) and torch.equal(back["test"], odd[:1])
     assert not list(tmp_path.rglob("*.tmp"))
     with pytest.raises(AttrbenchError, match="different configuration"):
-        RoarStore(tmp_path, {"a": 2}, seed=0)
+        ResultStore(tmp_path, {"a": 2}, seed=0)
     assert slug("grad_cam|positive_sum") == "grad_cam+positive_sum"
 
 

@@ -127,7 +127,7 @@ def reproduce_fpa(cfg: FPAReproductionConfig, out: str | Path, *, progress: bool
     if cfg.num_images < 2:
         raise AttrbenchError("num_images must be >= 2 to compute a confidence interval.")
     out = Path(out)
-    store = ResultStore(out, cfg.to_dict(), cfg.seed)
+    store = ResultStore(out, cfg.to_dict(), cfg.seed, benchmark="fpa")
     device = resolve_device(cfg.device)
     test_set = load_dataset(cfg.dataset, "test", root=cfg.data_root)
     image_side = int(test_set.spec.image_shape[-1])

@@ -31,11 +31,12 @@ from attrbench.methods.precomputed import PrecomputedMaps, precomputed_maps
 from attrbench.metrics.functional.perturbation import perturbation_curves, step_schedule
 from attrbench.metrics.functional.ranking import TIE_BREAKS
 from attrbench.progress import progress_bar
-from attrbench.results.schema import CURVE_SCHEMA
 from attrbench.results.identity import normalise, state_dict_sha256
+from attrbench.results.keys import chunk_suffix, safe_key
+from attrbench.results.schema import CURVE_SCHEMA, CURVES
 from attrbench.results.shards import check_shard, in_shard
-from attrbench.results.store import ImageList, ResultStore, chunk_suffix
-from attrbench.runtime import make_generator
+from attrbench.results.store import ImageList, ResultStore, Table
+from attrbench.runtime import derive_seed, make_generator
 from attrbench.variants import Variant, parse_variant, resolve_variants
 
 TARGETS = ("predicted", "label")
@@ -77,9 +78,11 @@ class EvalConfig:
         names = (self.variants,) if isinstance(self.variants, str) else tuple(self.variants)
         object.__setattr__(self, "variants", tuple(  # objects -> registered "<name>|sum"
             v if isinstance(v, str) else parse_variant(v).name for v in names))
+        self.validate()
 
-    def validate(self) -> None:
-        """Raise :class:`AttrbenchError` for values that cannot work."""
+    def validate(self) -> EvalConfig:
+        """Raise :class:`AttrbenchError` for values that cannot work (run on construction);
+        return ``self``."""
         if self.chunk_size < 1:
             raise AttrbenchError(f"chunk_size must be >= 1, got {self.chunk_size}.")
         if self.num_images is not None and self.num_images < 1:
@@ -98,6 +101,7 @@ class EvalConfig:
                                  f"model's input space, got {self.mask_value}.")
         if self.max_batch < 1:
             raise AttrbenchError(f"max_batch must be >= 1, got {self.max_batch}.")
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -121,15 +125,10 @@ class ModelEntry:
     augmentation: str = "none"
 
 
-def _seed_for(seed: int, *parts: object) -> int:
-    """A reproducible 63-bit seed from the run seed and the identity of one unit of work."""
-    digest = hashlib.sha256(repr((seed, *parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
-
-
-def _shard_key(entry: ModelEntry, chunk: int) -> str:
-    safe = "".join(c if c.isalnum() or c in "_.-" else "-" for c in f"{entry.augmentation}__{entry.name}")
-    return f"{safe}{chunk_suffix(chunk)}"
+def shard_key(entry: ModelEntry, chunk: int) -> str:
+    """Key of the curve shard of ``entry`` on image chunk ``chunk``
+    (``"none__cifar_resnet20__chunk00003"``)."""
+    return f"{safe_key(f'{entry.augmentation}__{entry.name}')}{chunk_suffix(chunk)}"
 
 
 def _dataset_ids(dataset: Dataset, n: int) -> np.ndarray:
@@ -218,7 +217,7 @@ def _evaluate_chunk(entry: ModelEntry, variants: Sequence[Variant], cfg: EvalCon
         curves = perturbation_curves(
             entry.model, x, maps, targets=targets, counts=counts, mask_value=cfg.mask_value,
             tie_break=cfg.tie_break, max_batch=cfg.max_batch,
-            generator=make_generator(_seed_for(cfg.seed, "ties", variant.name, chunk), x.device))
+            generator=make_generator(derive_seed(cfg.seed, "ties", variant.name, chunk), x.device))
         _check_finite_curves(entry, variant, ids, curves.mif, curves.lif)
         frames.append(_chunk_frame(entry, variant, run, ids, labels, targets, curves.counts,
                                    curves.fractions, curves.mif, curves.lif, maps))
@@ -231,7 +230,7 @@ def _method_params(cfg: EvalConfig, method: str, entry: ModelEntry) -> dict[str,
         # Noise and random maps are keyed by the image (its values) inside the method, so one seed
         # per method makes results independent of how the images are chunked. Not derived from the
         # model's name or augmentation label: those are display labels (issue 11 item 12).
-        params["seed"] = _seed_for(cfg.seed, "method", method)
+        params["seed"] = derive_seed(cfg.seed, "method", method)
     return params
 
 
@@ -405,12 +404,13 @@ def run_evaluation(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConf
     for entry in models:
         entry.model.to(device).eval()
     frames: list[pd.DataFrame] = []
+    curves = store.table(CURVES) if store is not None else None
     chunks = [c for c in range(n_chunks) if in_shard(c, shard)]
     size = {c: min(n, (c + 1) * cfg.chunk_size) - c * cfg.chunk_size for c in chunks}
     with progress_bar(progress, total=sum(size.values()) * len(models), description="evaluate",
                       unit="images") as advance:  # counts images x models, not chunks
         for chunk in chunks:
-            todo = [m for m in models if store is None or not store.has_shard(_shard_key(m, chunk))]
+            todo = [m for m in models if curves is None or not curves.has(shard_key(m, chunk))]
             advance(size[chunk] * (len(models) - len(todo)))
             if not todo:
                 continue
@@ -424,13 +424,13 @@ def run_evaluation(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConf
             for entry in todo:
                 frame = _evaluate_chunk(entry, variants, cfg, run, chunk, x, labels,
                                         ids_all[lo:hi], counts, given, lo)
-                if store is not None:
-                    store.write_shard(_shard_key(entry, chunk), frame)
+                if curves is not None:
+                    curves.write(shard_key(entry, chunk), frame)
                 else:
                     frames.append(frame)
                 advance(size[chunk])
-    if store is not None:
-        return store.read_curves()
+    if curves is not None:
+        return curves.read()
     if not frames:  # a shard without chunks
         return CURVE_SCHEMA.empty_table().to_pandas()
     return pd.concat(frames, ignore_index=True)
@@ -445,7 +445,6 @@ def _prepare(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConfig,
         AttrbenchError: bad settings, no models, an empty dataset, bad variants or maps, or data
             the models cannot take (see :func:`check_dataset`).
     """
-    cfg.validate()
     if not models:
         raise AttrbenchError("No models to evaluate; pass at least one model.")
     n_total = len(dataset)  # type: ignore[arg-type]
@@ -481,9 +480,9 @@ def missing_chunks(models: Sequence[ModelEntry], root: str | Path, num_images: i
     """Image chunks of a run of ``num_images`` images with a shard missing in the results folder
     ``root`` for at least one model (e.g. chunks of other ``--shard`` processes still running);
     [] = complete."""
-    shards = Path(root) / "shards"
+    curves = Table(root, CURVES)
     return [c for c in range(math.ceil(num_images / chunk_size))
-            if any(not (shards / f"{_shard_key(m, c)}.parquet").exists() for m in models)]
+            if any(not curves.has(shard_key(m, c)) for m in models)]
 
 
 def _check_finite(x: torch.Tensor, ids: np.ndarray) -> None:

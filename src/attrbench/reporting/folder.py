@@ -24,7 +24,7 @@ import pandas as pd
 
 from attrbench.errors import AttrbenchError
 from attrbench.results.schema import CURVE_SCHEMA, ORDERS
-from attrbench.results.store import read_curves
+from attrbench.results.schema import read_curves
 
 __all__ = ["MAP_PREFIX", "ResultsFolder", "SampleSet", "load_results", "load_samples"]
 

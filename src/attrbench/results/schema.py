@@ -7,7 +7,12 @@ that step (for the FPA paper's Fig. 4).
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pandas as pd
 import pyarrow as pa
+
+from attrbench.results.store import TableSpec, read_table
 
 #: Columns of a curve shard, in order.
 CURVE_SCHEMA = pa.schema([
@@ -28,3 +33,14 @@ CURVE_SCHEMA = pa.schema([
 ])
 
 ORDERS = ("MIF", "LIF")
+
+#: The FPA curve table: shards in ``shards/`` (its folder since the first results folders), one per
+#: (augmentation, model, image chunk); read back in an order independent of the writing order.
+CURVES = TableSpec("curves", CURVE_SCHEMA, folder="shards",
+                   sort=("augmentation", "model", "variant", "image_id", "order", "step"))
+
+
+def read_curves(root: str | Path) -> pd.DataFrame:
+    """Every curve shard of a results folder (read-only) as one DataFrame of
+    :data:`CURVE_SCHEMA` columns, sorted by :data:`CURVES`'s row order."""
+    return read_table(root, CURVES)

@@ -6,10 +6,10 @@
   (the maths is in :mod:`attrbench.metrics.functional.overlap`).
 - :func:`mask_leakage_test`: can a classifier learn the labels from the masks alone?
 - :func:`train_on_tensors`: the training loop on in-memory datasets.
-- ``attrbench.roar.report.build_report``: figures and HTML (imports matplotlib, so not here).
+- ``attrbench.roar.report.write_roar_report``: figures and HTML (imports matplotlib, so not here).
 """
 
-from attrbench.roar.benchmark import RoarConfig, run_roar, summarize
+from attrbench.roar.benchmark import RoarConfig, run_roar
 from attrbench.roar.config import RetrainConfig
 from attrbench.roar.iterative import IteRoarConfig, chain_masks, run_iteroar
 from attrbench.roar.leakage import (
@@ -38,6 +38,5 @@ __all__ = [
     "removal_masks",
     "run_iteroar",
     "run_roar",
-    "summarize",
     "train_on_tensors",
 ]

@@ -23,10 +23,11 @@ from typing import Any
 import pandas as pd
 import torch
 
+from attrbench.results import ResultStore
 from attrbench.roar.config import RetrainConfig
 from attrbench.roar.removal import channel_means, check_thresholds, fill_removed, removal_masks
 from attrbench.roar.scores import split_scores
-from attrbench.roar.store import RoarStore, slug
+from attrbench.roar.store import slug
 from attrbench.roar.tensor_data import TensorImageDataset, dataset_tensors, train_on_tensors
 from attrbench.runtime import resolve_device
 from attrbench.training.user_model import ModelSource, fresh_copies
@@ -94,7 +95,8 @@ def run_roar(cfg: RoarConfig, out: str | Path, *, progress: bool = False,
         repeat, seed, test_accuracy, train_accuracy, removed_fraction, epochs, seconds``
         (accuracies as fractions in [0, 1]); ``variant == "none"`` rows are ``t = 0``.
     """
-    store = RoarStore(out, cfg.identity(model), cfg.seed)
+    store = ResultStore(out, cfg.identity(model), cfg.seed, benchmark="roar")
+    accuracy = store.table("accuracy")
     say = log or (lambda _msg: None)
     build = None if model is None else fresh_copies(model)
     base = cfg.train_config()
@@ -108,11 +110,11 @@ def run_roar(cfg: RoarConfig, out: str | Path, *, progress: bool = False,
                 removed: float) -> TrainResult:
         t0 = time.perf_counter()
         result = train_on_tensors(base, _split(train_ds, xa, ytr, idtr),
-                                  _split(test_ds, xb, yte, idte), store.train_dir(key),
+                                  _split(test_ds, xb, yte, idte), store.path("train", key),
                                   key=f"{cfg.benchmark}/{key}", seed=cfg.seed + r,
                                   progress=progress, model=build)
-        if not store.has("accuracy", key):
-            store.write("accuracy", key, [_row(cfg, variant, t, r, result, removed,
+        if not accuracy.has(key):
+            accuracy.write(key, [_row(cfg, variant, t, r, result, removed,
                                                time.perf_counter() - t0)])
             say(f"{cfg.benchmark} {variant} t={t:g} repeat {r}: "
                 f"test accuracy {result.test_accuracy:.3f}")
@@ -126,24 +128,18 @@ def run_roar(cfg: RoarConfig, out: str | Path, *, progress: bool = False,
     for variant in cfg.variants:
         keys = {(t, r): f"{slug(variant)}_t{t:g}_r{r}" for t in cfg.thresholds
                 for r in range(cfg.repeats)}
-        if all(store.has("accuracy", k) for k in keys.values()):
+        if all(accuracy.has(k) for k in keys.values()):
             continue
         scores = [split_scores(original, x, variant, cfg.unit, seed=cfg.seed + offset,
                                batch_size=cfg.batch_maps, device=device)
                   for offset, x in ((0, xtr), (1, xte))]
         for (t, r), key in keys.items():
-            if store.has("accuracy", key):
+            if accuracy.has(key):
                 continue
             masks = [removal_masks(s, t, keep=cfg.keep) for s in scores]
             removed = float(masks[1].double().mean())
             xa, xb = (fill_removed(x, m, cfg.fill, dataset_mean=mean)
                       for x, m in zip((xtr, xte), masks))
             retrain(key, variant, t, r, xa, xb, removed)
-    return store.read("accuracy")
+    return accuracy.read()
 
-
-def summarize(frame: pd.DataFrame, by: tuple[str, ...] = ("benchmark", "variant",
-                                                           "threshold")) -> pd.DataFrame:
-    """Mean, standard deviation (ddof 1) and count of the test accuracy per group."""
-    grouped = frame.groupby(list(by), sort=True)["test_accuracy"]
-    return grouped.agg(mean="mean", std="std", n="count").reset_index()

@@ -40,10 +40,11 @@ from attrbench.metrics.functional.overlap import (
     overlap_summary,
     top_fraction_masks,
 )
+from attrbench.results import ResultStore
 from attrbench.roar.config import RetrainConfig
 from attrbench.roar.removal import channel_means, check_choice, fill_removed
 from attrbench.roar.scores import split_scores
-from attrbench.roar.store import RoarStore, read_masks, slug
+from attrbench.roar.store import mask_path, read_masks, slug, write_masks
 from attrbench.roar.tensor_data import TensorImageDataset, dataset_tensors, train_on_tensors
 from attrbench.runtime import resolve_device
 from attrbench.training.user_model import ModelSource, fresh_copies
@@ -150,7 +151,8 @@ def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
     """
     train_ds, test_ds = cfg.load_split("train"), cfg.load_split("test")
     k = cfg.masks_per_iteration(tuple(train_ds.spec.image_shape))
-    store = RoarStore(out, cfg.identity(model), cfg.seed)
+    store = ResultStore(out, cfg.identity(model), cfg.seed, benchmark="iteroar")
+    accuracy = store.table("accuracy")
     say = log or (lambda _msg: None)
     build = None if model is None else fresh_copies(model)
     base = cfg.train_config()
@@ -168,17 +170,17 @@ def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
             for i in range(iterations + 1):
                 key = f"original_r{r}_i0" if i == 0 else f"{chain_key}_i{i}"
                 mkey = f"{chain_key}_i{i}"
-                need_masks = i < iterations and not store.has_masks(mkey)
-                if not store.has("accuracy", key) or need_masks:
+                need_masks = i < iterations and not mask_path(store, mkey).exists()
+                if not accuracy.has(key) or need_masks:
                     t0 = time.perf_counter()
                     result = train_on_tensors(
                         base, _dataset(train_ds, xtr, ytr, idtr), _dataset(test_ds, xte, yte, idte),
-                        store.train_dir(key), key=f"iteroar/{key}",
+                        store.path("train", key), key=f"iteroar/{key}",
                         seed=cfg.seed + 1000 * r + i, progress=progress,
                         model=build)
-                    if not store.has("accuracy", key):
+                    if not accuracy.has(key):
                         removed = float((xte != x0te).any(1).double().mean()) if i else 0.0
-                        store.write("accuracy", key, [{
+                        accuracy.write(key, [{
                             "benchmark": "iteroar", "variant": variant if i else "none",
                             "repeat": r, "iteration": i, "seed": cfg.seed + 1000 * r + i,
                             "test_accuracy": float(result.test_accuracy),
@@ -189,24 +191,24 @@ def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
                 if i == iterations:
                     break
                 if need_masks:
-                    store.write_masks(mkey, **{
+                    write_masks(store, mkey, **{
                         name: _masks(cfg, result.model, variant, x, y, seed=2 * (
                             cfg.seed + 1000 * r + i) + (name == "test"), device=device)
                         for name, x, y in (("train", xtr, ytr), ("test", xte, yte))})
-                masks = store.read_masks(mkey)
+                masks = read_masks(mask_path(store, mkey))
                 if int(masks["test"][0].sum()) != k:
                     raise AttrbenchError(f"Stored masks {mkey} do not hold {k} pixels each; "
                                          "delete the results folder and rerun.")
                 test_masks.append(masks["test"])
                 xtr = fill_removed(xtr, masks["train"], cfg.fill, dataset_mean=mean)
                 xte = fill_removed(xte, masks["test"], cfg.fill, dataset_mean=mean)
-            if not store.has("overlap", chain_key) and len(test_masks) >= 2:
+            if not store.table("overlap").has(chain_key) and len(test_masks) >= 2:
                 seq = torch.stack(test_masks)
                 summary = overlap_summary(seq, rho=cfg.rho)
-                store.write("overlap_samples", chain_key, _sample_rows(variant, r, idte, seq))
-                store.write("overlap", chain_key, [{"variant": variant, "repeat": r,
+                store.table("overlap_samples").write(chain_key, _sample_rows(variant, r, idte, seq))
+                store.table("overlap").write(chain_key, [{"variant": variant, "repeat": r,
                                                     "tau": cfg.tau, "rho": cfg.rho, **summary}])
-    return {name: store.read(name) for name in ("accuracy", "overlap", "overlap_samples")}
+    return {name: store.table(name).read() for name in ("accuracy", "overlap", "overlap_samples")}
 
 
 def chain_masks(out: str | Path, variant: str, repeat: int, split: str = "test") -> torch.Tensor:

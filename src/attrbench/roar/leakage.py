@@ -34,8 +34,9 @@ from scipy import spatial, stats
 
 from attrbench.data import DatasetSpec
 from attrbench.errors import AttrbenchError
+from attrbench.results import ResultStore
 from attrbench.roar.iterative import IteRoarConfig, chain_masks
-from attrbench.roar.store import RoarStore, slug
+from attrbench.roar.store import slug
 from attrbench.roar.tensor_data import TensorImageDataset, train_on_tensors
 from attrbench.runtime import make_generator
 from attrbench.training import TrainConfig
@@ -241,7 +242,7 @@ def chain_leakage(cfg: IteRoarConfig, out: str | Path, variant: str, repeat: int
     Returns:
         The stored row: chain, operation and :meth:`LeakageResult.summary`.
     """
-    store = RoarStore(out, cfg.identity(), cfg.seed)
+    store = ResultStore(out, cfg.identity(), cfg.seed, benchmark="iteroar")
     masks = chain_masks(out, variant, repeat, "train"), chain_masks(out, variant, repeat, "test")
     if not 0 <= iteration < len(masks[0]):
         raise AttrbenchError(f"Iteration {iteration} has no masks; use 0..{len(masks[0]) - 1}.")
@@ -258,5 +259,5 @@ def chain_leakage(cfg: IteRoarConfig, out: str | Path, variant: str, repeat: int
                                alpha=alpha, seed=cfg.seed, device=cfg.device, progress=progress)
     row: dict[str, object] = {"variant": variant, "repeat": repeat, "iteration": iteration,
                               "operation": name, **result.summary()}
-    store.write("leakage", key, [row])
+    store.table("leakage").write(key, [row])
     return row

@@ -8,8 +8,9 @@ attribution target is the predicted (= true) class. Only label-preserving pertur
 (``kept_label``) and the measures of an image without one are NaN, left out of every mean.
 
 Resumable: one shard per (model, method, attack, ε, image chunk) in a
-:class:`~.results.RobustnessStore`; every random draw is seeded from
-``(seed, model, method, attack, ε, chunk)``, so a resumed run equals an uninterrupted one.
+:class:`~attrbench.results.ResultStore` (table :data:`~.results.ROBUSTNESS_ROWS`); every random
+draw is seeded (:func:`~attrbench.runtime.derive_seed`) from ``(seed, model, method, attack, ε,
+chunk)``, so a resumed run equals an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from attrbench.adversarial.space import InputSpace, check_eps
 from attrbench.errors import AttrbenchError
 from attrbench.methods import create_method
 from attrbench.methods.custom import method_labels
@@ -38,10 +40,12 @@ from attrbench.metrics.functional.robustness import (
 from attrbench.metrics.functional.topk import check_w, default_k
 from attrbench.progress import progress_bar
 from attrbench.results.identity import images_sha256, state_dict_sha256
+from attrbench.results.keys import safe_key
 from attrbench.results.shards import check_shard, in_shard
+from attrbench.results.store import ResultStore, Table
 from attrbench.robustness.attacks import attack_config, attribution_attack
-from attrbench.robustness.results import ROBUSTNESS_SCHEMA, RobustnessStore
-from attrbench.robustness.space import InputSpace, check_eps
+from attrbench.robustness.results import ROBUSTNESS_ROWS, ROBUSTNESS_SCHEMA
+from attrbench.runtime import derive_seed
 from attrbench.variants import resolve_black
 
 #: Kamath et al. Fig. 2 budgets, in pixel units.
@@ -95,9 +99,10 @@ class RobustnessConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "methods", method_labels(self.methods))
+        self.validate()
 
     def validate(self) -> RobustnessConfig:
-        """Check every field early (before any model runs); return ``self``."""
+        """Check every field (run on construction, before any model runs); return ``self``."""
         if not self.methods or not self.attacks or (self.eps is not None and not self.eps):
             raise AttrbenchError("Give at least one method, one attack and one eps.")
         if self.parity == "paper":
@@ -179,15 +184,6 @@ def method_overrides(cfg: RobustnessConfig, method: str, space: InputSpace) -> d
     return params
 
 
-def _seed(seed: int, *parts: object) -> int:
-    digest = hashlib.sha256(repr((seed, *parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
-
-
-def _safe(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "_.-" else "-" for c in text)
-
-
 def _load_slice(dataset: Dataset, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     n = min(n, len(dataset))  # type: ignore[arg-type]
     if n == 0:
@@ -227,7 +223,6 @@ def run_robustness(
         Tidy rows with the columns of :data:`~.results.ROBUSTNESS_SCHEMA` (with ``out``: every
         shard on disk). ``result.attrs["missing_shards"]``: units of other shards not on disk yet.
     """
-    cfg.validate()
     if shard is not None:
         check_shard(*shard)
     units = {"next": 0, "missing": 0, "shard": shard}
@@ -252,7 +247,8 @@ def run_robustness(
                                 "images_sha256": images_sha256(ids_all, y_all),
                                 "first_image_sha256": hashlib.sha256(
                                     x_all[0].double().numpy().tobytes()).hexdigest()}}
-        store = RobustnessStore(out, identity, cfg.seed)
+        store = ResultStore(out, identity, cfg.seed,
+                            benchmark="robustness").table(ROBUSTNESS_ROWS)
     run = Path(out).name if out is not None else "robustness"
     frames: list[pd.DataFrame] = []
     total = len(models) * len(cfg.methods) * len(cfg.attacks) * len(cfg.budgets())
@@ -268,7 +264,7 @@ def run_robustness(
                                             x_m, y_m, ids_m, device, units)
                         advance(1)
     if store is not None:
-        table = store.read_curves()
+        table = store.read()
     elif not frames:
         table = ROBUSTNESS_SCHEMA.empty_table().to_pandas()
     else:
@@ -294,7 +290,7 @@ def _check_some_correct(keeps: Mapping[str, torch.Tensor]) -> None:
 
 
 def _run_cell(run: str, label: str, explainer: Any, attack: str, eps: float, cfg: RobustnessConfig,
-              space: InputSpace, store: RobustnessStore | None, x: torch.Tensor, y: torch.Tensor,
+              space: InputSpace, store: Table | None, x: torch.Tensor, y: torch.Tensor,
               ids: torch.Tensor, device: torch.device,
               units: dict[str, Any] | None = None) -> list[pd.DataFrame]:
     """All chunks of one (model, method, attack, ε); returns the frames computed (not skipped).
@@ -304,16 +300,16 @@ def _run_cell(run: str, label: str, explainer: Any, attack: str, eps: float, cfg
     config = attack_config(attack, cfg.preset, **{**dict(cfg.attack_params), "eps": eps})
     frames = []
     for chunk, start in enumerate(range(0, len(x), cfg.chunk_size)):
-        key = _safe(f"{label}__{explainer.name}__{attack}__eps{eps:.6f}__chunk{chunk:05d}")
+        key = safe_key(f"{label}__{explainer.name}__{attack}__eps{eps:.6f}__chunk{chunk:05d}")
         if units is not None:
             unit, units["next"] = units["next"], units["next"] + 1
             if not in_shard(unit, units["shard"]):
-                units["missing"] += int(store is None or not store.has_shard(key))
+                units["missing"] += int(store is None or not store.has(key))
                 continue
-        if store is not None and store.has_shard(key):
+        if store is not None and store.has(key):
             continue
         xc = x[start : start + cfg.chunk_size].to(device)
-        seed = _seed(cfg.seed, label, explainer.name, attack, round(eps, 9), chunk)
+        seed = derive_seed(cfg.seed, label, explainer.name, attack, round(eps, 9), chunk)
         gen = torch.Generator(device=device).manual_seed(seed)
         result = attribution_attack(explainer, xc, config, space, generator=gen)
         original = attribution_map(explainer(xc, result.target))
@@ -331,6 +327,6 @@ def _run_cell(run: str, label: str, explainer: Any, attack: str, eps: float, cfg
             "value": torch.where(kept, values.cpu().double(), float("nan")).numpy(),
         }) for name, values in measures.items()], ignore_index=True)
         if store is not None:
-            store.write_shard(key, frame)
+            store.write(key, frame)
         frames.append(frame)
     return frames

@@ -1,8 +1,7 @@
 """Tidy robustness results: one row per (model, method, attack, ε, image, measure), in Parquet.
 
-Stored with the project's :class:`~attrbench.results.ResultStore` (atomic shards, configuration
-refusal, resume by skipping written shards); only the schema differs from the curve results, so
-:class:`RobustnessStore` overrides the shard writer and reader.
+Stored in the project's one :class:`~attrbench.results.ResultStore` (atomic shards, identity
+refusal, resume by skipping written shards) as the table :data:`ROBUSTNESS_ROWS`.
 """
 
 from __future__ import annotations
@@ -11,11 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from attrbench.atomic import atomic_path
 from attrbench.errors import AttrbenchError
-from attrbench.results import ResultStore
+from attrbench.results.store import TableSpec, read_table
+from attrbench.results.summary import summarise as summarise_groups
 
 #: Columns of a robustness shard, in order.
 ROBUSTNESS_SCHEMA = pa.schema([
@@ -37,39 +35,20 @@ ROBUSTNESS_SCHEMA = pa.schema([
 #: Cells (model, method, attack, ε) with fewer label-kept images than this show "too few".
 DEFAULT_MIN_IMAGES = 5
 
-_SORT = ["model", "method", "attack", "eps", "image_id", "measure"]
-
-
-class RobustnessStore(ResultStore):
-    """A :class:`~attrbench.results.ResultStore` whose shards follow :data:`ROBUSTNESS_SCHEMA`."""
-
-    def write_shard(self, key: str, frame: pd.DataFrame) -> None:
-        """Atomically write ``frame`` (columns of :data:`ROBUSTNESS_SCHEMA`) as shard ``key``."""
-        table = pa.Table.from_pandas(frame[ROBUSTNESS_SCHEMA.names], schema=ROBUSTNESS_SCHEMA,
-                                     preserve_index=False)
-        with atomic_path(self.shard_path(key)) as tmp:
-            pq.write_table(table, tmp)
-
-    def read_curves(self) -> pd.DataFrame:  # the base class's name for "all rows"
-        """All rows; see :func:`read_robustness`."""
-        return read_robustness(self.root)
+#: The robustness table: shards in ``shards/`` (its folder before named tables existed), one per
+#: (model, method, attack, ε, image chunk), read back in a fixed row order.
+ROBUSTNESS_ROWS = TableSpec("rows", ROBUSTNESS_SCHEMA, folder="shards",
+                            sort=("model", "method", "attack", "eps", "image_id", "measure"))
 
 
 def read_robustness(root: str | Path) -> pd.DataFrame:
-    """Every robustness shard of a results folder as one DataFrame, in a fixed row order."""
-    files = sorted((Path(root) / "shards").glob("*.parquet"))
-    if not files:
-        return ROBUSTNESS_SCHEMA.empty_table().to_pandas()
-    for f in files:
-        missing = [n for n in ROBUSTNESS_SCHEMA.names if n not in pq.read_schema(f).names]
-        if missing:
-            raise AttrbenchError(
-                f"{f} was written by an older attrbench (no {', '.join(missing)} column: it cannot "
-                "tell attacks that kept the label from those that did not); rerun `attrbench "
-                "robustness` with a new --out folder."
-            )
-    frame = pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True)
-    return frame.sort_values(_SORT, kind="stable").reset_index(drop=True)
+    """Every robustness shard of a results folder as one DataFrame, in a fixed row order.
+
+    Raises:
+        AttrbenchError: a shard from before ``kept_label`` existed (it cannot tell attacks that
+            kept the label from those that did not); rerun with a new ``--out`` folder.
+    """
+    return read_table(root, ROBUSTNESS_ROWS)
 
 
 def check_min_images(min_images: int) -> int:
@@ -100,8 +79,7 @@ def summarise(rows: pd.DataFrame, min_images: int = DEFAULT_MIN_IMAGES) -> pd.Da
     check_min_images(min_images)
     keys = ["model", "method", "attack", "eps", "measure"]
     used = rows["value"].where(rows["kept_label"].astype(bool))
-    grouped = rows.assign(value=used).groupby(keys, sort=True)["value"]
-    out = grouped.agg(mean="mean", std="std", n="count").reset_index()
+    out = summarise_groups(rows.assign(value=used), keys)
     out["n_images"] = rows.groupby(keys, sort=True)["image_id"].nunique().to_numpy()
     out["failed"] = 1.0 - out["n"] / out["n_images"]
     few = out["n"] < min_images
