@@ -18,7 +18,6 @@ from attrbench.bam.manifest import BamFolder, bam_mini_path
 from attrbench.bam.models import verify
 from attrbench.cli.app import app
 from attrbench.errors import AttrbenchError
-from attrbench.models import create_model
 
 from .conftest import make_sources
 
@@ -31,12 +30,9 @@ def folder() -> BamFolder:
 
 
 @pytest.fixture(scope="module")
-def models(folder: BamFolder) -> dict[str, torch.nn.Module]:
-    out = {}
-    for i, name in enumerate(["f_o", "f_s", *(f"f_{k}" for k in folder.commonality_sets)]):
-        torch.manual_seed(i)
-        out[name] = create_model("small_cnn", num_classes=5).eval()
-    return out
+def models(folder: BamFolder, make_small_cnn) -> dict[str, torch.nn.Module]:
+    names = ["f_o", "f_s", *(f"f_{k}" for k in folder.commonality_sets)]
+    return {name: make_small_cnn(i, num_classes=5) for i, name in enumerate(names)}
 
 
 def test_metric_table_and_samples(folder: BamFolder, models: dict) -> None:

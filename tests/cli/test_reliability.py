@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from attrbench.cli import app
 from attrbench.data import CIFAR10_CLASSES
 from attrbench.errors import AttrbenchError
-from attrbench.models import create_model, save_checkpoint
+from attrbench.models import save_checkpoint
 from attrbench.models.checkpoint import check_checkpoint_input, checkpoint_input_shape
 
 runner = CliRunner()
@@ -25,17 +25,16 @@ META = {"classes": list(CIFAR10_CLASSES), "dataset": "cifar10-mini",
         "augmentation": {"name": "none"}, "normalization": {"mean": [0.5] * 3, "std": [0.5] * 3}}
 
 
-def _checkpoint(path: Path, seed: int, **extra: object) -> Path:
-    torch.manual_seed(seed)
-    save_checkpoint(create_model("small_cnn", num_classes=10, in_channels=3), path,
-                    {**META, **extra})
+def _checkpoint(model: torch.nn.Module, path: Path, **extra: object) -> Path:
+    save_checkpoint(model, path, {**META, **extra})
     return path
 
 
 @pytest.fixture(scope="module")
-def ckpts(tmp_path_factory) -> tuple[Path, Path]:
+def ckpts(tmp_path_factory, make_small_cnn) -> tuple[Path, Path]:
+    """Two cifar10-mini checkpoints of one architecture with different weights (seeds 0, 1)."""
     root = tmp_path_factory.mktemp("ckpt")
-    return _checkpoint(root / "a", 0), _checkpoint(root / "b", 1)
+    return _checkpoint(make_small_cnn(0), root / "a"), _checkpoint(make_small_cnn(1), root / "b")
 
 
 def _evaluate(ckpt: Path, out: Path, *extra: str) -> object:
@@ -124,16 +123,16 @@ def test_explain_reports_the_channel_mismatch(ckpts, tmp_path: Path) -> None:
     _fails(result, "takes 3-channel images but the dataset's have 1")
 
 
-def test_checkpoint_records_and_derives_input_shape(tmp_path: Path) -> None:
-    meta = json.loads((_checkpoint(tmp_path / "c", 0, input_shape=[3, 32, 32]).parent / "c.json")
-                      .read_text())
+def test_checkpoint_records_and_derives_input_shape(tmp_path: Path, small_cnn_model) -> None:
+    ckpt = _checkpoint(small_cnn_model, tmp_path / "c", input_shape=[3, 32, 32])
+    meta = json.loads((ckpt.parent / "c.json").read_text())
     assert meta["input_shape"] == [3, 32, 32] and checkpoint_input_shape(meta) == (3, 32, 32)
     # Older sidecars: from the training config's image_size, else the registered dataset.
     assert checkpoint_input_shape({"in_channels": 3, "config": {"image_size": 48}}) == (3, 48, 48)
     assert checkpoint_input_shape({"in_channels": 1, "dataset": "mnist-mini"}) == (1, 28, 28)
     assert checkpoint_input_shape({"in_channels": 3, "dataset": "/some/folder"}) is None
     with pytest.raises(AttrbenchError, match="input_shape'] has 1 channels but the model takes 3"):
-        _checkpoint(tmp_path / "d", 0, input_shape=[1, 32, 32])
+        _checkpoint(small_cnn_model, tmp_path / "d", input_shape=[1, 32, 32])
     check_checkpoint_input({"in_channels": 3, "dataset": "/x"}, (3, 64, 64))  # unknown: allowed
 
 

@@ -10,7 +10,6 @@ from torch import nn
 
 from attrbench.errors import AttrbenchError
 from attrbench.metrics.functional.perturbation import perturbation_curves
-from attrbench.models import create_model
 from attrbench.runtime import (make_generator, match_memory_format, resolve_device, use_channels_last)
 
 
@@ -21,13 +20,13 @@ def test_foreign_model_keeps_its_input_layout() -> None:
     assert match_memory_format(nn.Linear(3, 2), torch.randn(2, 3)).is_contiguous()
 
 
-def test_channels_last_model_gets_channels_last_input_and_same_curves() -> None:
-    torch.manual_seed(0)
-    model = create_model("small_cnn").eval()
+def test_channels_last_model_gets_channels_last_input_and_same_curves(small_cnn_model) -> None:
+    model = small_cnn_model
     fast = use_channels_last(copy.deepcopy(model))
-    x = torch.randn(3, 3, 32, 32)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 3, 32, 32, generator=gen)
     assert match_memory_format(fast, x).is_contiguous(memory_format=torch.channels_last)
-    maps = torch.randn(3, 32, 32)
+    maps = torch.randn(3, 32, 32, generator=gen)
     a = perturbation_curves(model, x, maps, generator=make_generator(0))
     b = perturbation_curves(fast, x, maps, generator=make_generator(0))
     torch.testing.assert_close(a.mif, b.mif, rtol=1e-4, atol=1e-4)

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import io
 
-import torch
-
 from attrbench import progress as progress_mod
 from attrbench.data import load_dataset
 from attrbench.evaluation import evaluate
-from attrbench.models import create_model
 from attrbench.progress import attached_to_terminal, progress_bar
 
 
@@ -35,10 +32,9 @@ def test_lines_are_rate_limited_but_the_last_prints(monkeypatch) -> None:
                                                                           "x: 3/3 (100 %)"]
 
 
-def test_evaluate_counts_images_not_chunks(monkeypatch, capsys) -> None:
+def test_evaluate_counts_images_not_chunks(monkeypatch, capsys, small_cnn_model) -> None:
     monkeypatch.setattr(progress_mod, "LINE_INTERVAL_S", 0.0)
-    torch.manual_seed(0)
-    model = create_model("small_cnn", num_classes=10, in_channels=3).eval()
+    model = small_cnn_model
     data = load_dataset("cifar10-mini", "test", limit=6)
     evaluate(model, data, ["Random"], chunk_size=4, num_steps=2, progress=True)
     lines = [line.split(",")[0] for line in capsys.readouterr().err.splitlines()]

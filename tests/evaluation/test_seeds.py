@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 from torch import nn
 from typer.testing import CliRunner
 
 from attrbench.cli import app
 from attrbench.data import load_dataset
 from attrbench.evaluation import evaluate
-from attrbench.models import create_model, save_checkpoint
+from attrbench.models import save_checkpoint
 
 VARIANTS = ["Random", "SG'_sum", "SQ-SG_sum"]
 PARAMS = {"smoothgrad": {"n_samples": 3}, "smoothgrad_sq": {"n_samples": 3}}
@@ -22,9 +21,8 @@ KEY = ["variant", "image_id", "order", "step"]
 
 
 @pytest.fixture(scope="module")
-def model() -> nn.Module:
-    torch.manual_seed(0)
-    return create_model("small_cnn", num_classes=10, in_channels=3).eval()
+def model(make_small_cnn) -> nn.Module:
+    return make_small_cnn()
 
 
 @pytest.fixture(scope="module")

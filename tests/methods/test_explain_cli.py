@@ -8,20 +8,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 import attrbench.cli.explain as explain_cli  # registers the command on the app
 from attrbench.cli.app import app
 from attrbench.errors import AttrbenchError
-from attrbench.models import create_model, save_checkpoint
+from attrbench.models import save_checkpoint
 
 
 @pytest.fixture
-def checkpoint(tmp_path: Path) -> Path:
-    torch.manual_seed(0)
-    model = create_model("small_cnn", 10, 3)
-    save_checkpoint(model, tmp_path / "ckpt")
+def checkpoint(tmp_path: Path, small_cnn_model) -> Path:
+    save_checkpoint(small_cnn_model, tmp_path / "ckpt")
     return tmp_path / "ckpt"
 
 

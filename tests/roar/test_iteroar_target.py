@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from attrbench.metrics.functional.overlap import top_fraction_masks
-from attrbench.models import create_model
 from attrbench.roar.iterative import IteRoarConfig, LabelTargetWarning, _masks
 from attrbench.roar.scores import split_scores
 
@@ -31,9 +30,9 @@ def test_label_target_warns(tiny: dict[str, Any]) -> None:
     assert cfg.target == "label"
 
 
-def test_default_masks_follow_the_prediction_not_the_label(tiny: dict[str, Any]) -> None:
-    torch.manual_seed(0)
-    model = create_model("small_cnn", num_classes=10, in_channels=3).eval()
+def test_default_masks_follow_the_prediction_not_the_label(tiny: dict[str, Any],
+                                                           small_cnn_model) -> None:
+    model = small_cnn_model
     x = torch.randn(6, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         pred = model(x).argmax(1)
