@@ -28,6 +28,7 @@ from attrbench.data.base import ImageDataset
 from attrbench.errors import AttrbenchError
 from attrbench.models import load_checkpoint
 from attrbench.training import TrainConfig, train
+from attrbench.training.user_model import ModelSource, fresh_copies, load_user_checkpoint
 
 
 def model_names(folder: BamFolder, commonality: bool = True) -> dict[str, str]:
@@ -39,7 +40,8 @@ def model_names(folder: BamFolder, commonality: bool = True) -> dict[str, str]:
 
 
 def train_bam_models(
-    folder: BamFolder, out: str | Path, *, model: str = "small_cnn", recipe: str = "quick",
+    folder: BamFolder, out: str | Path, *, model: str | ModelSource = "small_cnn",
+    recipe: str = "quick",
     epochs: int | None = None, seed: int = 0, device: str = "auto", commonality: bool = True,
     progress: bool = False, **overrides: Any,
 ) -> dict[str, Path]:
@@ -48,7 +50,11 @@ def train_bam_models(
     Args:
         folder: a built BAM folder.
         out: run folder.
-        model: registered architecture (``resnet50`` for the paper's setting).
+        model: registered architecture (``resnet50`` for the paper's setting), or a user
+            builder ``callable(num_classes) -> nn.Module`` / ``nn.Module`` template: each BAM
+            model gets fresh weights under ``seed`` (a template is deep-copied and re-initialised
+            with ``reset_parameters()``, :func:`~attrbench.training.user_model.fresh_copies`);
+            its class and initial weights are recorded in each model's ``run.json``.
         recipe: training recipe name.
         epochs: override the recipe's epochs.
         seed: training seed (the same for every model).
@@ -61,17 +67,22 @@ def train_bam_models(
         ``{name: checkpoint path}``.
     """
     paths: dict[str, Path] = {}
+    build = None if isinstance(model, str) else fresh_copies(model)  # a user model
     for name, labelling in model_names(folder, commonality).items():
-        cfg = TrainConfig.from_recipe(recipe, dataset=str(folder.tree(labelling)), model=model,
+        cfg = TrainConfig.from_recipe(recipe, dataset=str(folder.tree(labelling)),
+                                      model=model if build is None else "user",
                                       epochs=epochs, seed=seed, device=device, **overrides)
-        result = train(cfg, Path(out) / "models" / name, progress=progress)
+        result = train(cfg, Path(out) / "models" / name, progress=progress, model=build)
         paths[name] = result.checkpoint
     return paths
 
 
 def load_bam_models(out: str | Path, names: list[str], device: str | torch.device = "cpu",
-                    ) -> dict[str, nn.Module]:
+                    model: ModelSource | None = None) -> dict[str, nn.Module]:
     """Load trained BAM models by name from ``out/models/<name>/model.safetensors``.
+
+    ``model``: the user builder / module template they were trained from (None: registered
+    architectures, rebuilt from the checkpoints).
 
     Raises:
         AttrbenchError: a model has not been trained yet.
@@ -82,7 +93,8 @@ def load_bam_models(out: str | Path, names: list[str], device: str | torch.devic
         if not path.is_file():
             raise AttrbenchError(f"BAM model {name} not found at {path}; run 'attrbench bam run' "
                                  "(which trains it) or train it first.")
-        models[name] = load_checkpoint(path, device)[0].eval()
+        models[name] = (load_checkpoint(path, device)[0].eval() if model is None
+                        else load_user_checkpoint(path, model, device))
     return models
 
 
