@@ -258,3 +258,64 @@ def test_bam_takes_a_registered_user_method_by_name():
 
     register_method("mine", captum_saliency)
     assert resolve_method("mine", 0.0) == ("mine", {})
+
+
+@pytest.mark.parametrize("name", ["IG_sum", "integrated_gradients|sum"])
+def test_a_bare_string_is_one_variant_in_roar_and_iteroar(name):
+    from attrbench.roar import RoarConfig
+    from attrbench.roar.iterative import IteRoarConfig
+
+    assert RoarConfig(variants=name).variants == ("integrated_gradients|sum",)
+    assert IteRoarConfig(variants=name).variants == ("integrated_gradients|sum",)
+    assert RoarConfig(variants="integrated_gradients", unit="element").variants == (
+        "integrated_gradients",)
+    assert RoarConfig(variants=captum_saliency).variants == ("captum_saliency|sum",)
+
+
+def test_a_bare_string_is_one_method_in_bam_and_robustness():
+    from attrbench.bam.evaluate import BamRunConfig
+    from attrbench.robustness import RobustnessConfig
+
+    assert BamRunConfig(methods="IG-SG").methods == ("IG-SG",)
+    assert BamRunConfig(methods="integrated_gradients").methods == ("integrated_gradients",)
+    assert BamRunConfig(methods=captum_saliency).methods == ("captum_saliency",)
+    assert BamRunConfig(methods=["GC", Saliency]).methods == ("GC", "captum_saliency")
+    assert RobustnessConfig(methods=vg_map).methods == ("vg_map",)
+    with pytest.raises(AttrbenchError, match="Unknown BAM method 'IG_sum'"):
+        BamRunConfig(methods="IG_sum")  # one unknown name, not 'I', 'G', ...
+    with pytest.raises(AttrbenchError, match="distinct"):
+        BamRunConfig(methods=("VG", "VG"))
+
+
+def test_bam_resolves_method_objects_through_the_one_coercion(tiny_model, images):
+    from attrbench.bam.attributions import bam_explainer
+    from attrbench.bam.evaluate import resolve_method
+
+    assert resolve_method(captum_saliency, 0.0) == ("captum_saliency", {})
+    assert METHODS.get("captum_saliency").source is captum_saliency
+    ref = bam_explainer("vanilla_gradient", tiny_model)(images).abs()
+    own = bam_explainer("captum_saliency", tiny_model)(images)
+    torch.testing.assert_close(own, ref, rtol=0, atol=0)
+
+
+def test_explain_takes_names_variants_and_method_objects(tiny_model, images):
+    ref = attrbench.explain(tiny_model, images, "vanilla_gradient|abs_sum")
+    assert ref.named and ref.title == "VG_abs" and ref.maps.shape == (len(images), 8, 8)
+    own = attrbench.explain(tiny_model, images, captum_saliency)
+    assert not own.named and own.title == "captum_saliency (channel sum)"
+    torch.testing.assert_close(own.maps, ref.maps, rtol=0, atol=0)
+    torch.testing.assert_close(own.targets, ref.predictions, rtol=0, atol=0)
+    by_class = attrbench.explain(tiny_model, images, Saliency)
+    torch.testing.assert_close(by_class.maps, ref.maps, rtol=0, atol=0)
+    one = attrbench.explain(tiny_model, images, "IG_sum", steps=4)  # one name, not 'I', 'G', ...
+    assert one.variant.name == "integrated_gradients|sum" and one.config["steps"] == 4
+    bare = attrbench.explain(tiny_model, images, "integrated_gradients", steps=4)
+    assert not bare.named and bare.title == "integrated_gradients (channel sum)"
+    torch.testing.assert_close(bare.maps, one.maps, rtol=0, atol=0)
+    labels = torch.arange(len(images)) % 3
+    by_label = attrbench.explain(tiny_model, images, "VG_abs", labels=labels, target="label")
+    assert torch.equal(by_label.targets, labels)
+    with pytest.raises(AttrbenchError, match="needs labels"):
+        attrbench.explain(tiny_model, images, "VG_abs", target="label")
+    with pytest.raises(AttrbenchError, match="Cannot use a Tensor"):
+        attrbench.explain(tiny_model, images, images)
