@@ -39,6 +39,7 @@ from attrbench.errors import AttrbenchError
 from attrbench.provenance import provenance
 from attrbench.results.identity import differences, normalise, summarise_differences
 from attrbench.runtime import resolve_device
+from attrbench.training.user_model import ModelSource, probe_identity
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,7 +97,8 @@ def bind_run_folder(folder: BamFolder, out: str | Path, train_options: BamTrainO
 def run_bam(root: str | Path, out: str | Path, *,
             train_options: BamTrainOptions = BamTrainOptions(),
             run_config: BamRunConfig = BamRunConfig(), device: str = "auto",
-            progress: bool = False) -> BamResults:
+            progress: bool = False,
+            model: ModelSource | None = None) -> BamResults:
     """Train/resume the models on a built BAM folder, verify them, compute the metrics, report.
 
     Args:
@@ -106,6 +108,9 @@ def run_bam(root: str | Path, out: str | Path, *,
         run_config: metric settings.
         device: ``auto``, ``cpu``, ``cuda``.
         progress: progress bars while training.
+        model: a user builder ``callable(num_classes) -> nn.Module`` or ``nn.Module`` template
+            trained instead of ``train_options.model`` (see
+            :func:`~attrbench.bam.models.train_bam_models`); the folder records its class.
 
     Returns:
         The :class:`BamResults` (also written to ``out``).
@@ -113,13 +118,19 @@ def run_bam(root: str | Path, out: str | Path, *,
     folder, out = BamFolder(root), Path(out)
     for label in run_config.methods:  # before the first write or any training
         resolve_method(label, 0.0)
+    if model is not None:  # the folder is bound to the user model's class
+        image_shape = tuple(folder.dataset("scene", "train").spec.image_shape)
+        user = probe_identity(model, len(folder.info["objects"]), image_shape, train_options.seed)
+        train_options = dataclasses.replace(train_options, model=user["model"])
     bind_run_folder(folder, out, train_options)
     commonality = run_config.commonality and bool(folder.commonality_sets)
-    train_bam_models(folder, out, model=train_options.model, recipe=train_options.recipe,
+    train_bam_models(folder, out, model=train_options.model if model is None else model,
+                     recipe=train_options.recipe,
                      epochs=train_options.epochs, seed=train_options.seed, device=device,
                      commonality=commonality, progress=progress,
                      batch_size=train_options.batch_size, lr=train_options.lr)
-    models = load_bam_models(out, list(model_names(folder, commonality)), resolve_device(device))
+    models = load_bam_models(out, list(model_names(folder, commonality)), resolve_device(device),
+                             model=model)
     checks = verify(folder, models, run_config.split)
     write_text_atomic(out / "verify.csv", checks.to_csv(index=False))
     results = run_bam_metrics(folder, models, run_config)
