@@ -65,16 +65,12 @@ def test_tcav_layers_are_every_block_and_the_logits(arch: str, blocks: list[str]
         tcav_layers(nn.Sequential(model))  # a foreign container: its blocks are unknown
 
 
-def test_bam_tcav_reports_every_layer_with_its_t_test() -> None:
+def test_bam_tcav_reports_every_layer_with_its_t_test(make_small_cnn) -> None:
     from attrbench.bam.evaluate import BamRunConfig, run_bam_metrics
     from attrbench.bam.manifest import BamFolder, bam_mini_path
-    from attrbench.models import create_model
 
     folder = BamFolder(bam_mini_path())
-    models = {}
-    for i, name in enumerate(("f_o", "f_s")):
-        torch.manual_seed(i)
-        models[name] = create_model("small_cnn", num_classes=5).eval()
+    models = {name: make_small_cnn(i, num_classes=5) for i, name in enumerate(("f_o", "f_s"))}
     cfg = BamRunConfig(methods=("GC",), num_images=4, tcav_random=2, commonality=False,
                        delta_steps=1)
     res = run_bam_metrics(folder, models, cfg)
