@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from attrbench.adversarial import InputSpace
 from attrbench.data import load_dataset
-from attrbench.robustness.space import InputSpace
 
 
 def tiny_mnist_net() -> nn.Module:

@@ -8,10 +8,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from attrbench.adversarial import InputSpace
 from attrbench.errors import AttrbenchError
 from attrbench.methods import create_method
-from attrbench.robustness.attacks import ATTACK_PRESETS, attack_config, attribution_attack
-from attrbench.robustness.space import InputSpace
+from attrbench.methods.guard import attribution_mode
+from attrbench.robustness.attacks import (
+    ATTACK_PRESETS,
+    attack_config,
+    attribution_attack,
+    differentiable_map,
+    differentiable_methods,
+)
 from attrbench.robustness.surrogate import smooth_relu
 
 
@@ -193,3 +200,50 @@ def test_chunked_surrogate_gradient_equals_one_pass(mnist_model, mnist_test, mni
         r = attribution_attack(ex, x, cfg, mnist_space, generator=torch.Generator().manual_seed(0))
         results.append(r)
     assert torch.allclose(results[0].x_adv, results[1].x_adv, atol=1e-6)
+
+
+def _smooth_net() -> nn.Module:
+    """A tanh network in float64: its input gradients have non-zero derivatives everywhere."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.Tanh(), nn.Flatten(),
+                             nn.Linear(3 * 25, 4)).double().eval()
+
+
+@pytest.mark.parametrize("method, params", [
+    ("vanilla_gradient", {}), ("input_x_gradient", {}),
+    ("integrated_gradients", {"steps": 6, "baseline": 0.1}),
+    ("integrated_gradients", {"steps": 5, "quadrature": "gauss_legendre"}),
+])
+def test_attack_map_is_the_registry_methods_map_and_differentiates(method, params) -> None:
+    """The map a gradient attack differentiates is the registry method's own map (values equal
+    to the explainer's, |e| summed over channels and normalised), and its input gradient is the
+    true one (central differences in float64)."""
+    assert {"vanilla_gradient", "input_x_gradient", "integrated_gradients"} <= set(
+        differentiable_methods())
+    model = _smooth_net()
+    x = torch.rand(3, 2, 5, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    target = torch.tensor([0, 3, 1])
+    explainer = create_method(method, model, **params)
+    e = explainer(x, target).abs().sum(1)
+    expected = e / e.flatten(1).sum(1).view(-1, 1, 1)
+    weights = torch.rand(3, 5, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+
+    def objective(inp: torch.Tensor) -> torch.Tensor:
+        with attribution_mode(model):
+            s = differentiable_map(model, inp.requires_grad_(True), target, explainer)
+        return (s * weights).sum().detach()
+
+    x_var = x.clone().requires_grad_(True)
+    with attribution_mode(model):
+        s = differentiable_map(model, x_var, target, explainer)
+    torch.testing.assert_close(s.detach(), expected, rtol=1e-9, atol=1e-12)
+    (grad,) = torch.autograd.grad((s * weights).sum(), x_var)
+    assert bool(grad.abs().sum() > 0)
+    h = 1e-6
+    for index in [(0, 0, 2, 2), (1, 1, 0, 4), (2, 0, 4, 1)]:
+        up, down = x.clone(), x.clone()
+        up[index] += h
+        down[index] -= h
+        numeric = (objective(up) - objective(down)) / (2 * h)
+        assert float(grad[index]) == pytest.approx(float(numeric), rel=1e-5, abs=1e-9)

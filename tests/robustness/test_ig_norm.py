@@ -1,5 +1,7 @@
-"""IG-NORM attribution regularisation (Chen et al. 2019): completeness, inner maximisation,
-the λ = 0 limit and errors."""
+"""IG-NORM attribution regularisation (Chen et al. 2019; :mod:`attrbench.adversarial.ig_norm` and
+the ``ig-norm`` training regime) on the tiny MNIST model: completeness, inner maximisation, the
+λ = 0 limit and errors. The objective against its hand-computed definition:
+tests/training/test_regimes.py."""
 
 from __future__ import annotations
 
@@ -10,15 +12,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from attrbench.errors import AttrbenchError
-from attrbench.robustness.ig_norm import (
+from attrbench.adversarial import (
     IG_NORM_PRESETS,
     ig_norm,
     ig_norm_attack,
     ig_norm_config,
-    ig_norm_training_step,
     loss_integrated_gradients,
 )
+from attrbench.errors import AttrbenchError
+from attrbench.training.regimes import create_regime, training_step
 
 
 def smooth_net() -> nn.Module:
@@ -59,8 +61,9 @@ def test_lambda_zero_is_a_plain_cross_entropy_step(mnist_model, mnist_test, mnis
     a, b = copy.deepcopy(mnist_model).train(), copy.deepcopy(mnist_model).train()
     opt_a = torch.optim.SGD(a.parameters(), 0.1)
     opt_b = torch.optim.SGD(b.parameters(), 0.1)
-    cfg = ig_norm_config("mnist", lam=0.0, steps=1, ig_steps=2)
-    ig_norm_training_step(a, opt_a, x, y, cfg, mnist_space)
+    regime = create_regime("ig-norm", "mnist", {"lam": 0.0, "steps": 1, "ig_steps": 2},
+                           mnist_space)
+    training_step(regime, a, opt_a, x, y)
     loss = F.cross_entropy(b(x), y)
     opt_b.zero_grad()
     loss.backward()
@@ -68,8 +71,8 @@ def test_lambda_zero_is_a_plain_cross_entropy_step(mnist_model, mnist_test, mnis
     for pa, pb in zip(a.parameters(), b.parameters()):
         assert torch.allclose(pa, pb, atol=1e-6)
     c = copy.deepcopy(mnist_model).train()
-    total, _ = ig_norm_training_step(c, torch.optim.SGD(c.parameters(), 0.1), x, y,
-                                     ig_norm_config("mnist", steps=1, ig_steps=2), mnist_space)
+    regime = create_regime("ig-norm", "mnist", {"steps": 1, "ig_steps": 2}, mnist_space)
+    total, _ = training_step(regime, c, torch.optim.SGD(c.parameters(), 0.1), x, y)
     assert float(total) > float(loss.detach())  # the regulariser adds a positive term
 
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from attrbench.errors import AttrbenchError
 from attrbench.robustness.pipeline import RobustnessConfig, method_overrides, run_robustness
-from attrbench.robustness.space import InputSpace
+from attrbench.adversarial import InputSpace
 
 IMAGENET = InputSpace((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 

@@ -1,4 +1,5 @@
-"""PGD adversarial training hook (Madry et al. 2018; Kamath et al. 2024 training regimes)."""
+"""PGD (Madry et al. 2018; :mod:`attrbench.adversarial.pgd`) and the ``pgd`` training regime
+(Kamath et al. 2024 compare it with natural training) on the tiny MNIST model."""
 
 from __future__ import annotations
 
@@ -9,16 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from attrbench.adversarial import PGD_PRESETS, pgd_attack, pgd_config
 from attrbench.errors import AttrbenchError
-from attrbench.robustness.pgd import (
-    PGD_PRESETS,
-    PGDAdversary,
-    pgd_attack,
-    pgd_config,
-    pgd_training_step,
-)
-
-
+from attrbench.training.regimes import create_regime, training_step
 
 def test_pgd_stays_in_ball_raises_loss_and_leaves_model_alone(
     mnist_model, mnist_test, mnist_space
@@ -46,10 +40,11 @@ def test_pgd_fine_tuning_makes_the_model_more_robust(mnist_model, mnist_train, m
     attack = pgd_config(eps=0.1, step=0.025, steps=5)
     robust = copy.deepcopy(mnist_model).train()
     opt = torch.optim.Adam(robust.parameters(), 1e-3)
-    adversary = PGDAdversary(attack, mnist_space)
+    regime = create_regime("pgd", None, {"eps": 0.1, "step": 0.025, "steps": 5}, mnist_space)
+    assert regime.config == attack
     gen = torch.Generator().manual_seed(0)
     for i in range(0, len(x), 100):
-        pgd_training_step(robust, opt, x[i : i + 100], y[i : i + 100], adversary, gen)
+        training_step(regime, robust, opt, x[i : i + 100], y[i : i + 100], gen)
     robust.eval()
     xt, yt = mnist_test
     accs = {}

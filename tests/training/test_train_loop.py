@@ -147,30 +147,43 @@ def test_unknown_recipe_lists_valid_ones() -> None:
         TrainConfig.from_recipe("paper-cifr", dataset="d", model="m")
 
 
-def test_pgd_adversarial_training_runs_and_is_recorded(tmp_path: Path) -> None:
+def test_pgd_regime_runs_and_is_recorded(tmp_path: Path) -> None:
     cfg = TrainConfig.from_recipe("quick", dataset="mnist-mini", model="small_cnn", epochs=1,
                                   batch_size=32, train_limit=64, test_limit=16, device="cpu",
-                                  adversarial="pgd", adversarial_preset="mnist",
-                                  adversarial_params={"steps": 2}, seed=3)
+                                  regime="pgd", regime_preset="mnist",
+                                  regime_params={"steps": 2}, seed=3)
     train(cfg, tmp_path / "a", progress=False)
     train(cfg, tmp_path / "b", progress=False)
     _assert_same_weights(tmp_path / "a", tmp_path / "b")
     sidecar = json.loads((tmp_path / "a" / "model.json").read_text())
-    assert sidecar["adversarial"]["resolved"]["steps"] == 2
-    assert sidecar["adversarial"]["resolved"]["eps"] == pytest.approx(0.3)
+    assert sidecar["regime"]["name"] == "pgd" and sidecar["regime"]["preset"] == "mnist"
+    assert sidecar["regime"]["params"] == {"steps": 2}
+    assert sidecar["regime"]["resolved"]["steps"] == 2
+    assert sidecar["regime"]["resolved"]["eps"] == pytest.approx(0.3)
+    run = json.loads((tmp_path / "a" / "run.json").read_text())["config"]
+    assert (run["regime"], run["regime_preset"], run["regime_params"]) == ("pgd", "mnist",
+                                                                          {"steps": 2})
+    assert "adversarial" not in run
     natural = _cfg(epochs=1, dataset="mnist-mini", batch_size=32, train_limit=64, test_limit=16)
     train(natural, tmp_path / "n", progress=False)
     wn, wa = _weights(tmp_path / "n"), _weights(tmp_path / "a")
     assert any(not torch.equal(wn[k], wa[k]) for k in wn)
 
 
-def test_unknown_adversarial_training() -> None:
-    with pytest.raises(AttrbenchError, match="Unknown adversarial training 'fgsm'; use one of none, pgd"):
-        TrainConfig.from_recipe("quick", dataset="d", model="m", adversarial="fgsm")
+def test_unknown_regime_and_renamed_options() -> None:
+    with pytest.raises(AttrbenchError, match="Unknown training regime 'fgsm'.*ig-norm, none, pgd"):
+        TrainConfig.from_recipe("quick", dataset="d", model="m", regime="fgsm")
+    with pytest.raises(AttrbenchError, match="'adversarial' is now 'regime'; rename it"):
+        TrainConfig.from_recipe("quick", dataset="d", model="m", adversarial="pgd")
+    with pytest.raises(AttrbenchError, match="'none' takes no preset or parameters"):
+        TrainConfig.from_recipe("quick", dataset="d", model="m", regime_preset="mnist")
+    with pytest.raises(AttrbenchError, match=r"Unknown IG-NORM option\(s\) lambda"):
+        TrainConfig.from_recipe("quick", dataset="d", model="m", regime="ig-norm",
+                                regime_params={"lambda": 1})
 
 
 def test_run_folder_from_before_a_new_option_still_resumes(tmp_path: Path) -> None:
-    """A run.json without a newer option (here: adversarial*) counts as having its default."""
+    """A run.json without a newer option (here: the regime) counts as having its default."""
     cfg = _cfg(epochs=1)
     train(cfg, tmp_path / "r", progress=False)
     run_file = tmp_path / "r" / "run.json"

@@ -1,4 +1,5 @@
-"""``attrbench train``: train a model with or without FPA / Rectangle augmentation."""
+"""``attrbench train``: train a model, with or without FPA / Rectangle augmentation, in a training
+regime (natural, PGD or IG-NORM)."""
 
 from __future__ import annotations
 
@@ -24,9 +25,9 @@ def train(
     augment: Annotated[Optional[str], typer.Option(help="none, fpa or rectangle \\[default: none].")] = None,
     augment_preset: Annotated[Optional[str], typer.Option(help="Augmentation preset, e.g. cifar or imagenet for FPA.")] = None,
     augment_param: Annotated[Optional[list[str]], typer.Option(help="Augmentation override KEY=VALUE (repeatable), e.g. p1_max=0.3.")] = None,
-    adversarial: Annotated[Optional[str], typer.Option(help="none or pgd (Madry et al. adversarial training) \\[default: none].")] = None,
-    adversarial_preset: Annotated[Optional[str], typer.Option(help="PGD preset: mnist or flower.")] = None,
-    adversarial_param: Annotated[Optional[list[str]], typer.Option(help="PGD override KEY=VALUE (repeatable), e.g. steps=10.")] = None,
+    regime: Annotated[Optional[str], typer.Option(help="Training regime: none (natural), pgd (Madry et al. adversarial training: CE on PGD examples) or ig-norm (Chen et al.: CE + lam * max ||IG of the loss||_1; one process only) \\[default: none].")] = None,
+    regime_preset: Annotated[Optional[str], typer.Option(help="Regime preset (Kamath et al. settings): mnist (eps 0.3, 40 steps of 0.01; ig-norm: m 10, lam 1) or flower (eps 8/255, 7 steps of 2/255; ig-norm: m 5, lam 0.1).")] = None,
+    regime_param: Annotated[Optional[list[str]], typer.Option(help="Regime override KEY=VALUE (repeatable; budgets in [0, 1] pixel units): eps, step, steps, random_start; ig-norm also ig_steps, lam.")] = None,
     recipe: Annotated[Optional[str], typer.Option(help="quick, cifar-resnet20, finetune, paper-cifar, reference-cifar, paper-imagenet, paper-food101 \\[default: quick].")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Override the recipe's epochs.")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Override the recipe's learning rate.")] = None,
@@ -78,13 +79,13 @@ def train(
     flags = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed, "device": device,
              "amp": amp, "train_limit": train_limit, "test_limit": test_limit, "data_root": data_root,
              "image_size": image_size, "augment": augment, "augment_preset": augment_preset,
-             "adversarial": adversarial, "adversarial_preset": adversarial_preset, "init": init,
+             "regime": regime, "regime_preset": regime_preset, "init": init,
              "crop_fill": crop_fill, "sync_bn": sync_bn}
     params = {**file_cfg.pop("augment_params", {}), **parse_key_values(augment_param, "--augment-param")}
-    adv_params = {**file_cfg.pop("adversarial_params", {}),
-                  **parse_key_values(adversarial_param, "--adversarial-param")}
+    regime_params = {**file_cfg.pop("regime_params", {}),
+                     **parse_key_values(regime_param, "--regime-param")}
     merged = {**file_cfg, **{k: v for k, v in flags.items() if v is not None}}
-    merged["adversarial_params"] = adv_params
+    merged["regime_params"] = regime_params
     for key, value in (("recipe", recipe), ("dataset", dataset), ("model", model)):
         if value is not None:
             merged[key] = value

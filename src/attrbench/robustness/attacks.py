@@ -15,14 +15,14 @@ used by Kamath et al., "Rethinking Robustness of Model Attributions" (AAAI 2024;
 * ``lens_topk``: Kamath et al.'s LENS-aware variant, the topk loss on the dilated set N_w(O).
 
 A gradient attack steps x <- Proj(x - α sign(∇_x loss)), the gradient taken on a softplus
-surrogate of the network (:mod:`.surrogate`) through the explainer's differentiable map
-(:mod:`.saliency`). Proj clamps to the ℓ∞ ball of radius ε around the original and to the valid
-pixel range (:class:`.space.InputSpace`; ε and α in pixel units of [0, 1] images). After every
-``eval_every`` iterations the *real* explainer is run on the *real* model, and per image the
-iterate with the lowest criterion (e.g. top-k intersection or Kendall's tau) among those whose
-predicted label equals the original prediction is kept; ``restarts`` repeats the attack (restarts
-after the first start from a uniform random point of the ball) and the worst case over all is
-returned.
+surrogate of the network (:mod:`.surrogate`) through the method's own differentiable form
+(:func:`differentiable_map`). Proj clamps to the ℓ∞ ball of radius ε around the original and to
+the valid pixel range (:class:`attrbench.adversarial.InputSpace`; ε and α in pixel units of [0, 1]
+images). After every ``eval_every`` iterations the *real* explainer is run on the *real* model,
+and per image the iterate with the lowest criterion (e.g. top-k intersection or Kendall's tau)
+among those whose predicted label equals the original prediction is kept; ``restarts`` repeats
+the attack (restarts after the first start from a uniform random point of the ball) and the worst
+case over all is returned.
 
 Only perturbations that keep the prediction count (Ghorbani et al. and Kamath et al. evaluate
 perturbations that keep the predicted label; NOTES §5.3). Per image the result says whether one was
@@ -39,9 +39,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
+from attrbench.adversarial import InputSpace, check_eps
+from attrbench.adversarial.presets import preset_values
 from attrbench.errors import AttrbenchError, unknown_name_error
-from attrbench.methods import Explainer
+from attrbench.methods import METHODS, Explainer
 from attrbench.methods.guard import attribution_mode
 from attrbench.metrics.functional.robustness import (
     attribution_map,
@@ -52,9 +55,6 @@ from attrbench.metrics.functional.robustness import (
     topk_intersection,
 )
 from attrbench.metrics.functional.topk import check_k, check_w, default_k, dilate, topk_mask
-from attrbench.robustness.saliency import check_differentiable, differentiable_map
-from attrbench.robustness.presets import preset_values
-from attrbench.robustness.space import InputSpace, check_eps
 from attrbench.robustness.surrogate import SURROGATES, smooth_relu
 
 ATTACKS: tuple[str, ...] = ("random", "random_sign", "topk", "mass_center", "lens_topk")
@@ -64,6 +64,51 @@ CRITERIA: tuple[str, ...] = (
     "topk_intersection", "spearman", "kendall",
     *(f"lens_{kind}_w{w}" for w in (1, 2, 3) for kind in ("recall", "precision")),
 )
+
+
+def differentiable_methods() -> tuple[str, ...]:
+    """Registered methods the gradient attacks can differentiate through: those whose
+    ``MethodSpec.differentiable`` is set (VG, G x I, IG, and user methods registered with
+    ``differentiable=True``)."""
+    return tuple(n for n in METHODS if METHODS.get(n).differentiable is not None)
+
+
+def check_differentiable(explainer: Explainer) -> None:
+    """Raise AttrbenchError unless the gradient attacks can differentiate ``explainer``'s map."""
+    if explainer.spec.differentiable is None:
+        raise AttrbenchError(
+            f"Method {explainer.name!r} has no differentiable form for the gradient attacks; use "
+            f"one of {', '.join(differentiable_methods())} (or register yours with "
+            "differentiable=True), or a random attack (random, random_sign), which works with any "
+            "method."
+        )
+
+
+def differentiable_map(
+    model: nn.Module, x: torch.Tensor, target: torch.Tensor, explainer: Explainer
+) -> torch.Tensor:
+    """The map a gradient attack differentiates: sum_c |e| of the explainer's own method, kept in
+    the autograd graph of ``x`` (``MethodSpec.differentiable``, with the explainer's resolved
+    ``params``: IG's steps, baseline and quadrature), normalised to sum 1 per image.
+
+    Unlike Ghorbani's code, which takes the sign of an IG-path-weighted sum of loss gradients at
+    each counterfactual, this differentiates the IG map itself (exact gradient of the surrogate
+    loss).
+
+    Args:
+        model: the (surrogate-wrapped) classifier, eval mode, parameters frozen.
+        x: ``(B, C, H, W)`` input requiring grad.
+        target: ``(B,)`` int64 classes.
+        explainer: the method under attack.
+
+    Returns:
+        ``(B, H, W)`` float, each map summing to 1 (Ghorbani et al. normalise the saliency map so
+        that the attack cannot simply scale it down).
+    """
+    check_differentiable(explainer)
+    e = explainer.spec.differentiable(model, x, target, explainer.params)  # type: ignore[misc]
+    s = e.abs().sum(dim=1)
+    return s / s.flatten(1).sum(dim=1).clamp_min(1e-12).view(-1, 1, 1)
 
 
 @dataclass(frozen=True)

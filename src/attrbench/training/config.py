@@ -9,9 +9,14 @@ from typing import Any
 from attrbench.errors import AttrbenchError
 from attrbench.training.batch_transforms import CROP_FILLS
 from attrbench.training.recipes import get_recipe
+from attrbench.training.regimes import regime_config
 
 _SCHEDULES = ("step", "cosine", "constant")
-_ADVERSARIAL = ("none", "pgd")
+#: JSON keys of the regime fields before regimes existed (``attrbench train --adversarial pgd``).
+#: Natural training still serialises under them (:meth:`TrainConfig.to_dict`), so the identity of
+#: every natural run folder, ROAR results folder and shipped sidecar written before is unchanged.
+LEGACY_REGIME_KEYS = {"regime": "adversarial", "regime_preset": "adversarial_preset",
+                      "regime_params": "adversarial_params"}
 #: How ``train_limit`` picks its images (see :class:`TrainConfig`).
 TRAIN_SUBSETS = ("stratified", "first")
 
@@ -26,11 +31,14 @@ class TrainConfig:
         augment: ``none``, ``fpa`` or ``rectangle``.
         augment_preset: preset of the augmentation (``cifar``/``imagenet`` for FPA) or None.
         augment_params: overrides of the augmentation's parameters (e.g. ``{"p1_max": 0.3}``).
-        adversarial: ``none`` or ``pgd`` (Madry et al. adversarial training: every batch, after
-            augmentation, is replaced by its PGD examples on the current model).
-        adversarial_preset: PGD preset (``mnist``: eps 0.3, 40 steps of 0.01; ``flower``: eps 8/255,
-            7 steps of 2/255), None = the PGD defaults (eps 8/255, 7 steps of 2/255).
-        adversarial_params: PGD overrides, e.g. ``{"steps": 10}`` (budgets in [0, 1] pixel units).
+        regime: what each SGD step minimises (:mod:`attrbench.training.regimes`): ``none``
+            (natural training), ``pgd`` (Madry et al.: CE on the batch's PGD examples, made after
+            augmentation on the current model) or ``ig-norm`` (Chen et al.: CE + λ ‖IG‖_1 at
+            the worst x' of the ε-ball).
+        regime_preset: ``mnist`` or ``flower`` (NOTES §5.4; PGD: eps 0.3, 40 steps of 0.01 /
+            eps 8/255, 7 steps of 2/255; IG-NORM adds ig_steps 10 / 5 and lam 1.0 / 0.1), None =
+            the regime's defaults.
+        regime_params: overrides, e.g. ``{"steps": 10}`` (budgets in [0, 1] pixel units).
         recipe: name of the recipe the optimisation fields came from.
         epochs, batch_size, lr, momentum, weight_decay, schedule, milestones, gamma, hflip,
         crop_padding, crop_fill, label_smoothing: see :class:`~attrbench.training.recipes.Recipe`.
@@ -75,9 +83,9 @@ class TrainConfig:
     augment: str = "none"
     augment_preset: str | None = None
     augment_params: dict[str, Any] = field(default_factory=dict)
-    adversarial: str = "none"
-    adversarial_preset: str | None = None
-    adversarial_params: dict[str, Any] = field(default_factory=dict)
+    regime: str = "none"
+    regime_preset: str | None = None
+    regime_params: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     device: str = "auto"
     amp: bool = False
@@ -103,6 +111,10 @@ class TrainConfig:
         }
         known = {f.name for f in dataclasses.fields(cls)}
         for key, value in overrides.items():
+            if key in LEGACY_REGIME_KEYS.values():
+                new = next(k for k, v in LEGACY_REGIME_KEYS.items() if v == key)
+                raise AttrbenchError(f"Training option {key!r} is now {new!r}; rename it (flags: "
+                                     "--regime, --regime-preset, --regime-param K=V).")
             if key not in known:
                 raise AttrbenchError(f"Unknown training option {key!r}; valid: {', '.join(sorted(known))}.")
             if value is not None:
@@ -129,9 +141,7 @@ class TrainConfig:
         if self.crop_fill not in CROP_FILLS:
             raise AttrbenchError(f"Unknown crop_fill {self.crop_fill!r}; use one of "
                                  f"{', '.join(CROP_FILLS)}.")
-        if self.adversarial not in _ADVERSARIAL:
-            raise AttrbenchError(f"Unknown adversarial training {self.adversarial!r}; use one of "
-                                 f"{', '.join(_ADVERSARIAL)}.")
+        regime_config(self.regime, self.regime_preset, self.regime_params)
         if self.train_subset not in TRAIN_SUBSETS:
             raise AttrbenchError(f"train_subset must be 'stratified' or 'first', got "
                                  f"{self.train_subset!r}.")
@@ -152,7 +162,24 @@ class TrainConfig:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (tuples become lists)."""
+        """JSON-ready dict (tuples become lists): the run's identity in ``run.json``, the sidecar
+        and ROAR results folders. Natural training (regime ``none``, which takes no preset or
+        parameters) keeps the keys it was written with before regimes existed
+        (:data:`LEGACY_REGIME_KEYS`); :meth:`upgrade_dict` reads either form."""
         out = dataclasses.asdict(self)
         out["milestones"] = list(self.milestones)
+        if self.regime == "none":
+            for key, legacy in LEGACY_REGIME_KEYS.items():
+                out[legacy] = out.pop(key)
+        return out
+
+    @staticmethod
+    def upgrade_dict(stored: dict[str, Any]) -> dict[str, Any]:
+        """A stored config dict with its regime under the field names (``regime`` ...), whether it
+        was written under the pre-regime keys (``adversarial`` ...) or not."""
+        out = dict(stored)
+        for key, legacy in LEGACY_REGIME_KEYS.items():
+            if legacy in out:
+                value = out.pop(legacy)
+                out.setdefault(key, value)
         return out

@@ -1,10 +1,13 @@
 """The one training loop: SGD + schedule + batch augmentation, atomic per-epoch state, exact resume.
 
-Determinism: every epoch draws its shuffling, its crops and flips, and its FPA / Rectangle
-augmentation from three separate generators seeded by ``(seed, epoch, stream)``, so a run resumed
-after ``kill -9`` at any point produces the same weights as an uninterrupted run (on CPU; cuDNN may be
-non-deterministic on GPU), and runs that differ only in ``augment`` (none / FPA / Rectangle) see the
-same batches, crops and flips: the none-vs-FPA comparison is paired.
+Each batch, after its crops, flips and augmentation, goes to the run's training regime
+(:mod:`attrbench.training.regimes`: natural, PGD or IG-NORM), which makes its x' and its objective.
+
+Determinism: every epoch draws its shuffling, its crops and flips, the regime's random starts and
+its FPA / Rectangle augmentation from separate generators seeded by ``(seed, epoch, stream)``, so
+a run resumed after ``kill -9`` at any point produces the same weights as an uninterrupted run
+(on CPU; cuDNN may be non-deterministic on GPU), and runs that differ only in ``augment`` (none /
+FPA / Rectangle) see the same batches, crops and flips: the none-vs-FPA comparison is paired.
 
 Data: a training split small enough to hold in memory (``IN_MEMORY_LIMIT_BYTES`` as float32, e.g. the
 50,000 CIFAR-10 images = 614 MB) is decoded once and batched by index on the training device; larger
@@ -30,10 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from attrbench.adversarial import InputSpace
 from attrbench.atomic import atomic_path, write_json_atomic
 from attrbench.augment import create_augmentation
 from attrbench.data import load_dataset
@@ -49,6 +52,7 @@ from attrbench.training.distributed import setup as setup_distributed
 from attrbench.training.init_weights import load_initial_weights
 from attrbench.training.user_model import (ModelSource, build_user_model, is_user_label,
                                            save_user_weights)
+from attrbench.training.regimes import Regime, create_regime, training_step
 from attrbench.progress import progress_bar
 
 _STATE_FILE = "resume.pt"
@@ -135,7 +139,8 @@ def _check_same_config(out_dir: Path, config: dict[str, Any]) -> None:
     run_file = out_dir / _RUN_FILE
     if not run_file.exists():
         return
-    stored = json.loads(run_file.read_text())["config"]
+    stored = TrainConfig.upgrade_dict(json.loads(run_file.read_text())["config"])
+    config = TrainConfig.upgrade_dict(config)
     # A run written before an option existed had that option's default.
     defaults = TrainConfig.default_values()
     # Except train_subset: before it existed, train_limit took the first N images.
@@ -231,7 +236,11 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
     crop_fill = crop_fill_values(cfg.crop_fill, spec.mean, spec.std)
     use_channels_last(model.to(device))
     augmentation = create_augmentation(cfg.augment, preset=cfg.augment_preset, **cfg.augment_params)
-    adversary = _make_adversary(cfg, spec)
+    regime = create_regime(cfg.regime, cfg.regime_preset, cfg.regime_params,
+                           InputSpace.from_stats(spec.mean, spec.std))
+    if ctx.distributed and regime.one_process:
+        raise AttrbenchError(f"Training regime {cfg.regime!r} runs in one process only; drop "
+                             "--nproc / torchrun for it.")
 
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                 weight_decay=cfg.weight_decay)
@@ -289,24 +298,17 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
                 if cfg.hflip:
                     x = random_hflip(x, crop_gen)
                 x = match_memory_format(model, augmentation(x, aug_gen))
-                if adversary is not None:
-                    x = adversary(model, x, y, adv_gen)
                 if isinstance(batch, LocalBatch):
-                    stats = _distributed_step(net, optimizer, x, y, batch, cfg, ctx, device, epoch)
+                    stats = _distributed_step(net, model, optimizer, regime, x, y, batch, cfg,
+                                              ctx, device, epoch, adv_gen)
                     loss_sum += stats[0]
                     correct, seen = correct + stats[1], seen + stats[2]
                     advance(1)
                     continue
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                    logits = model(x)
-                    loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
-                if not torch.isfinite(loss):
-                    raise AttrbenchError(f"Training diverged (loss {loss.item()}) in epoch {epoch + 1}; "
-                                         "lower --lr.")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                loss_sum += float(loss.detach()) * y.numel()
+                loss, logits = training_step(regime, model, optimizer, x, y, adv_gen,
+                                             label_smoothing=cfg.label_smoothing, amp=use_amp,
+                                             where=f" in epoch {epoch + 1}")
+                loss_sum += float(loss) * y.numel()
                 correct += int((logits.argmax(1) == y).sum())
                 seen += int(y.numel())
                 advance(1)
@@ -324,7 +326,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
                             "seconds": time.perf_counter() - t0})
             if ctx.is_main:
                 _save_epoch(out_dir, cfg, model, optimizer, epoch, history, spec, augmentation,
-                            adversary, parent)
+                            regime, parent)
             barrier(ctx, device)  # every rank sees epoch `epoch` on disk before going on
             if on_epoch_end is not None:
                 on_epoch_end(epoch)
@@ -360,20 +362,24 @@ def _batches(dataset: Dataset, in_memory: tuple[torch.Tensor, torch.Tensor] | No
         yield images[idx], labels[idx]
 
 
-def _distributed_step(net: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
-                      y: torch.Tensor, batch: LocalBatch, cfg: TrainConfig, ctx: Any,
-                      device: torch.device, epoch: int) -> tuple[float, int, int]:
+def _distributed_step(net: nn.Module, model: nn.Module, optimizer: torch.optim.Optimizer,
+                      regime: Regime, x: torch.Tensor, y: torch.Tensor, batch: LocalBatch,
+                      cfg: TrainConfig, ctx: Any, device: torch.device, epoch: int,
+                      generator: torch.Generator) -> tuple[float, int, int]:
     """One SGD step of a data-parallel run on this rank's share ``x`` (b, C, H, W), ``y`` (b,).
+
+    The regime's x' is made on the bare ``model`` (no gradient hooks: its input gradients only),
+    its objective through the DDP wrapper ``net``.
 
     The loss is the sum over this rank's images times ``world_size / global_batch``, so DDP's
     gradient average equals the gradient of the mean loss over the global batch (also for an
     uneven last batch; a borrowed image has weight 0). Returns the global ``(loss sum, correct,
     images)`` of the step, identical on every rank, after checking the loss is finite everywhere.
     """
+    x_adv = regime.perturb(model, x, y, generator)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp):
-        logits = net(x)
-        per_image = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing,
-                                    reduction="none")
+        per_image, logits = regime.loss(net, x, x_adv, y, label_smoothing=cfg.label_smoothing,
+                                        reduction="none")
         local_sum = per_image[:batch.real].sum()
     hits = (logits[:batch.real].argmax(1) == y[:batch.real]).sum()
     total_loss, total_hits, total_n = all_reduce_sum(ctx, [local_sum, hits, batch.real], device)
@@ -386,20 +392,9 @@ def _distributed_step(net: nn.Module, optimizer: torch.optim.Optimizer, x: torch
     return total_loss, int(total_hits), int(total_n)
 
 
-def _make_adversary(cfg: TrainConfig, spec: Any) -> Any:
-    """The PGD hook of adversarial training (Madry et al.), or None for natural training."""
-    if cfg.adversarial == "none":
-        return None
-    from attrbench.robustness.pgd import PGDAdversary, pgd_config
-    from attrbench.robustness.space import InputSpace
-
-    return PGDAdversary(pgd_config(cfg.adversarial_preset, **cfg.adversarial_params),
-                        InputSpace.from_stats(spec.mean, spec.std))
-
-
 def _save_epoch(out_dir: Path, cfg: TrainConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
                 epoch: int, history: list[dict[str, float]], spec: Any, augmentation: Any,
-                adversary: Any, parent: dict[str, Any] | None = None) -> None:
+                regime: Regime, parent: dict[str, Any] | None = None) -> None:
     """Write checkpoint, history and resume state; resume state last, so it never runs ahead."""
     metadata = {
         "architecture": cfg.model,
@@ -409,8 +404,7 @@ def _save_epoch(out_dir: Path, cfg: TrainConfig, model: nn.Module, optimizer: to
                          "overrides": cfg.augment_params,
                          "resolved": dataclasses.asdict(augmentation.config)
                          if dataclasses.is_dataclass(augmentation.config) else None},
-        "adversarial": {"name": cfg.adversarial, "preset": cfg.adversarial_preset,
-                        "resolved": dataclasses.asdict(adversary.config) if adversary else None},
+        "regime": regime.record(),
         "config": cfg.to_dict(),
         "metrics": {"epoch": epoch + 1, "test_accuracy": history[-1]["test_accuracy"],
                     "train_accuracy": history[-1]["train_accuracy"]},

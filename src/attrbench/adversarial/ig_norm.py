@@ -1,6 +1,7 @@
 """IG-NORM attribution regularisation (Chen et al., "Robust Attribution Regularization", NeurIPS
 2019), the third training regime Kamath et al. (2024) compare (NOTES §5.4: ``ar``, λ 1.0 MNIST /
-0.1 Flower).
+0.1 Flower). The primitives live here; the regime that trains with them is ``ig-norm`` in
+:mod:`attrbench.training.regimes`.
 
 Objective, per example: CE(x, y) + λ max_{x' ∈ B_ε(x)} ‖IG^CE(x, x')‖_1, where IG^CE is the
 integrated gradient of the *loss* along the straight path from x (the baseline) to x',
@@ -22,9 +23,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from attrbench.errors import AttrbenchError
-from attrbench.robustness.pgd import frozen_buffers
-from attrbench.robustness.presets import preset_values
-from attrbench.robustness.space import InputSpace, check_eps
+from attrbench.adversarial.pgd import batch_statistics_only, frozen_buffers
+from attrbench.adversarial.presets import preset_values
+from attrbench.adversarial.space import InputSpace, check_eps
 
 
 @dataclass(frozen=True)
@@ -139,28 +140,41 @@ def ig_norm_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: I
     return x_adv.detach()
 
 
-def ig_norm_training_step(
+def ig_norm_loss(
     model: nn.Module,
-    optimizer: torch.optim.Optimizer,
     x: torch.Tensor,
+    x_adv: torch.Tensor,
     y: torch.Tensor,
     config: IGNormConfig,
-    space: InputSpace,
-    generator: torch.Generator | None = None,
+    *,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One SGD step on CE(x) + λ ‖IG^CE(x, x'*)‖_1 (mean over the batch), x'* from
-    :func:`ig_norm_attack`. Only the clean forward updates BatchNorm statistics.
+    """The IG-NORM objective at a given x': CE(model(x), y) + λ ‖IG^CE(x, x')‖_1 (Chen et al.).
+
+    Only the clean forward pass updates BatchNorm running statistics (train mode); the B*m path
+    points of the regulariser are normalised with their own batch statistics and update none
+    (:func:`~attrbench.adversarial.pgd.batch_statistics_only`). The regulariser's CE is the plain
+    cross-entropy whose attribution is penalised (``label_smoothing`` applies to the first term
+    only).
+
+    Args:
+        model: classifier returning logits.
+        x: ``(B, C, H, W)`` clean inputs; x' = ``x_adv`` (e.g. from :func:`ig_norm_attack`).
+        y: ``(B,)`` int64 labels.
+        config: λ = ``config.lam`` and m = ``config.ig_steps``.
+        label_smoothing: of the clean cross-entropy.
+        reduction: ``"mean"`` (a scalar) or ``"none"`` (``(B,)`` per-example objectives).
 
     Returns:
-        ``(loss, logits)``: the detached total loss and the clean logits ``(B, K)``.
+        ``(loss, logits)``: the objective (differentiable w.r.t. the parameters) and the clean
+        logits ``(B, K)``.
     """
-    x_adv = ig_norm_attack(model, x, y, config, space, generator)
+    if reduction not in ("mean", "none"):
+        raise AttrbenchError(f"reduction must be 'mean' or 'none', got {reduction!r}.")
     logits = model(x)
-    loss = F.cross_entropy(logits, y)
+    loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing, reduction="none")
     if config.lam > 0:
-        with frozen_buffers(model):
-            loss = loss + config.lam * ig_norm(model, x, x_adv, y, config.ig_steps).mean()
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return loss.detach(), logits.detach()
+        with batch_statistics_only(model):
+            loss = loss + config.lam * ig_norm(model, x, x_adv, y, config.ig_steps)
+    return (loss.mean() if reduction == "mean" else loss), logits

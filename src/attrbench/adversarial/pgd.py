@@ -1,11 +1,9 @@
-"""PGD adversarial training (Madry et al., "Towards Deep Learning Models Resistant to Adversarial
-Attacks", ICLR 2018), the "adversarially trained" regime Kamath et al. (2024) compare with natural
-training (NOTES §5.4: MNIST ε 0.3, 40 steps of 0.01, random start; Flower ε 8/255, 7 steps of
-2/255, random start).
+"""PGD adversarial examples (Madry et al., "Towards Deep Learning Models Resistant to Adversarial
+Attacks", ICLR 2018): the inner maximisation of the "adversarially trained" regime Kamath et al.
+(2024) compare with natural training (NOTES §5.4: MNIST ε 0.3, 40 steps of 0.01, random start;
+Flower ε 8/255, 7 steps of 2/255, random start).
 
-:class:`PGDAdversary` is an augmentation-like hook ``adversary(model, x, y, generator) -> x_adv``
-for the training loop: it needs the model and the labels, which the loop's augmentations
-``aug(x, generator)`` do not get, so the loop calls it separately (see :func:`pgd_training_step`).
+The training regime that uses it is ``pgd`` in :mod:`attrbench.training.regimes`.
 """
 
 from __future__ import annotations
@@ -19,8 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from attrbench.errors import AttrbenchError
-from attrbench.robustness.presets import preset_values
-from attrbench.robustness.space import InputSpace, check_eps
+from attrbench.adversarial.presets import preset_values
+from attrbench.adversarial.space import InputSpace, check_eps
 
 
 @dataclass(frozen=True)
@@ -58,7 +56,8 @@ PGD_PRESETS: dict[str, PGDConfig] = {
 
 def pgd_config(preset: str | None = None, **overrides: object) -> PGDConfig:
     """A validated :class:`PGDConfig` from a preset of :data:`PGD_PRESETS` plus overrides."""
-    return PGDConfig(**preset_values("PGD", PGDConfig, PGD_PRESETS, preset, overrides)).validate()  # type: ignore[arg-type]
+    values = preset_values("PGD", PGDConfig, PGD_PRESETS, preset, overrides)
+    return PGDConfig(**values).validate()  # type: ignore[arg-type]
 
 
 @contextmanager
@@ -72,6 +71,30 @@ def frozen_buffers(model: nn.Module) -> Iterator[None]:
         with torch.no_grad():
             for buf, value in saved:
                 buf.copy_(value)
+
+
+@contextmanager
+def batch_statistics_only(model: nn.Module) -> Iterator[None]:
+    """BatchNorm layers in train mode normalise with the batch's statistics but update no running
+    statistics inside the block (their buffers are detached from the modules, then put back as the
+    same tensors, never written).
+
+    Unlike :func:`frozen_buffers`, nothing is restored in place, so a graph built in the block,
+    or before it, can still be differentiated afterwards: the running statistics a clean forward
+    pass saved for its backward pass stay at their version (IG-NORM's regulariser).
+    """
+    saved = []
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats:
+            names = ("running_mean", "running_var", "num_batches_tracked")
+            saved.append((module, {n: module._buffers.get(n) for n in names}))
+            for n in names:
+                module._buffers[n] = None
+    try:
+        yield
+    finally:
+        for module, buffers in saved:
+            module._buffers.update(buffers)
 
 
 def pgd_attack(
@@ -117,57 +140,3 @@ def pgd_attack(
             (grad,) = torch.autograd.grad(loss, x_var)
             x_adv = space.project(x_var.detach() + step * grad.sign(), x, config.eps)
     return x_adv.detach()
-
-
-class PGDAdversary:
-    """Training hook: ``adversary(model, x, y, generator) -> x_adv`` (PGD on the current model).
-
-    Attributes:
-        name: ``"pgd"``.
-        config: the resolved :class:`PGDConfig` (to record in the checkpoint sidecar).
-        space: the input normalisation of the training data.
-    """
-
-    name = "pgd"
-
-    def __init__(self, config: PGDConfig, space: InputSpace) -> None:
-        self.config = config.validate()
-        self.space = space
-
-    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
-        return pgd_attack(model, x, y, self.config, self.space, generator)
-
-    def __repr__(self) -> str:
-        return f"PGDAdversary({self.config})"
-
-
-def pgd_training_step(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    adversary: PGDAdversary,
-    generator: torch.Generator | None = None,
-    label_smoothing: float = 0.0,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One SGD step of Madry et al.'s min-max training on the batch's PGD examples.
-
-    Args:
-        model: classifier in train mode.
-        optimizer: its optimiser.
-        x, y: ``(B, C, H, W)`` clean (augmented) inputs and ``(B,)`` labels.
-        adversary: the PGD hook.
-        generator: randomness of the PGD random start.
-        label_smoothing: cross-entropy label smoothing.
-
-    Returns:
-        ``(loss, logits)`` on the adversarial batch (loss detached, logits ``(B, K)`` detached).
-    """
-    x_adv = adversary(model, x, y, generator)
-    logits = model(x_adv)
-    loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return loss.detach(), logits.detach()

@@ -1,4 +1,5 @@
-"""Config = named preset + explicit overrides, validated: one rule for attacks, PGD and IG-NORM."""
+"""Config = named preset + explicit overrides, validated: one rule for PGD, IG-NORM and the
+attributional attacks."""
 
 from __future__ import annotations
 
