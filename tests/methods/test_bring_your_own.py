@@ -116,7 +116,7 @@ def test_precomputed_maps_are_part_of_the_folder_identity(tiny_model, data, tmp_
 @pytest.mark.parametrize(("maps", "message"), [
     ({"m": torch.zeros(N, 7, 8)}, r"has shape \(6, 7, 8\).*\(6, 8, 8\)"),
     ({"m": torch.zeros(N, 2, 8, 8)}, r"\(6, 3, 8, 8\)"),
-    ({"m": torch.zeros(N - 1, 8, 8)}, "5 rows but 6 images are evaluated"),
+    ({"m": torch.zeros(N - 1, 8, 8)}, "5 rows but 6 are needed for the 6 images"),
     ({"m": torch.zeros(N + 1, 8, 8)}, "the dataset has 6 images"),
     ({"m": {i: torch.zeros(8, 8) for i in range(N) if i != 4}}, r"no map for image ids \[4\]"),
     ({"m": torch.full((N, 8, 8), float("nan"))}, r"NaN or Inf for image ids \[0, 1"),

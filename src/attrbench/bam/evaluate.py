@@ -170,6 +170,66 @@ def _maps(model: nn.Module, label: str, x: torch.Tensor, black: float | tuple[fl
     return bam_maps(explainer(x.to(device), target.to(device)).detach().float().cpu())
 
 
+#: Keys of BAM's precomputed maps (``run_bam_metrics(maps=)``) -> the internal map names: the
+#: maps of f_o and f_s on X_{o,s} and of f_s on X_{empty,s} (the names of ``per_image``'s g_c
+#: columns). IIR's x + delta and the X^k series re-explain, so they always need the method.
+MAP_KEYS: dict[str, str] = {"fo_xos": "o", "fs_xos": "s", "fs_x0s": "s0"}
+
+
+def given_maps(maps: Any, methods: tuple[str, ...], dataset: Any, positions: np.ndarray | None,
+               ) -> dict[str, dict[str, torch.Tensor]]:
+    """Check BAM's precomputed maps and turn them into BAM maps (n, H, W).
+
+    Args:
+        maps: ``{label: {"fo_xos" | "fs_xos" | "fs_x0s": values}}`` or None; ``label`` must be
+            one of ``methods`` (its method still explains x + delta for IIR and the X^k models);
+            ``values`` are raw attributions of the images of ``dataset`` for the class each model
+            predicts, as :class:`~attrbench.methods.precomputed.PrecomputedMaps` reads them (an
+            array with row i = ``dataset[i]`` or ``{image_id: map}``; (H, W), (1, H, W) or
+            (C, H, W) per image). BAM's map (positive channel sum, P99 scaling) is applied to
+            them as to a method's output.
+        methods: the run's method labels.
+        dataset: the evaluated split of the ``scene`` tree, before any ``num_images`` subset
+            (``scene_only`` has the same files in the same order).
+        positions: (n,) positions evaluated (None = all).
+
+    Returns:
+        ``{label: {"o" | "s" | "s0": (n, H, W) float32}}``.
+
+    Raises:
+        AttrbenchError: not a mapping, a label that is not a method of the run, an unknown or
+            missing key (all three are needed: MCS uses o and s, IDR s and s0), or any error of
+            :class:`~attrbench.methods.precomputed.PrecomputedMaps` (shapes, rows, ids, NaN).
+    """
+    from attrbench.methods.precomputed import PrecomputedMaps
+
+    if maps is None:
+        return {}
+    if not isinstance(maps, dict):
+        raise AttrbenchError("BAM maps= must be a dict {method label: {'fo_xos': ..., 'fs_xos': "
+                             f"..., 'fs_x0s': ...}}, got {type(maps).__name__}.")
+    ids = dataset.ids.numpy() if positions is None else dataset.ids.numpy()[positions]
+    shape = tuple(dataset.spec.image_shape)
+    out: dict[str, dict[str, torch.Tensor]] = {}
+    for label, sets in maps.items():
+        if label not in methods:
+            raise AttrbenchError(
+                f"BAM maps= has maps for {label!r}, which is not among the methods "
+                f"{list(methods)}; add it: IIR re-explains x + delta with f_s and the X^k series "
+                "explains with each f_k, so its method is needed too (register_method).")
+        keys = set(sets) if isinstance(sets, dict) else set()
+        if keys != set(MAP_KEYS):
+            missing, unknown = sorted(set(MAP_KEYS) - keys), sorted(keys - set(MAP_KEYS))
+            raise AttrbenchError(
+                f"BAM maps[{label!r}] must be a dict with the keys {list(MAP_KEYS)} (f_o and f_s "
+                f"on X_os, f_s on X_0s); missing {missing}, unknown {unknown}.")
+        out[label] = {
+            MAP_KEYS[key]: bam_maps(PrecomputedMaps(
+                f"{label}.{key}", values, ids, shape, len(dataset), positions=positions,
+            ).table.float()) for key, values in sets.items()}
+    return out
+
+
 def _rows(values_eligible: tuple[torch.Tensor, torch.Tensor], cfg: BamRunConfig,
           gen: torch.Generator, **keys: Any) -> dict[str, Any]:
     values, eligible = values_eligible
@@ -203,7 +263,8 @@ class BamResults:
 
 
 def run_bam_metrics(folder: BamFolder, models: dict[str, nn.Module], cfg: BamRunConfig,
-                    n_samples: int = 4) -> BamResults:
+                    n_samples: int = 4, maps: dict[str, dict[str, Any]] | None = None,
+                    ) -> BamResults:
     """Compute MCS, IDR, IIR (and baselines, and the X^k series) for every method.
 
     Args:
@@ -212,6 +273,8 @@ def run_bam_metrics(folder: BamFolder, models: dict[str, nn.Module], cfg: BamRun
         cfg: settings.
 
         n_samples: images kept with their maps for the saliency grids.
+        maps: precomputed maps of some methods (see :func:`given_maps`): their MCS and IDR need
+            no explaining; IIR and the X^k series still run their method.
 
     Returns:
         :class:`BamResults`.
@@ -220,8 +283,11 @@ def run_bam_metrics(folder: BamFolder, models: dict[str, nn.Module], cfg: BamRun
         resolve_method(label, 0.0)
     gen = make_generator(cfg.seed)
     with_obj, no_obj = folder.dataset("scene", cfg.split), folder.dataset("scene_only", cfg.split)
+    keep = None
     if cfg.num_images is not None and cfg.num_images < len(with_obj):
         keep = np.sort(torch.randperm(len(with_obj), generator=gen)[:cfg.num_images].numpy())
+    given = given_maps(maps, cfg.methods, with_obj, keep)
+    if keep is not None:
         with_obj, no_obj = with_obj.subset(keep), no_obj.subset(keep)
     files = with_obj.files
     black = _black(with_obj)
@@ -258,9 +324,10 @@ def run_bam_metrics(folder: BamFolder, models: dict[str, nn.Module], cfg: BamRun
     per_image: list[pd.DataFrame] = []
     samples: dict[str, dict[str, torch.Tensor]] = {}
     for label in cfg.methods:
-        maps = {"o": _maps(f_o, label, x_os, black, cfg.max_batch),
-                "s": _maps(f_s, label, x_os, black, cfg.max_batch),
-                "s0": _maps(f_s, label, x_0s, black, cfg.max_batch),
+        have = given.get(label, {})
+        maps = {"o": have["o"] if have else _maps(f_o, label, x_os, black, cfg.max_batch),
+                "s": have["s"] if have else _maps(f_s, label, x_os, black, cfg.max_batch),
+                "s0": have["s0"] if have else _maps(f_s, label, x_0s, black, cfg.max_batch),
                 # x + delta is explained for the class explained on x (App. A)
                 "sd": _maps(f_s, label, x_0d, black, cfg.max_batch, target=target_s0)}
         samples[label] = {**{k: v[:n_samples] for k, v in maps.items()},

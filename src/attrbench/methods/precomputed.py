@@ -2,8 +2,10 @@
 
 Metrics that only read a map per image (the perturbation curves of :func:`attrbench.evaluate`)
 need no explainer: ``maps={"name": values}`` gives one map per image, and the curves are computed
-exactly as for a method whose post-processed maps equal them. Metrics that re-explain perturbed
-or retrained inputs (robustness, ROAR, IteROAR, BAM) need a method, not maps.
+exactly as for a method whose post-processed maps equal them; BAM's MCS and IDR read the maps
+of given images too (``run_bam_metrics(maps=)``, :func:`attrbench.bam.evaluate.given_maps`).
+Metrics that re-explain perturbed or retrained inputs (robustness, BAM's IIR and X^k series,
+IteROAR) need a method, not maps.
 
 ``values`` is either
 
@@ -94,6 +96,8 @@ class PrecomputedMaps:
         ids: (n,) image ids of the images evaluated, in dataset order.
         image_shape: (C, H, W) of the images.
         dataset_size: number of images in the dataset (an array may not have more rows).
+        positions: (n,) dataset positions of ``ids`` (an array's rows taken); None = the first
+            ``n`` positions.
 
     Attributes:
         variant: the :class:`PrecomputedVariant` results are labelled with.
@@ -105,7 +109,8 @@ class PrecomputedMaps:
     """
 
     def __init__(self, key: str, values: object, ids: np.ndarray,
-                 image_shape: tuple[int, int, int], dataset_size: int) -> None:
+                 image_shape: tuple[int, int, int], dataset_size: int,
+                 positions: np.ndarray | None = None) -> None:
         if not isinstance(key, str) or not key.partition("|")[0].strip():
             raise AttrbenchError(f"Keys of maps= name the maps, e.g. 'my_maps' or "
                                  f"'my_maps|abs_sum'; got {key!r}.")
@@ -133,11 +138,14 @@ class PrecomputedMaps:
                 raise AttrbenchError(
                     f"{what} has {table.shape[0]} rows but the dataset has {dataset_size} images; "
                     "row i must be the map of dataset[i].")
-            if table.shape[0] < n:
+            need = n if positions is None else int(np.max(positions, initial=-1)) + 1
+            if table.shape[0] < need:
                 raise AttrbenchError(
-                    f"{what} has {table.shape[0]} rows but {n} images are evaluated; give one "
-                    "row per image (row i = dataset[i]) or fewer images (num_images).")
-            table = table[:n]
+                    f"{what} has {table.shape[0]} rows but {need} are needed for the {n} images "
+                    "evaluated; give one row per dataset image (row i = dataset[i]) or fewer "
+                    "images (num_images).")
+            table = table[:n] if positions is None else table[torch.as_tensor(
+                np.asarray(positions, dtype=np.int64))]
         bad = ~torch.isfinite(table.flatten(1)).all(1)
         if bool(bad.any()):
             raise AttrbenchError(f"{what} holds NaN or Inf for image ids "
