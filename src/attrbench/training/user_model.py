@@ -260,6 +260,29 @@ def load_user_weights(path: str | Path, module: nn.Module,
     return module.to(device).eval()
 
 
+def load_user_checkpoint(path: str | Path, source: ModelSource,
+                         device: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild a trained user model from ``source`` and load its ``model.safetensors``.
+
+    The class count comes from the sidecar's ``classes``; a module template is copied (never
+    changed), a builder called with that count.
+
+    Raises:
+        AttrbenchError: no sidecar or weights, or weights of another model
+            (:func:`load_user_weights`).
+    """
+    import json
+
+    stem = Path(path)
+    stem = stem.with_suffix("") if stem.suffix in (".safetensors", ".json") else stem
+    sidecar = stem.with_suffix(".json")
+    if not sidecar.is_file():
+        raise AttrbenchError(f"No trained model at {sidecar}; train it first.")
+    classes = json.loads(sidecar.read_text()).get("classes") or []
+    module = _call_builder(fresh_copies(source), len(classes))
+    return load_user_weights(stem, module, device)
+
+
 __all__ = ["ModelSource", "USER_PREFIX", "build_user_model", "check_outputs", "fresh_copies",
-           "is_user_label", "load_user_weights", "model_label", "probe_identity",
+           "is_user_label", "load_user_checkpoint", "load_user_weights", "model_label", "probe_identity",
            "save_user_weights"]
