@@ -73,7 +73,7 @@ def robustness(
     from attrbench.robustness.pipeline import RobustnessConfig, run_robustness
     from attrbench.robustness.report import console_lines, write_robustness_report
     from attrbench.robustness.results import check_min_images, summarise
-    from attrbench.robustness.space import InputSpace
+    from attrbench.adversarial import InputSpace
     from attrbench.runtime import resolve_device
 
     values: dict[str, Any] = load_config_file(config, "robustness")
