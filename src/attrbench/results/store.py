@@ -217,8 +217,8 @@ def _read_provenance(path: Path) -> dict[str, Any]:
     try:
         stored = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise AttrbenchError(f"{path} is unreadable ({str(exc)[:80]}); pass a new --out folder or "
-                             "delete this one to start fresh.") from None
+        raise AttrbenchError(f"{path} is unreadable; pass a new --out folder or delete this one "
+                             f"to start fresh ({str(exc)[:80]}).") from None
     if not isinstance(stored, dict):
         raise AttrbenchError(f"{path} is not an attrbench config record; pass a new --out folder "
                              "or delete this one to start fresh.")
