@@ -284,5 +284,5 @@ def load_user_checkpoint(path: str | Path, source: ModelSource,
 
 
 __all__ = ["ModelSource", "USER_PREFIX", "build_user_model", "check_outputs", "fresh_copies",
-           "is_user_label", "load_user_checkpoint", "load_user_weights", "model_label", "probe_identity",
-           "save_user_weights"]
+           "is_user_label", "load_user_checkpoint", "load_user_weights", "model_label",
+           "probe_identity", "save_user_weights"]
