@@ -8,25 +8,38 @@ random baseline), threshold ``t`` and repeat ``r`` the train *and* test splits a
 test accuracy of the retrained model is one row of the ``accuracy`` table. ``t = 0`` (the
 unmodified data) is trained once per repeat and shared by all variants.
 
+Run order (so that an interrupted run has the most informative rows first): repeat-major, and
+within a repeat the thresholds in :func:`informative_order` (90, 50, 10, 70, 30 for the paper's
+five) with every variant (the random baseline included) of a threshold before the next one; the
+``t = 0`` retrain of repeat ``r`` opens repeat ``r``. Each variant's maps are computed once, on
+first use, and cached in ``maps/<variant>_<model digest>.npz`` (atomic; keyed by the variant and
+the SHA-256 of the repeat-0 model's weights), so a resumed run never recomputes them; their cost
+is the ``maps`` table.
+
 Resumable per (variant, threshold, repeat): a finished row is skipped, an interrupted retrain
 resumes after its last epoch (:func:`attrbench.training.train`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
+from torch import nn
+
+from attrbench.atomic import atomic_path
 
 from attrbench.results import ResultStore
 from attrbench.roar.config import RetrainConfig
 from attrbench.roar.removal import channel_means, check_thresholds, fill_removed, removal_masks
-from attrbench.roar.scores import split_scores
+from attrbench.roar.scores import RANDOM, split_scores
 from attrbench.roar.store import slug
 from attrbench.roar.tensor_data import TensorImageDataset, dataset_tensors, train_on_tensors
 from attrbench.runtime import resolve_device
@@ -72,6 +85,81 @@ def _row(cfg: RoarConfig, variant: str, t: float, r: int, result: TrainResult, r
             "test_accuracy": float(result.test_accuracy),
             "train_accuracy": float(last["train_accuracy"]), "removed_fraction": removed,
             "epochs": int(last["epoch"]), "seconds": seconds}
+
+
+def informative_order(thresholds: Sequence[float]) -> list[float]:
+    """The thresholds in the order that tells most when a run stops early.
+
+    The largest first (where estimators differ most), then the middle, the smallest, and then
+    the midpoints of the remaining gaps, upper gap first: ``(10, 30, 50, 70, 90)`` ->
+    ``[90, 50, 10, 70, 30]``. A permutation of ``thresholds`` (duplicates dropped).
+    """
+    ts = sorted(set(float(t) for t in thresholds))
+    if not ts:
+        return []
+    order = [ts[-1]]
+    rest = ts[:-1]
+    if rest:
+        mid = len(rest) // 2
+        order.append(rest[mid])
+        gaps = [rest[mid + 1:], rest[:mid]]  # upper gap first
+        if rest[:mid]:
+            order.append(rest[0])
+            gaps = [rest[mid + 1:], rest[1:mid]]
+        while gaps:
+            gap = gaps.pop(0)
+            if not gap:
+                continue
+            m = len(gap) // 2
+            order.append(gap[m])
+            gaps += [gap[m + 1:], gap[:m]]
+    return order
+
+
+def model_digest(model: nn.Module) -> str:
+    """SHA-256 (hex) of a model's parameters and buffers (names, dtypes, shapes and values)."""
+    h = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _lossless(scores: torch.Tensor) -> np.ndarray:
+    """float32 if that holds ``scores`` exactly (maps computed in float32), else float64."""
+    single = scores.float()
+    return (single.numpy() if torch.equal(single.double(), scores)
+            else scores.double().numpy())
+
+
+def cached_split_scores(store: ResultStore, cfg: RoarConfig, model: nn.Module, digest: str,
+                        variant: str, splits: Sequence[torch.Tensor],
+                        device: torch.device) -> tuple[list[torch.Tensor], float | None]:
+    """The maps of ``variant`` on ``model`` for the train and test images (float64, CPU).
+
+    Computed with :func:`split_scores` (seed ``cfg.seed`` for train, ``+ 1`` for test) and cached
+    atomically in ``maps/<variant>_<digest[:16]>.npz`` (no pickle); the random baseline is cheap
+    and never cached. Returns the scores and the seconds spent computing them (None if read).
+    """
+    if variant == RANDOM:
+        return [split_scores(model, x, variant, cfg.unit, seed=cfg.seed + offset)
+                for offset, x in enumerate(splits)], None
+    path = store.path("maps", f"{slug(variant)}_{digest[:16]}", ".npz")
+    if path.exists():
+        with np.load(path, allow_pickle=False) as data:
+            return [torch.from_numpy(data[f"split{i}"]).double()
+                    for i in range(len(splits))], None
+    t0 = time.perf_counter()
+    scores = [split_scores(model, x, variant, cfg.unit, seed=cfg.seed + offset,
+                           batch_size=cfg.batch_maps, device=device,
+                           params=cfg.params_of(variant))
+              for offset, x in enumerate(splits)]
+    seconds = time.perf_counter() - t0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **{f"split{i}": _lossless(s) for i, s in enumerate(scores)})
+    return scores, seconds
 
 
 def run_roar(cfg: RoarConfig, out: str | Path, *, progress: bool = False,
@@ -120,26 +208,37 @@ def run_roar(cfg: RoarConfig, out: str | Path, *, progress: bool = False,
                 f"test accuracy {result.test_accuracy:.3f}")
         return result
 
-    original = None
+    maps = store.table("maps")
+    original: nn.Module | None = None
+    digest = ""
+    current: tuple[str, list[torch.Tensor]] | None = None  # one variant's maps in memory
     for r in range(cfg.repeats):
         result = retrain(f"{ORIGINAL}_t0_r{r}", ORIGINAL, 0.0, r, xtr, xte, 0.0)
-        original = result.model if r == 0 else original
-    assert original is not None
-    for variant in cfg.variants:
-        keys = {(t, r): f"{slug(variant)}_t{t:g}_r{r}" for t in cfg.thresholds
-                for r in range(cfg.repeats)}
-        if all(accuracy.has(k) for k in keys.values()):
-            continue
-        scores = [split_scores(original, x, variant, cfg.unit, seed=cfg.seed + offset,
-                               batch_size=cfg.batch_maps, device=device)
-                  for offset, x in ((0, xtr), (1, xte))]
-        for (t, r), key in keys.items():
-            if accuracy.has(key):
-                continue
-            masks = [removal_masks(s, t, keep=cfg.keep) for s in scores]
-            removed = float(masks[1].double().mean())
-            xa, xb = (fill_removed(x, m, cfg.fill, dataset_mean=mean)
-                      for x, m in zip((xtr, xte), masks))
-            retrain(key, variant, t, r, xa, xb, removed)
+        if r == 0:
+            original = result.model
+            digest = model_digest(original)
+        assert original is not None
+        for t in informative_order(cfg.thresholds):
+            for variant in cfg.variants:
+                key = f"{slug(variant)}_t{t:g}_r{r}"
+                if accuracy.has(key):
+                    continue
+                if current is None or current[0] != variant:
+                    current = None  # free the previous variant's maps first
+                    scores, seconds = cached_split_scores(store, cfg, original, digest, variant,
+                                                          (xtr, xte), device)
+                    current = (variant, scores)
+                    if seconds is not None:
+                        maps.write(slug(variant), [{
+                            "variant": variant, "model_sha256": digest, "seconds": seconds,
+                            "images": len(xtr) + len(xte),
+                            "params": str(cfg.params_of(variant))}])
+                        say(f"maps {variant}: {seconds:.0f} s")
+                masks = [removal_masks(s, t, keep=cfg.keep) for s in current[1]]
+                removed = float(masks[1].double().mean())
+                xa, xb = (fill_removed(x, m, cfg.fill, dataset_mean=mean)
+                          for x, m in zip((xtr, xte), masks))
+                del masks
+                retrain(key, variant, t, r, xa, xb, removed)
     return accuracy.read()
 

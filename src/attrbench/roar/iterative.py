@@ -124,7 +124,8 @@ def _masks(cfg: IteRoarConfig, model: torch.nn.Module, variant: str, x: torch.Te
     """Removal masks (top ``100 - τ`` % of each map of ``model``) of one split ``x``."""
     scores = split_scores(model, x, variant, cfg.unit,
                           targets=y if cfg.target == "label" else None, seed=seed,
-                          batch_size=cfg.batch_maps, device=device)
+                          batch_size=cfg.batch_maps, device=device,
+                          params=cfg.params_of(variant))
     return top_fraction_masks(scores, cfg.tau, sample_dims=scores.dim() - 1)
 
 

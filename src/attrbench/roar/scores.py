@@ -47,7 +47,8 @@ def check_variant(name: Any, unit: str) -> str:
 
 def split_scores(model: nn.Module, images: torch.Tensor, variant: str, unit: str, *,
                  targets: torch.Tensor | None = None, seed: int = 0, batch_size: int = 128,
-                 device: torch.device | str = "cpu") -> torch.Tensor:
+                 device: torch.device | str = "cpu",
+                 params: dict[str, Any] | None = None) -> torch.Tensor:
     """Scores of every image of a split.
 
     Args:
@@ -61,6 +62,8 @@ def split_scores(model: nn.Module, images: torch.Tensor, variant: str, unit: str
         seed: seeds the random baseline and stochastic methods.
         batch_size: images per explainer call.
         device: where the model runs.
+        params: the method's parameters (e.g. ``{"steps": 16}`` for IG); None = its defaults.
+            ``seed`` is always ``seed``.
 
     Returns:
         float64 scores on the CPU, higher = more important.
@@ -75,7 +78,9 @@ def split_scores(model: nn.Module, images: torch.Tensor, variant: str, unit: str
         method = v.method
     else:
         method = name
-    overrides = {"seed": seed} if "seed" in get_method_spec(method).defaults else {}
+    overrides = dict(params or {})
+    if "seed" in get_method_spec(method).defaults:
+        overrides["seed"] = seed
     explainer = create_method(method, model, **overrides)
     out = []
     for start in range(0, n, batch_size):

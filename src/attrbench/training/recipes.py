@@ -71,6 +71,11 @@ for _recipe in (
            "cosine from lr 0.1, batch 128, wd 5e-4, black-padded crop (pad 4) + flip (He et al.'s "
            "augmentation; their 164-epoch step schedule shortened).", epochs=30, batch_size=128,
            lr=0.1, schedule="cosine", crop_padding=4),
+    Recipe("roar-cifar", "ROAR / KAR / IteROAR retrains of ResNet-20 on full CIFAR-10 on a CPU: "
+           "cifar-resnet20 cut to 10 epochs (cosine from lr 0.1 to 0, batch 128, wd 5e-4, "
+           "black-padded crop (pad 4) + flip); the cheapest length found to reach >= 80 % on the "
+           "unmodified test set (5 epochs: 75.4 %).", epochs=10, batch_size=128, lr=0.1,
+           schedule="cosine", crop_padding=4),
     Recipe("finetune", "Fine-tune an existing model (--init): 3 epochs, cosine from lr 0.01, batch "
            "128, wd 5e-4, black-padded crop (pad 4) + flip.", epochs=3, batch_size=128, lr=0.01,
            schedule="cosine", crop_padding=4),
