@@ -38,12 +38,12 @@ import torch
 from matplotlib.figure import Figure
 
 from attrbench.bam.report import write_bam_report
-from attrbench.reporting.html import write_report
+from attrbench.reporting.fpa_report import write_fpa_report
 from attrbench.reporting.plots import figure_png
-from attrbench.roar.report import build_report
-from attrbench.roar.store import RoarStore
+from attrbench.results import ResultStore
+from attrbench.roar.report import write_roar_report
 from attrbench.robustness.report import write_robustness_report
-from attrbench.robustness.results import RobustnessStore
+from attrbench.robustness.results import ROBUSTNESS_ROWS
 
 _CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 _FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -249,7 +249,7 @@ def browser() -> Iterator[Browser]:
 
 def _fpa_report(tmp_path: Path, folder_writer) -> Path:
     root = folder_writer(tmp_path / "fpa")
-    return write_report(root, title="FPA in a browser")
+    return write_fpa_report(root, title="FPA in a browser")
 
 
 def _bam_report(tmp_path: Path) -> Path:
@@ -278,21 +278,27 @@ def _bam_report(tmp_path: Path) -> Path:
                    **{k: torch.rand(2, 3, 8, 8, generator=gen) * 2 - 1
                       for k in ("x_os", "x_0s", "x_0d")}}
                for m in ("GC", "VG")}
-    return write_bam_report(out, samples)
+    torch.save(samples, out / "samples.pt")
+    pd.DataFrame([{"model": m, "layer": layer, "concept": 0.7, "random": 0.5, "p": 0.004,
+                   "passed": True} for m in ("f_o", "f_s") for layer in ("block1", "fc")]
+                 ).to_csv(out / "tcav_layers.csv", index=False)
+    (out / "run.json").write_text(json.dumps({"seed": 0, "config": {"input_range": [-1.0, 1.0]},
+                                              "versions": {"torch": "x"}}))
+    return write_bam_report(out)
 
 
 def _roar_report(tmp_path: Path) -> Path:
     root = tmp_path / "roar"
-    store = RoarStore(root, {"test": 1}, seed=0)
+    store = ResultStore(root, {"test": 1}, seed=0).table("accuracy")
     cells = {("none", 0.0): [0.9, 0.88, 0.91], ("random", 50.0): [0.40, 0.41, 0.42],
              ("grad", 50.0): [0.30, 0.31, 0.29], ("random", 90.0): [0.2, 0.22, 0.21],
              ("grad", 90.0): [0.15, 0.12, 0.14]}
     for (v, t), accs in cells.items():
         for r, a in enumerate(accs):
-            store.write("accuracy", f"{v}_t{t:g}_r{r}", [{
+            store.write(f"{v}_t{t:g}_r{r}", [{
                 "benchmark": "roar", "variant": v, "threshold": t, "repeat": r,
                 "test_accuracy": a}])
-    return build_report(root)["report"]
+    return write_roar_report(root)
 
 
 def _robustness_report(tmp_path: Path) -> Path:
@@ -308,8 +314,9 @@ def _robustness_report(tmp_path: Path) -> Path:
                 "eps": eps, "image_id": np.arange(6), "label": 0, "target": 0,
                 "kept_label": True, "restart": 1, "iteration": 1, "measure": measure,
                 "value": values}))
-    RobustnessStore(root, {"test": 1}, 0).write_shard("a", pd.concat(frames, ignore_index=True))
-    return write_robustness_report(root, min_images=3)["report"]
+    ResultStore(root, {"test": 1}, 0).table(ROBUSTNESS_ROWS).write(
+        "a", pd.concat(frames, ignore_index=True))
+    return write_robustness_report(root, min_images=3)
 
 
 def test_the_checks_catch_a_broken_page(browser: Browser, tmp_path: Path) -> None:
@@ -347,7 +354,7 @@ def test_fpa_report_in_chromium(browser: Browser, tmp_path: Path, folder_writer)
 def test_bam_report_in_chromium(browser: Browser, tmp_path: Path) -> None:
     report = _bam_report(tmp_path)
     facts = open_report(browser, report)
-    check_page(report, facts, min_tables=3)
+    check_page(report, facts, min_tables=4)
     assert [i["alt"] for i in facts["images"]] == [
         "MCS", "IDR", "IIR", "MCS_k", "maps_models", "maps_inputs", "maps_delta"]
 
@@ -363,4 +370,4 @@ def test_robustness_report_in_chromium(browser: Browser, tmp_path: Path) -> None
     report = _robustness_report(tmp_path)
     facts = open_report(browser, report)
     check_page(report, facts, min_tables=3)
-    assert [i["alt"] for i in facts["images"]] == ["vanilla_gradient"]
+    assert [i["alt"] for i in facts["images"]] == ["robustness_vanilla_gradient"]

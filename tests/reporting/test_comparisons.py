@@ -165,7 +165,7 @@ def test_cd_diagram_figure_draws_every_name_and_clique():
 
 
 def test_report_section_and_files(results_root):
-    from attrbench.reporting.html import build_all
+    from attrbench.reporting.fpa_report import build_all
 
     out = build_all(results_root)
     for key in ("per_image_csv", "comparisons_csv", "model_comparisons_csv", "cd_none", "cd_fpa",

@@ -11,7 +11,7 @@ import pytest
 
 from attrbench.errors import AttrbenchError
 from attrbench.reporting.folder import load_results, load_samples
-from attrbench.reporting.html import build_all, write_report
+from attrbench.reporting.fpa_report import build_all, write_fpa_report
 from attrbench.reporting.paper import PAPER_SOURCE_LABEL
 
 # Anything a browser would fetch: src/href/url()/@import/srcset pointing at a network location.
@@ -51,21 +51,23 @@ def test_build_all_writes_everything(results_root):
     assert "1 of 6 images excluded" in page
 
 
-def test_write_report_alone_and_without_samples(tmp_path, folder_writer):
+def test_write_fpa_report_without_samples(tmp_path, folder_writer):
     root = folder_writer(tmp_path / "r", samples=False)
-    path = write_report(root, title="no samples", ci="paired")
+    path = write_fpa_report(root, title="no samples", ci="paired")
     page = path.read_text(encoding="utf-8")
     assert path == root / "report.html"
     assert len(re.findall(r"data:image/png;base64,", page)) == 3 + 3  # no heatmaps; 3 CD
     assert "<code>paired</code>" in page
-    assert not (root / "figures").exists()  # write_report writes only the page
+    assert sorted(p.name for p in (root / "figures").glob("*.png")) == [
+        "cd_fpa.png", "cd_none.png", "cd_rectangle.png", "curves.png", "fidelity_area.png",
+        "lif_scores.png"]
 
 
 def test_bad_folders(tmp_path):
     with pytest.raises(AttrbenchError, match="does not exist; run `attrbench evaluate`"):
         build_all(tmp_path / "nope")
     with pytest.raises(AttrbenchError, match="not an attrbench results folder"):
-        write_report(tmp_path)
+        write_fpa_report(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"seed": 0, "config": {"a": 1}}))
     with pytest.raises(AttrbenchError, match="holds no perturbation curves yet"):
         build_all(tmp_path)

@@ -20,8 +20,8 @@ from attrbench.roar.compare import (
     repeats_needed,
     two_sample_test,
 )
-from attrbench.roar.report import build_report
-from attrbench.roar.store import RoarStore
+from attrbench.roar.report import write_roar_report
+from attrbench.results import ResultStore
 
 
 def _acc(cells: dict[tuple[str, float], list[float]], x: str = "threshold",
@@ -161,26 +161,27 @@ def test_bad_input_is_refused_with_what_to_do() -> None:
 
 
 def test_report_section_and_csv(tmp_path: Path) -> None:
-    store = RoarStore(tmp_path, {"test": 1}, seed=0)
+    store = ResultStore(tmp_path, {"test": 1}, seed=0).table("accuracy")
     cells = {("none", 0.0): [0.9, 0.88, 0.91], ("random", 50.0): [0.40, 0.41, 0.42],
              ("grad", 50.0): [0.30, 0.31, 0.29]}
     for (v, t), accs in cells.items():
         for r, a in enumerate(accs):
-            store.write("accuracy", f"{v}_t{t:g}_r{r}", [{
+            store.write(f"{v}_t{t:g}_r{r}", [{
                 "benchmark": "roar", "variant": v, "threshold": t, "repeat": r,
                 "test_accuracy": a}])
-    paths = build_report(tmp_path)
-    csv = pd.read_csv(paths["vs_random"])
+    report = write_roar_report(tmp_path)
+    assert report == tmp_path / "report.html"
+    csv = pd.read_csv(tmp_path / "accuracy_vs_random.csv")
     assert list(csv.columns) == compare_columns() and list(csv["variant"]) == ["grad"]
-    html = paths["report"].read_text()
+    html = report.read_text()
     assert "Estimators against random across retraining repeats" in html
     assert "<td>-11.0</td>" in html and "not enough repeats (smallest p 0.1)" in html
 
 
 def test_report_without_random_says_how_to_get_it(tmp_path: Path) -> None:
-    store = RoarStore(tmp_path, {"test": 1}, seed=0)
-    store.write("accuracy", "g", [{"benchmark": "roar", "variant": "grad", "threshold": 50.0,
-                                   "repeat": 0, "test_accuracy": 0.3}])
-    paths = build_report(tmp_path)
-    assert "vs_random" not in paths
-    assert "No &#x27;random&#x27; variant in these results" in paths["report"].read_text()
+    store = ResultStore(tmp_path, {"test": 1}, seed=0).table("accuracy")
+    store.write("g", [{"benchmark": "roar", "variant": "grad", "threshold": 50.0,
+                       "repeat": 0, "test_accuracy": 0.3}])
+    report = write_roar_report(tmp_path)
+    assert not (tmp_path / "accuracy_vs_random.csv").exists()
+    assert "No &#x27;random&#x27; variant in these results" in report.read_text()

@@ -14,7 +14,8 @@ from attrbench.errors import AttrbenchError
 from attrbench.metrics.functional.paired import holm, paired_comparison
 from attrbench.robustness.compare import COMPARE_COLUMNS, compare_to_baseline
 from attrbench.robustness.report import comparison_table, write_robustness_report
-from attrbench.robustness.results import RobustnessStore
+from attrbench.results import ResultStore
+from attrbench.robustness.results import ROBUSTNESS_ROWS
 
 
 def _rows(attack: str, values: list[float], kept: list[bool] | None = None, *, eps: float = 0.1,
@@ -135,9 +136,10 @@ def test_report_section_table_and_csv(tmp_path: Path) -> None:
         _rows("random_sign", [0.9] * 6, eps=0.2), _rows("topk", [0.9, 0.8] + [math.nan] * 4,
                                                        [True, True] + [False] * 4, eps=0.2),
     ], ignore_index=True)
-    RobustnessStore(tmp_path, {"test": 1}, 0).write_shard("a", rows)
-    paths = write_robustness_report(tmp_path, min_images=3)
-    csv = pd.read_csv(paths["vs_baseline"])
+    ResultStore(tmp_path, {"test": 1}, 0).table(ROBUSTNESS_ROWS).write("a", rows)
+    report = write_robustness_report(tmp_path, min_images=3)
+    assert report == tmp_path / "report.html"
+    csv = pd.read_csv(tmp_path / "robustness_vs_random_sign.csv")
     assert list(csv.columns) == COMPARE_COLUMNS and list(csv["n"]) == [6, 2]
     res = paired_comparison([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [0.9] * 6)
     cell = f"-0.55 [{res.ci_low:+.2f}, {res.ci_high:+.2f}] * (n=6)"  # p = 2/64 < 0.05
@@ -145,13 +147,14 @@ def test_report_section_table_and_csv(tmp_path: Path) -> None:
     assert list(wide.index) == ["m / vanilla_gradient / topk / topk_intersection"]
     assert list(wide.columns) == ["ε=25.5/255", "ε=51/255"]
     assert list(wide.iloc[0]) == [cell, "not enough data (n=2)"]
-    html = paths["report"].read_text()
+    html = report.read_text()
     assert "Attacks against random_sign, paired by image" in html
     assert cell in html and "not enough data (n=2)" in html
 
 
 def test_report_without_random_sign_says_how_to_get_it(tmp_path: Path) -> None:
-    RobustnessStore(tmp_path, {"test": 1}, 0).write_shard("a", _rows("topk", [0.5, 0.4, 0.3]))
-    paths = write_robustness_report(tmp_path, min_images=1)
-    assert "vs_baseline" not in paths
-    assert "No random_sign rows in these results" in paths["report"].read_text()
+    ResultStore(tmp_path, {"test": 1}, 0).table(ROBUSTNESS_ROWS).write(
+        "a", _rows("topk", [0.5, 0.4, 0.3]))
+    report = write_robustness_report(tmp_path, min_images=1)
+    assert not (tmp_path / "robustness_vs_random_sign.csv").exists()
+    assert "No random_sign rows in these results" in report.read_text()

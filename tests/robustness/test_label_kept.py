@@ -27,6 +27,7 @@ from attrbench.data import load_dataset
 from attrbench.errors import AttrbenchError
 from attrbench.methods import create_method
 from attrbench.models import create_model, save_checkpoint
+from attrbench.results import ResultStore
 from attrbench.robustness.attacks import attack_config, attribution_attack
 from attrbench.robustness.pipeline import RobustnessConfig, run_robustness
 from attrbench.robustness.report import (
@@ -37,7 +38,7 @@ from attrbench.robustness.report import (
 )
 from attrbench.robustness.results import (
     ROBUSTNESS_SCHEMA,
-    RobustnessStore,
+    ROBUSTNESS_ROWS,
     read_robustness,
     summarise,
 )
@@ -253,15 +254,14 @@ def test_report_shows_failed_fraction_and_too_few(tmp_path: Path) -> None:
         _rows([0.2, 0.4, math.nan, math.nan], [True, True, False, False], eps=0.1),
         _rows([math.nan] * 4, [False] * 4, eps=0.3),
     ], ignore_index=True)
-    RobustnessStore(tmp_path, {"test": 1}, 0).write_shard("a", rows)
-    paths = write_robustness_report(tmp_path, min_images=2)
-    html = paths["report"].read_text()
+    ResultStore(tmp_path, {"test": 1}, 0).table(ROBUSTNESS_ROWS).write("a", rows)
+    html = write_robustness_report(tmp_path, min_images=2).read_text()
     assert "50% (2/4)" in html and "100% (4/4)" in html
     assert "0.300 (n=2)" in html and "too few (n=0)" in html
-    csv = pd.read_csv(paths["summary"])
+    csv = pd.read_csv(tmp_path / "robustness_summary.csv")
     assert list(csv["n"]) == [2, 0] and list(csv["failed"]) == [0.5, 1.0]
     assert list(csv["status"]) == ["ok", "too few"]
-    assert paths["figure_vanilla_gradient"].stat().st_size > 0
+    assert (tmp_path / "figures" / "robustness_vanilla_gradient.png").stat().st_size > 0
 
 
 def test_rows_of_an_older_version_are_refused(tmp_path: Path) -> None:

@@ -58,10 +58,9 @@ def test_resume_equals_uninterrupted_and_refuses_other_config(mnist_model, mnist
     other = RobustnessConfig(**{**CFG.__dict__, "seed": 1})
     with pytest.raises(AttrbenchError, match=r"different configuration \(differs in: robustness\)"):
         run_robustness(models, mnist_data, other, mnist_space, out=tmp_path / "a")
-    paths = write_robustness_report(tmp_path / "a")
-    html = paths["report"].read_text()
+    html = write_robustness_report(tmp_path / "a").read_text()
     assert "data:image/png;base64," in html and "topk_intersection" in html
-    summary = pd.read_csv(paths["summary"])
+    summary = pd.read_csv(tmp_path / "a" / "robustness_summary.csv")
     assert set(summary["model"]) == {"natural", "copy"}
 
 

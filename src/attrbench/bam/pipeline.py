@@ -8,8 +8,9 @@ Writes into the run folder::
     per_image.parquet         g_c of every image, method and region
     delta.json                how well delta kept f(x + delta) ~ f(x), pairs excluded from IIR
     tcav_layers.csv           TCAV per model and layer: scores, t-test p-value, passed
-    figures/*.png, report.html
-    run.json                  configuration and provenance
+    samples.pt                the first images and their BAM maps per method (saliency grids)
+    figures/*.png, report.html  from the files above (:func:`attrbench.bam.report.write_bam_report`)
+    run.json                  configuration (incl. the model-space input range) and provenance
     config.json               the folder's identity: what the models depend on
 
 The folder is bound (``config.json``, checked before anything is trained) to what it keeps between
@@ -29,7 +30,7 @@ from typing import Any
 
 import torch
 
-from attrbench.atomic import write_json_atomic, write_text_atomic
+from attrbench.atomic import atomic_path, write_json_atomic, write_text_atomic
 from attrbench.bam.evaluate import (BamResults, BamRunConfig, _input_range, resolve_method,
                                    run_bam_metrics)
 from attrbench.bam.manifest import BamFolder
@@ -143,11 +144,12 @@ def run_bam(root: str | Path, out: str | Path, *,
         (out / "tcav_layers.csv").unlink(missing_ok=True)
     for stale in (out / "figures").glob("*.png"):  # the report writes this run's figures
         stale.unlink()
-    config: dict[str, Any] = {"root": str(folder.root), "train": dataclasses.asdict(train_options),
-                              "run": dataclasses.asdict(run_config), "device": device}
-    write_json_atomic(out / "run.json", provenance(config, run_config.seed))
     low, high = _input_range(folder.dataset("scene", run_config.split))
-    write_bam_report(out, results.samples, (float(low.min()), float(high.max())))
-    torch.save({m: {k: v for k, v in s.items()} for m, s in results.samples.items()},
-               out / "samples.pt")
+    config: dict[str, Any] = {"root": str(folder.root), "train": dataclasses.asdict(train_options),
+                              "run": dataclasses.asdict(run_config), "device": device,
+                              "input_range": [float(low.min()), float(high.max())]}
+    write_json_atomic(out / "run.json", provenance(config, run_config.seed))
+    with atomic_path(out / "samples.pt") as tmp:
+        torch.save({m: dict(s) for m, s in results.samples.items()}, tmp)
+    write_bam_report(out)
     return results

@@ -1,15 +1,16 @@
-"""BAM figures and the offline HTML page, built from the stored results of ``attrbench bam run``.
+"""What goes on the BAM report page, built from the stored results of ``attrbench bam run``.
 
 Bar charts per metric with error bars (std over trials) and the random-region baseline beside
 each method, like the paper's Figs. 4 (MCS), 8 (IDR), 10 (IIR); the X^k MCS series with the
 accuracy drop (Fig. 6); saliency grids of x, f_o and f_s maps (Fig. 3), with and without the
-object (Fig. 7), and x vs x + delta (Fig. 9). Figures use :class:`matplotlib.figure.Figure`
-directly; the page reuses the project report's CSS and table helpers.
+object (Fig. 7), and x vs x + delta (Fig. 9), drawn by the shared
+:func:`~attrbench.reporting.map_grid.map_grid`. Figures use :class:`matplotlib.figure.Figure`
+directly; the page is a :class:`~attrbench.reporting.page.Page`. Entry point:
+:func:`write_bam_report`.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,9 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from attrbench.atomic import write_text_atomic
-from attrbench.reporting.html import REPORT_CSS, escape_html, html_table
-from attrbench.reporting.plots import figure_png
+from attrbench.errors import AttrbenchError
+from attrbench.reporting.map_grid import Panel, map_grid
+from attrbench.reporting.page import Page
 
 _COLOURS = {"object": "#1f77b4", "random": "#f2b134"}
 _TITLES = {"MCS": "MCS between f_o and f_s (higher is better)",
@@ -77,31 +78,19 @@ def commonality_figure(metrics: pd.DataFrame, verify: pd.DataFrame) -> Figure | 
     return fig
 
 
-def _image(x: torch.Tensor, low: float, high: float) -> np.ndarray:
-    return ((x.permute(1, 2, 0).numpy() - low) / (high - low)).clip(0, 1)
-
-
 def saliency_grid(samples: dict[str, dict[str, torch.Tensor]], keys: tuple[str, ...],
                   image_keys: tuple[str, ...], row_labels: tuple[str, ...],
                   value_range: tuple[float, float] = (-1.0, 1.0), index: int = 0) -> Figure:
-    """One image: its inputs (``image_keys``) then, per method, the BAM maps ``keys`` as rows."""
+    """One image: per row, its input (``image_keys``, model space ``(C, H, W)`` shown with
+    ``value_range`` = (black, white) mapped to [0, 1]) then, per method, the BAM map ``keys``
+    (``(H, W)`` in [0, 1], unsigned, common scale [0, 1]) of sample ``index``."""
+    low, high = value_range
     methods = list(samples)
-    cols = 1 + len(methods)
-    fig = Figure(figsize=(1.25 * cols, 1.3 * len(keys) + 0.3))
-    axes = fig.subplots(len(keys), cols, squeeze=False)
-    first = samples[methods[0]]
-    for r, (key, img_key, label) in enumerate(zip(keys, image_keys, row_labels)):
-        axes[r][0].imshow(_image(first[img_key][index], *value_range))
-        axes[r][0].set_ylabel(label, fontsize=7)
-        for c, method in enumerate(methods, start=1):
-            axes[r][c].imshow(samples[method][key][index].numpy(), cmap="gray", vmin=0, vmax=1)
-            if r == 0:
-                axes[r][c].set_title(method, fontsize=7)
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.01, top=0.9, wspace=0.05, hspace=0.08)
-    return fig
+    cells = [[Panel(((samples[methods[0]][img_key][index].numpy() - low) / (high - low)),
+                    "image")]
+             + [Panel(samples[m][key][index].numpy(), "unsigned", vmax=1.0) for m in methods]
+             for key, img_key in zip(keys, image_keys)]
+    return map_grid(cells, column_titles=["input", *methods], row_labels=list(row_labels))
 
 
 def _table(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -115,54 +104,90 @@ def _table(metrics: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def write_bam_report(out: str | Path, samples: dict[str, dict[str, torch.Tensor]] | None = None,
-                     value_range: tuple[float, float] = (-1.0, 1.0)) -> Path:
-    """Write ``<out>/figures/*.png`` and ``<out>/report.html`` from the stored BAM results."""
+def _require(path: Path) -> Path:
+    if not path.is_file():
+        raise AttrbenchError(f"{path} is missing: {path.parent} is not a finished BAM run folder; "
+                             "run `attrbench bam run` first.")
+    return path
+
+
+def _samples(out: Path) -> dict[str, dict[str, torch.Tensor]]:
+    """``samples.pt`` (tensors only, ``weights_only``), or ``{}`` if the run stored none."""
+    path = out / "samples.pt"
+    if not path.is_file():
+        return {}
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # weights_only refuses pickled objects; also a truncated file
+        raise AttrbenchError(f"{path} is unreadable ({type(err).__name__}); rerun "
+                             "`attrbench bam run` on this folder to write it again.") from None
+
+
+def _value_range(run: dict[str, Any],
+                 samples: dict[str, dict[str, torch.Tensor]]) -> tuple[float, float]:
+    """Model-space values of black and white pixels: recorded in ``run.json``, else (folders
+    from before it was) the smallest and largest stored input value."""
+    stored = (run.get("config") or {}).get("input_range")
+    if stored:
+        return float(stored[0]), float(stored[1])
+    x = torch.cat([s[k].flatten() for s in samples.values() for k in ("x_os", "x_0s", "x_0d")])
+    low, high = float(x.min()), float(x.max())
+    return (low, high) if high > low else (low, low + 1.0)
+
+
+def write_bam_report(out: str | Path) -> Path:
+    """Write ``<out>/figures/*.png`` and ``<out>/report.html`` from the stored BAM results:
+    ``metrics.csv``, ``verify.csv``, ``delta.json``, and if present ``tcav_layers.csv``,
+    ``samples.pt`` (saliency grids) and ``run.json`` (input range, provenance).
+
+    Returns:
+        The path of ``report.html``.
+
+    Raises:
+        AttrbenchError: a required file is missing (not a finished run folder), or
+            ``samples.pt`` is unreadable.
+    """
     out = Path(out)
-    metrics = pd.read_csv(out / "metrics.csv")
-    verify = pd.read_csv(out / "verify.csv")
-    delta: dict[str, Any] = json.loads((out / "delta.json").read_text())
-    figures: dict[str, tuple[Figure, str]] = {}
+    metrics = pd.read_csv(_require(out / "metrics.csv"))
+    verify = pd.read_csv(_require(out / "verify.csv"))
+    delta: dict[str, Any] = json.loads(_require(out / "delta.json").read_text())
+    run = json.loads((out / "run.json").read_text()) if (out / "run.json").is_file() else {}
+    samples = _samples(out)
+    title = "attrbench: BAM, attribution methods vs known relative feature importance"
+    page = Page(title, subtitle=(
+        "Yang & Kim 2019. Mean ± std over trials of image pairs; only correctly classified inputs "
+        "count. Where no more pairs are eligible than one trial holds, the value is the mean over "
+        "all n eligible pairs, shown with n and without a std."))
+    page.heading("Metrics").table(_table(metrics))
+    page.heading("Model verification (cf. Fig. 2)")
+    page.table(verify.assign(value=verify["value"].round(3)).set_index("model"))
+    page.heading("Functionally similar delta (App. A)")
+    page.table(pd.DataFrame([{"quantity": k, "value": v} for k, v in delta.items()])
+               .set_index("quantity"))
+    if (out / "tcav_layers.csv").is_file():
+        page.heading("TCAV per model and layer")
+        page.table(pd.read_csv(out / "tcav_layers.csv").round(3).set_index("model"))
+    page.heading("Figures")
     for metric in ("MCS", "IDR", "IIR"):
         if (metrics["metric"] == metric).any():
-            figures[metric] = (metric_bars(metrics, metric), _TITLES[metric]
-                               + "; numbers on top are std over trials (cf. Figs. 4, 8, 10).")
+            page.figure(metric, metric_bars(metrics, metric),
+                        _TITLES[metric] + "; numbers on top are std over trials (cf. Figs. 4, 8, "
+                        "10).")
     fig = commonality_figure(metrics, verify)
     if fig is not None:
-        figures["MCS_k"] = (fig, "MCS of each X^k model against X^1.0 on CF images (cf. Fig. 6).")
+        page.figure("MCS_k", fig, "MCS of each X^k model against X^1.0 on CF images (cf. Fig. 6).")
     if samples:
-        figures["maps_models"] = (saliency_grid(samples, ("o", "s"), ("x_os", "x_os"),
-                                                ("f_o", "f_s"), value_range),
-                                  "BAM maps of one X_os image on f_o and f_s (cf. Fig. 3).")
-        figures["maps_inputs"] = (saliency_grid(samples, ("s", "s0"), ("x_os", "x_0s"),
-                                                ("with object", "scene only"), value_range),
-                                  "f_s maps with and without the object (cf. Fig. 7).")
-        figures["maps_delta"] = (saliency_grid(samples, ("s0", "sd"), ("x_0s", "x_0d"),
-                                               ("x", "x + delta"), value_range),
-                                 "f_s maps of x and the functionally similar x + delta (cf. "
-                                 "Fig. 9).")
-    (out / "figures").mkdir(exist_ok=True)
-    parts = []
-    for name, (fig, caption) in figures.items():
-        png = figure_png(fig)
-        (out / "figures" / f"{name}.png").write_bytes(png)
-        parts.append(f'<figure><div class="scroll"><img alt="{escape_html(name)}" '
-                     f'src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}"></div>'
-                     f"<figcaption>{escape_html(caption)}</figcaption></figure>")
-    verify_table = verify.assign(value=verify["value"].round(3)).set_index("model")
-    delta_rows = pd.DataFrame([{"quantity": k, "value": v} for k, v in delta.items()])
-    html = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>attrbench: BAM</title>
-<style>{REPORT_CSS}</style></head><body><main>
-<h1>BAM: attribution methods vs known relative feature importance</h1>
-<p class="sub">Yang &amp; Kim 2019. Mean ± std over trials of image pairs; only correctly
-classified inputs count. Where no more pairs are eligible than one trial holds, the value is the
-mean over all n eligible pairs, shown with n and without a std.</p>
-<h2>Metrics</h2>{html_table(_table(metrics))}
-<h2>Model verification (cf. Fig. 2)</h2>{html_table(verify_table)}
-<h2>Functionally similar delta (App. A)</h2>{html_table(delta_rows.set_index("quantity"))}
-<h2>Figures</h2>{"".join(parts)}
-</main></body></html>
-"""
-    write_text_atomic(out / "report.html", html)
-    return out / "report.html"
+        value_range = _value_range(run, samples)
+        page.figure("maps_models", saliency_grid(samples, ("o", "s"), ("x_os", "x_os"),
+                                                 ("f_o", "f_s"), value_range),
+                    "BAM maps of one X_os image on f_o and f_s (cf. Fig. 3).")
+        page.figure("maps_inputs", saliency_grid(samples, ("s", "s0"), ("x_os", "x_0s"),
+                                                 ("with object", "scene only"), value_range),
+                    "f_s maps with and without the object (cf. Fig. 7).")
+        page.figure("maps_delta", saliency_grid(samples, ("s0", "sd"), ("x_0s", "x_0d"),
+                                                ("x", "x + delta"), value_range),
+                    "f_s maps of x and the functionally similar x + delta (cf. Fig. 9).")
+    if run:
+        page.provenance(run)
+    page.write_figures(out / "figures")
+    return page.write(out / "report.html")

@@ -6,7 +6,7 @@ images); ``--preset paper`` is the papers' setting (ResNet-50 from scratch on fu
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -14,7 +14,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from attrbench.cli.app import app
-from attrbench.cli.options import check_known_keys, load_config_file
+from attrbench.cli.options import build_config
 from attrbench.errors import AttrbenchError
 
 def _o(text: str, *decls: str) -> Any:
@@ -82,22 +82,15 @@ def _floats(text: str | None, what: str) -> tuple[float, ...] | None:
 
 
 def _build(cls: Any, section: str, config: Path | None, preset: str, flags: dict[str, Any]) -> Any:
-    values = load_config_file(config, section)
-    values.update({k: v for k, v in flags.items() if v is not None})
-    for key in ("variants", "thresholds"):
-        if key in values:
-            values[key] = tuple(values[key])
-    check_known_keys(values, {f.name for f in dataclasses.fields(cls)},
-                     str(config) if config else "the options")
-    return cls.preset(preset, **values)
+    return build_config(cls, config, section, flags, factory=functools.partial(cls.preset, preset))
 
 
 def _finish(out: Path, no_report: bool, t0: float) -> None:
     typer.echo(f"finished in {time.perf_counter() - t0:.0f} s; results in {out}")
     if not no_report:
-        from attrbench.roar.report import build_report
+        from attrbench.roar.report import write_roar_report
 
-        typer.echo(f"report: {build_report(out)['report']}")
+        typer.echo(f"report: {write_roar_report(out)}")
 
 
 @app.command("roar")
@@ -110,7 +103,8 @@ def roar_command(
     image_size: ImageSize = None, config: Config = None, no_report: NoReport = False,
 ) -> None:
     """ROAR / KAR: remove the top t % of features per estimator, retrain, report accuracy vs t."""
-    from attrbench.roar import RoarConfig, run_roar, summarize
+    from attrbench.results import summarise
+    from attrbench.roar import RoarConfig, run_roar
 
     flags = dict(dataset=dataset, model=model, recipe=recipe, epochs=epochs, batch_size=batch_size,
                  variants=_split_list(variant), thresholds=_floats(thresholds, "--thresholds"),
@@ -121,7 +115,8 @@ def roar_command(
     out = out or Path(f"runs/{cfg.benchmark}")
     t0 = time.perf_counter()
     table = run_roar(cfg, out, log=typer.echo)
-    typer.echo(summarize(table).to_string(index=False))
+    typer.echo(summarise(table, ("benchmark", "variant", "threshold"), "test_accuracy")
+               .to_string(index=False))
     _finish(out, no_report, t0)
 
 

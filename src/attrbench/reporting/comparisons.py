@@ -22,7 +22,6 @@ The paper compares estimators by their A ± CI only; these tests are an addition
 
 from __future__ import annotations
 
-import base64
 import functools
 import math
 from collections.abc import Mapping, Sequence
@@ -48,6 +47,7 @@ from attrbench.metrics.functional.paired import (
     paired_comparison,
     two_level_bootstrap_ci,
 )
+from attrbench.reporting.page import escape_html, figure_html, html_table
 from attrbench.reporting.paper import AUGMENT_LABELS, AUGMENT_ORDER, VARIANT_ORDER, ordered
 from attrbench.reporting.tables import (aligned_curves, curve_groups, fidelity_table,
                                        sort_like_paper)
@@ -681,18 +681,13 @@ class PairedReport:
 
     def html(self) -> str:
         """The "Paired comparisons" section of the HTML report."""
-        from attrbench.reporting.html import escape_html, html_table  # html imports this module
-
         parts = ["<h2>Paired comparisons</h2>", f"<p>{escape_html(_EXPLAIN)}</p>"]
         for label, comp in self.comparisons.items():
             parts.append(f"<h3>{escape_html(_display(label))}</h3>")
             parts.append(f'<p class="note">{escape_html(comp.sentence())}</p>')
             fig = self.figures.get(_figure_name(label))
             if fig is not None:
-                parts.append(
-                    f'<figure><div class="scroll"><img alt="CD diagram {escape_html(label)}" '
-                    f'src="data:image/png;base64,{base64.b64encode(fig[0]).decode("ascii")}">'
-                    f"</div><figcaption>{escape_html(fig[1])}</figcaption></figure>")
+                parts.append(figure_html(fig[0], f"CD diagram {label}", fig[1]))
             elif comp.friedman is not None and comp.friedman.note:
                 parts.append(f"<p>{escape_html(comp.friedman.note)}.</p>")
             parts.append(html_table(comp.matrix()))

@@ -15,12 +15,11 @@ from matplotlib.figure import Figure
 
 from attrbench.errors import AttrbenchError
 from attrbench.reporting.folder import SampleSet
+from attrbench.reporting.map_grid import Panel, map_grid
 from attrbench.reporting.paper import AUGMENT_LABELS, AUGMENT_ORDER, ordered
-from attrbench.reporting.plots import margins, save_figure
+from attrbench.reporting.plots import save_figure
 
 __all__ = ["heatmaps_figure", "plot_heatmaps", "truncate_maps"]
-
-_CMAP = "bwr"  # diverging, white at 0: red = evidence for the class, blue = counter-evidence
 
 
 def truncate_maps(maps: np.ndarray, truncate_percentile: float | None = 98.0,
@@ -55,20 +54,13 @@ def truncate_maps(maps: np.ndarray, truncate_percentile: float | None = 98.0,
     return shown, vmax
 
 
-def _display_image(image: np.ndarray) -> tuple[np.ndarray, str | None]:
-    """``(C, H, W)`` in [0, 1] -> an array imshow takes, and a colormap for 1-channel images."""
-    img = np.clip(image, 0.0, 1.0)
-    if img.shape[0] == 1:
-        return img[0], "gray"
-    return np.transpose(img[:3], (1, 2, 0)), None
-
-
 def heatmaps_figure(samples: Mapping[str, SampleSet], variants: Sequence[str] = ("IG_sum",),
                     augmentations: Sequence[str] | None = None, n_images: int = 4,
                     truncate_percentile: float | None = 98.0,
                     clip_percentile: float = 99.0) -> Figure:
     """Fig. 5(c) style grid: rows = images, columns = the image and one map per (augmentation,
-    variant), diverging colormap symmetric around 0, each map truncated and clipped on its own.
+    variant), each map truncated and clipped on its own and drawn as a signed panel of
+    :func:`~attrbench.reporting.map_grid.map_grid` (red = evidence, blue = counter-evidence).
 
     Args:
         samples: augmentation -> :class:`SampleSet` (``samples/<augmentation>.npz``).
@@ -97,37 +89,22 @@ def heatmaps_figure(samples: Mapping[str, SampleSet], variants: Sequence[str] = 
             f"None of the variants {list(variants)} has stored maps; stored: {stored}.")
     first = samples[augs[0]]
     ids = first.image_ids[: max(1, n_images)]
-    shown: dict[tuple[str, str], tuple[np.ndarray, dict[int, int]]] = {}
-    for a, v in columns:
-        maps, _ = truncate_maps(samples[a].maps[v], truncate_percentile, clip_percentile)
-        vmax = np.abs(maps).max(axis=(1, 2))
-        shown[(a, v)] = (maps / np.where(vmax > 0, vmax, 1.0)[:, None, None],
-                         {int(i): k for k, i in enumerate(samples[a].image_ids)})
-    ncols, nrows = 1 + len(columns), len(ids)
-    fig = Figure(figsize=(1.4 * ncols + 0.6, 1.4 * nrows + 0.6))
-    axes = fig.subplots(nrows, ncols, squeeze=False,
-                        gridspec_kw=margins(fig, left=0.5, right=0.1, bottom=0.1, top=0.5,
-                                            wspace=0.06, hspace=0.06))
+    shown = {(a, v): (truncate_maps(samples[a].maps[v], truncate_percentile, clip_percentile)[0],
+                      {int(i): k for k, i in enumerate(samples[a].image_ids)})
+             for a, v in columns}
+    cells: list[list[Panel | None]] = []
     for r, image_id in enumerate(ids):
-        img, cmap = _display_image(first.images[r])
-        axes[r, 0].imshow(img, cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
-        axes[r, 0].set_ylabel(f"id {int(image_id)}\nlabel {int(first.labels[r])}", fontsize=8)
-        for c, key in enumerate(columns, start=1):
+        row: list[Panel | None] = [Panel(first.images[r], "image")]
+        for key in columns:
             maps, index = shown[key]
-            ax = axes[r, c]
-            if int(image_id) in index:
-                # Maps are pre-scaled to [-1, 1] per map, so one symmetric colour range fits all.
-                ax.imshow(maps[index[int(image_id)]], cmap=_CMAP, vmin=-1.0, vmax=1.0,
-                          interpolation="nearest")
-            else:
-                ax.text(0.5, 0.5, "not stored", ha="center", va="center", fontsize=7)
-    axes[0, 0].set_title("image", fontsize=9)
-    for c, (a, v) in enumerate(columns, start=1):
-        axes[0, c].set_title(f"{AUGMENT_LABELS.get(a, a)}\n{v}", fontsize=9)
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    return fig
+            # each map on its own symmetric scale: +-max|truncated and clipped map|
+            row.append(Panel(maps[index[int(image_id)]], "signed")
+                       if int(image_id) in index else None)
+        cells.append(row)
+    return map_grid(cells, column_titles=["image"] + [f"{AUGMENT_LABELS.get(a, a)}\n{v}"
+                                                      for a, v in columns],
+                    row_labels=[f"id {int(i)}\nlabel {int(first.labels[r])}"
+                                for r, i in enumerate(ids)])
 
 
 def plot_heatmaps(samples: Mapping[str, SampleSet], path: str | Path,

@@ -16,6 +16,7 @@ from matplotlib.ticker import MaxNLocator
 
 from attrbench.errors import AttrbenchError
 from attrbench.metrics.functional.overlap import pairwise_overlap
+from attrbench.reporting.map_grid import Panel, map_grid
 
 _COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
             "#17becf", "#bcbd22", "#7f7f7f"]
@@ -130,20 +131,13 @@ def mask_sequence_figure(masks: torch.Tensor, samples: int = 4, title: str = "")
         masks = masks.any(2)
     steps, n = masks.shape[:2]
     rows = min(samples, n)
-    fig = Figure(figsize=(1.1 * steps + 0.4, 1.15 * rows + 0.5))
-    earlier = torch.zeros_like(masks[0])
     colours = np.array([[1.0, 1.0, 1.0], [0.75, 0.75, 0.75], [1.0, 0.85, 0.1], [0.85, 0.1, 0.1]])
+    cells: list[list[Panel | None]] = [[] for _ in range(rows)]
+    earlier = torch.zeros_like(masks[0])
     for i in range(steps):
         code = earlier.long() + 2 * masks[i].long()  # 0 none, 1 earlier, 2 new, 3 re-marked
-        code = torch.where(code == 3, 3, code)
         for j in range(rows):
-            ax = fig.add_subplot(rows, steps, j * steps + i + 1)
-            ax.imshow(colours[code[j].numpy()], interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if j == 0:
-                ax.set_title(f"i={i}", fontsize=8)
+            cells[j].append(Panel(colours[code[j].numpy()].transpose(2, 0, 1), "image"))
         earlier = earlier | masks[i]
-    fig.suptitle(title or "mask sequences (yellow new, grey earlier, red re-marked)", fontsize=9)
-    fig.tight_layout()
-    return fig
+    return map_grid(cells, column_titles=[f"i={i}" for i in range(steps)], cell_inches=1.1,
+                    title=title or "mask sequences (yellow new, grey earlier, red re-marked)")

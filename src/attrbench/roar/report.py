@@ -1,24 +1,23 @@
-"""Figures and the self-contained HTML report of a ROAR / KAR or IteROAR results folder.
+"""What goes on the report page of a ROAR / KAR or IteROAR results folder.
 
-Built from the stored tables and masks only; reuses the page style, table and provenance helpers
-of :mod:`attrbench.reporting.html` and the PNG writer of :mod:`attrbench.reporting.plots`. Each
-estimator is compared with the random baseline per threshold across repeats (:mod:`.compare`).
+Built from the stored tables and masks only, on the shared page builder
+(:class:`attrbench.reporting.page.Page`). Each estimator is compared with the random baseline per
+threshold across repeats (:mod:`.compare`). Entry point: :func:`write_roar_report`.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 from pathlib import Path
 
 import pandas as pd
 
-from attrbench.atomic import write_bytes_atomic, write_text_atomic
+from attrbench.atomic import write_text_atomic
 from attrbench.errors import AttrbenchError
-from attrbench.reporting.html import REPORT_CSS, definition_list, escape_html, flatten_config, html_table
 from attrbench.reporting.comparisons import _p
-from attrbench.reporting.plots import figure_png
+from attrbench.reporting.page import Page
+from attrbench.results import read_table
 from attrbench.roar.compare import BASELINE, compare_to_random, repeats_needed
 from attrbench.roar.iterative import chain_masks
 from attrbench.roar.plots import (
@@ -27,7 +26,7 @@ from attrbench.roar.plots import (
     overlap_bars_figure,
     pairwise_overlap_figure,
 )
-from attrbench.roar.store import read_table, slug
+from attrbench.roar.store import slug
 
 
 def _summary_table(acc: pd.DataFrame, x: str) -> pd.DataFrame:
@@ -69,18 +68,20 @@ def _vs_random_display(table: pd.DataFrame, x: str) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("estimator")
 
 
-def _vs_random_section(acc: pd.DataFrame, x: str, root: Path) -> tuple[list[str], Path | None]:
-    """HTML of the estimators-vs-random section and the CSV it wrote (None if none)."""
-    head = "<h2>Estimators against random across retraining repeats</h2>"
+def _vs_random_section(page: Page, acc: pd.DataFrame, x: str, root: Path) -> None:
+    """The estimators-vs-random section; writes ``accuracy_vs_random.csv`` if it can compare."""
+    page.heading("Estimators against random across retraining repeats")
     try:
         table = compare_to_random(acc)
     except AttrbenchError as err:
-        return [head, f"<p>{escape_html(str(err))}</p>"], None
+        page.text(str(err))
+        return
     csv = root / "accuracy_vs_random.csv"
     write_text_atomic(csv, table.to_csv(index=False))
     if table.empty:
-        return [head, f"<p>No {x} has both an estimator and {BASELINE}.</p>"], csv
-    explain = (
+        page.text(f"No {x} has both an estimator and {BASELINE}.")
+        return
+    page.text(
         f"At each {x}, each estimator's test accuracy over its retraining repeats minus "
         f"{BASELINE}'s, in percentage points (ROAR: negative = removing the estimator's top "
         "features hurts more than removing random ones; KAR: positive = better), with the SD "
@@ -92,78 +93,61 @@ def _vs_random_section(acc: pd.DataFrame, x: str, root: Path) -> tuple[list[str]
         "Welch's t-test and CI are shown from 2 repeats of each, but assume normally distributed "
         "accuracies across retrains, which so few repeats cannot check. Not in the ROAR / "
         f"IteROAR papers, which compare mean ± std by eye. All columns: {csv.name}.")
-    return [head, f"<p>{escape_html(explain)}</p>",
-            html_table(_vs_random_display(table, x))], csv
+    page.table(_vs_random_display(table, x))
 
 
-def build_report(root: str | Path) -> dict[str, Path]:
-    """Write ``figures/*.png``, ``accuracy_vs_random.csv`` (each estimator vs random per
-    threshold, :func:`~.compare.compare_to_random`, if both were run) and ``report.html`` for the
-    results folder ``root``.
+def write_roar_report(out: str | Path) -> Path:
+    """Write the report of the ROAR / KAR / IteROAR results folder ``out`` from its stored
+    tables and masks: ``figures/*.png``, ``accuracy_vs_random.csv`` (each estimator vs random per
+    threshold, :func:`~.compare.compare_to_random`, if both were run) and ``report.html``.
 
     Returns:
-        Name -> path of every file written.
+        The path of ``report.html``.
 
     Raises:
         AttrbenchError: the folder holds no results.
     """
-    root = Path(root)
+    root = Path(out)
     acc = read_table(root, "accuracy")
     if acc.empty:
         raise AttrbenchError(f"{root} holds no ROAR/IteROAR results; run attrbench roar or "
                              "attrbench iteroar first.")
     iterative = "iteration" in acc.columns
     x = "iteration" if iterative else "threshold"
-    figures: dict[str, tuple[bytes, str]] = {
-        "accuracy": (figure_png(accuracy_figure(acc, x)),
-                     "Test accuracy of models retrained from scratch on the modified data, mean ± "
-                     "std over repeats; 'random' removes random pixels at the same rate.")}
-    sections = [f"<h2>Test accuracy (%) vs {x}</h2>", html_table(_summary_table(acc, x))]
-    vs_random, vs_random_csv = _vs_random_section(acc, x, root)
-    sections += vs_random
+    title = "attrbench: IteROAR" if iterative else "attrbench: " + "/".join(
+        sorted(set(acc.benchmark))).upper()
+    page = Page(title)
+    page.heading(f"Test accuracy (%) vs {x}").table(_summary_table(acc, x))
+    _vs_random_section(page, acc, x, root)
     overlap = read_table(root, "overlap")
     if iterative and not overlap.empty:
-        figures["overlap"] = (figure_png(overlap_bars_figure(overlap)),
-                              "MAMO as a fraction of each new mask and CMA as a fraction of A "
-                              "(IteROAR Eqs. 2, 4); black ticks: expectation for random masks.")
-        for variant in sorted(set(overlap.variant)):
-            masks = chain_masks(root, variant, 0)
-            figures[f"pairwise_{slug(variant)}"] = (
-                figure_png(pairwise_overlap_figure(masks, f"{variant}: pairwise overlap (Eq. 3)")),
-                f"{variant}, repeat 0: mean overlapping pixels between the masks of iterations "
-                "i and n (test split); off-diagonal ≈ 0 is the ideal.")
-            figures[f"masks_{slug(variant)}"] = (
-                figure_png(mask_sequence_figure(masks, title=variant)),
-                f"{variant}, repeat 0: mask sequences of the first test images.")
         cols = ["mmo", "mmo_frac_mask", "random_mmo", "mamo", "mamo_frac_mask", "random_mamo",
                 "cma", "cma_frac_area", "random_cma"]
         table = overlap.groupby("variant")[[c for c in cols if c in overlap]].mean().round(3)
-        sections += ["<h2>Mask overlap (test split, mean over repeats; counts in pixels)</h2>",
-                     html_table(table)]
+        page.heading("Mask overlap (test split, mean over repeats; counts in pixels)")
+        page.table(table)
     leakage = read_table(root, "leakage")
     if not leakage.empty:
-        sections += ["<h2>Mask-leakage test</h2>",
-                     html_table(leakage.set_index("variant").round(4))]
-    paths: dict[str, Path] = {}
-    if vs_random_csv is not None:
-        paths["vs_random"] = vs_random_csv
-    for name, (png, _) in figures.items():
-        paths[name] = root / "figures" / f"{name}.png"
-        write_bytes_atomic(paths[name], png)
-    prov = json.loads((root / "config.json").read_text())
-    figs = "".join(
-        f'<figure><div class="scroll"><img alt="{escape_html(n)}" src="data:image/png;base64,'
-        f'{base64.b64encode(png).decode("ascii")}"></div><figcaption>{escape_html(cap)}</figcaption>'
-        "</figure>" for n, (png, cap) in figures.items())
-    title = "attrbench: IteROAR" if iterative else "attrbench: " + "/".join(
-        sorted(set(acc.benchmark))).upper()
-    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape_html(title)}'
-            f"</title><style>{REPORT_CSS}</style></head><body><main><h1>{escape_html(title)}</h1>"
-            + "".join(sections) + f"<h2>Figures</h2>{figs}<h2>Run configuration</h2>"
-            + definition_list(flatten_config(prov)) + "</main></body></html>")
-    paths["report"] = root / "report.html"
-    write_text_atomic(paths["report"], page)
-    return paths
+        page.heading("Mask-leakage test").table(leakage.set_index("variant").round(4))
+    page.heading("Figures")
+    page.figure("accuracy", accuracy_figure(acc, x),
+                "Test accuracy of models retrained from scratch on the modified data, mean ± "
+                "std over repeats; 'random' removes random pixels at the same rate.")
+    if iterative and not overlap.empty:
+        page.figure("overlap", overlap_bars_figure(overlap),
+                    "MAMO as a fraction of each new mask and CMA as a fraction of A "
+                    "(IteROAR Eqs. 2, 4); black ticks: expectation for random masks.")
+        for variant in sorted(set(overlap.variant)):
+            masks = chain_masks(root, variant, 0)
+            page.figure(f"pairwise_{slug(variant)}",
+                        pairwise_overlap_figure(masks, f"{variant}: pairwise overlap (Eq. 3)"),
+                        f"{variant}, repeat 0: mean overlapping pixels between the masks of "
+                        "iterations i and n (test split); off-diagonal ≈ 0 is the ideal.")
+            page.figure(f"masks_{slug(variant)}", mask_sequence_figure(masks, title=variant),
+                        f"{variant}, repeat 0: mask sequences of the first test images.")
+    page.provenance(json.loads((root / "config.json").read_text()))
+    page.write_figures(root / "figures")
+    return page.write(root / "report.html")
 
 
-__all__ = ["build_report"]
+__all__ = ["write_roar_report"]

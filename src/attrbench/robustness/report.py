@@ -5,13 +5,13 @@ method in the style of Kamath et al. (AAAI 2024) Fig. 2: one panel per measure, 
 one line per (model, attack), so natural and adversarially trained models sit side by side, and
 a last panel with the fraction of images where the attack could not keep the label (their
 measures are left out of the means; a cell with too few images left has no point). Each attack is
-also compared with random_sign at the same ε, paired by image (:mod:`.compare`). The
-page reuses the FPA report's CSS and table/figure helpers (:mod:`attrbench.reporting.html`).
+also compared with random_sign at the same ε, paired by image (:mod:`.compare`). The page is
+built with the shared :class:`attrbench.reporting.page.Page`. Entry point:
+:func:`write_robustness_report`.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 from pathlib import Path
@@ -19,18 +19,12 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from attrbench.atomic import write_bytes_atomic, write_text_atomic
+from attrbench.atomic import write_text_atomic
 from attrbench.errors import AttrbenchError
 from attrbench.metrics.functional.robustness import measure_names
-from attrbench.reporting.html import (
-    REPORT_CSS,
-    definition_list,
-    escape_html,
-    flatten_config,
-    html_table,
-)
 from attrbench.reporting.comparisons import _cell
-from attrbench.reporting.plots import figure_png, margins
+from attrbench.reporting.page import Page
+from attrbench.reporting.plots import margins
 from attrbench.robustness.compare import BASELINE, compare_to_baseline
 from attrbench.robustness.results import DEFAULT_MIN_IMAGES, read_robustness, summarise
 
@@ -150,19 +144,21 @@ def comparison_table(compared: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
     return wide
 
 
-def _comparison_section(rows: pd.DataFrame, root: Path, min_images: int,
-                        paths: dict[str, Path]) -> str:
-    """HTML of the attacks-vs-random_sign section; writes its CSV into ``paths``."""
-    head = f"<h2>Attacks against {BASELINE}, paired by image</h2>"
+def _comparison_section(page: Page, rows: pd.DataFrame, root: Path, min_images: int) -> None:
+    """The attacks-vs-random_sign section; writes ``robustness_vs_random_sign.csv`` if it can."""
+    page.heading(f"Attacks against {BASELINE}, paired by image")
     try:
         compared = compare_to_baseline(rows, min_images=min_images)
     except AttrbenchError as err:
-        return f"{head}<p>{escape_html(str(err))}</p>"
+        page.text(str(err))
+        return
     csv = root / f"robustness_vs_{BASELINE}.csv"
     write_text_atomic(csv, compared.to_csv(index=False))
-    paths["vs_baseline"] = csv
+    if compared.empty:
+        page.text(f"No attack shares an ε and a measure with {BASELINE}.")
+        return
     tested = int(compared["p_adj"].notna().sum())
-    explain = (
+    page.text(
         f"Per model, method and ε, each attack's measure on each image minus {BASELINE}'s on the "
         "same image, over the images where both kept the label: mean [paired bootstrap 95 % CI "
         "(BCa)] (n = images); * = Wilcoxon signed-rank p < 0.05 after Holm correction across the "
@@ -172,11 +168,7 @@ def _comparison_section(rows: pd.DataFrame, root: Path, min_images: int,
         f"image. {int(compared['significant'].sum())} of {tested} tested comparisons are "
         f"significant. Kamath et al. show the curves side by side only; this test is an addition. "
         f"All columns (p, corrected p, rank-biserial r): {csv.name}.")
-    if compared.empty:
-        return f"{head}<p>No attack shares an ε and a measure with {BASELINE}.</p>"
-    wide = comparison_table(compared)
-    return (f"{head}<p>{escape_html(explain)}</p>"
-            + html_table(wide, index_name="model / method / attack / measure"))
+    page.table(comparison_table(compared), index_name="model / method / attack / measure")
 
 
 def console_lines(summary: pd.DataFrame, measure: str = "topk_intersection") -> list[str]:
@@ -194,78 +186,64 @@ def console_lines(summary: pd.DataFrame, measure: str = "topk_intersection") -> 
 
 
 def write_robustness_report(
-    root: str | Path, title: str = "attrbench: robustness of attributions",
+    out: str | Path, title: str = "attrbench: robustness of attributions",
     min_images: int = DEFAULT_MIN_IMAGES,
-) -> dict[str, Path]:
-    """Write ``robustness_summary.csv``, ``figures/robustness_<method>.png`` and ``report.html``,
-    and, if random_sign and another attack were run, ``robustness_vs_random_sign.csv``
+) -> Path:
+    """Write the report of the robustness results folder ``out`` from its stored rows:
+    ``robustness_summary.csv``, ``figures/robustness_<method>.png``, ``report.html`` and, if
+    random_sign and another attack were run, ``robustness_vs_random_sign.csv``
     (:func:`~.compare.compare_to_baseline`; otherwise the page says why not).
 
     Args:
-        root: the results folder.
+        out: the results folder.
         title: page title.
         min_images: cells with fewer label-kept images show "too few" instead of a mean.
+
+    Returns:
+        The path of ``report.html``.
 
     Raises:
         AttrbenchError: the folder holds no robustness rows, or a bad ``min_images``.
     """
-    root = Path(root)
+    root = Path(out)
     rows = read_robustness(root)
     if rows.empty:
         raise AttrbenchError(
             f"{root} holds no robustness results; run `attrbench robustness` first."
         )
     summary = summarise(rows, min_images)
-    paths: dict[str, Path] = {}
-    compare_html = _comparison_section(rows, root, min_images, paths)
-    csv = root / "robustness_summary.csv"
-    write_text_atomic(csv, summary.to_csv(index=False))
-    paths["summary"] = csv
-    figures = []
+    write_text_atomic(root / "robustness_summary.csv", summary.to_csv(index=False))
+    counts = rows.groupby(["model"])["image_id"].nunique()
+    page = Page(title, subtitle=(
+        'Kamath et al., "Rethinking Robustness of Model Attributions" (AAAI 2024): top-k '
+        "intersection, w-LENS recall/precision (locality-aware), top-k-div (diverse, NMS) and rank "
+        "correlations between the attribution of a clean image and of its attacked version, for "
+        "attacks that keep the predicted label. 1 = unchanged."))
+    page.text(
+        "Only perturbations that keep the predicted label count (Ghorbani et al. 2019; Kamath et "
+        "al. 2024). An image for which the attack found none (random_sign: none of its sign "
+        "draws) is left out of the means; the first table gives that fraction per budget, each "
+        "mean says how many images it is over, and a cell with fewer than "
+        f'{min_images} images says "too few".')
+    page.text("Images attacked per model (correctly classified ones): "
+              + ", ".join(f"{m}: {n}" for m, n in counts.items()))
+    page.heading("Figures")
     for method in sorted(summary["method"].unique()):
-        fig = robustness_figure(summary, method)
-        data = figure_png(fig)  # rendered once, for the file and the page
-        paths[f"figure_{method}"] = root / "figures" / f"robustness_{method}.png"
-        write_bytes_atomic(paths[f"figure_{method}"], data)
-        png = base64.b64encode(data).decode("ascii")
-        figures.append(f'<figure><div class="scroll"><img alt="{escape_html(method)}" '
-                       f'src="data:image/png;base64,{png}"></div><figcaption>Mean of each measure '
-                       "over the images whose attack kept the label vs ε, method "
-                       f"{escape_html(method)}; colour = model, line style = attack (dotted = "
-                       "random noise); last panel: fraction of images where the label could not "
-                       "be kept (left out of the means; a gap = fewer than "
-                       f"{min_images} images left).</figcaption></figure>")
-    wide = summary_table(summary)
-    wide.index = [" / ".join(map(str, i)) for i in wide.index]
+        page.figure(f"robustness_{method}", robustness_figure(summary, method),
+                    "Mean of each measure over the images whose attack kept the label vs ε, "
+                    f"method {method}; colour = model, line style = attack (dotted = random "
+                    "noise); last panel: fraction of images where the label could not be kept "
+                    f"(left out of the means; a gap = fewer than {min_images} images left).")
     fails = failure_table(summary)
     fails.index = [" / ".join(map(str, i)) for i in fails.index]
-    fails_html = html_table(fails, index_name="model / method / attack")
-    wide_html = html_table(wide, index_name="model / method / attack / measure")
-    counts = rows.groupby(["model"])["image_id"].nunique()
-    attacked = escape_html(", ".join(f"{m}: {n}" for m, n in counts.items()))
-    prov = json.loads((root / "config.json").read_text()) if (root / "config.json").exists() else {}
-    stamps = [(k, str(prov.get(k, "unknown"))) for k in ("seed", "git_revision", "created")]
-    body = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{escape_html(title)}</title><style>{REPORT_CSS}</style></head>
-<body><main><h1>{escape_html(title)}</h1>
-<p class="sub">Kamath et al., "Rethinking Robustness of Model Attributions" (AAAI 2024): top-k
-intersection, w-LENS recall/precision (locality-aware), top-k-div (diverse, NMS) and rank
-correlations between the attribution of a clean image and of its attacked version, for attacks
-that keep the predicted label. 1 = unchanged.</p>
-<p>Only perturbations that keep the predicted label count (Ghorbani et al. 2019; Kamath et al.
-2024). An image for which the attack found none (random_sign: none of its sign draws) is left out
-of the means; the first table gives that fraction per budget, each mean says how many images it
-is over, and a cell with fewer than {min_images} images says "too few".</p>
-<p>Images attacked per model (correctly classified ones): {attacked}</p>
-<h2>Figures</h2>{''.join(figures)}
-<h2>Attack could not keep the label</h2>{fails_html}
-<h2>Mean measure per budget (n = images with the label kept)</h2>{wide_html}
-{compare_html}
-<h2>Run configuration</h2>{definition_list(flatten_config(prov.get('config') or {}))}
-<h3>provenance</h3>{definition_list(stamps)}
-</main></body></html>
-"""
-    report = root / "report.html"
-    write_text_atomic(report, body)
-    paths["report"] = report
-    return paths
+    page.heading("Attack could not keep the label")
+    page.table(fails, index_name="model / method / attack")
+    wide = summary_table(summary)
+    wide.index = [" / ".join(map(str, i)) for i in wide.index]
+    page.heading("Mean measure per budget (n = images with the label kept)")
+    page.table(wide, index_name="model / method / attack / measure")
+    _comparison_section(page, rows, root, min_images)
+    config = root / "config.json"
+    page.provenance(json.loads(config.read_text()) if config.exists() else {})
+    page.write_figures(root / "figures")
+    return page.write(root / "report.html")

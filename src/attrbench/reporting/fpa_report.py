@@ -1,30 +1,26 @@
-"""The self-contained HTML report and ``build_all``: tables, figures and report of a results folder.
+"""The FPA report: what goes on the page of an FPA results folder, and ``build_all``.
 
-Everything is built from the stored results only (``reporting/folder.py``). The report is one file
-readable offline: inline CSS, PNGs embedded as base64 data URIs, no scripts, fonts or links to
-fetch. It follows the FPA paper's presentation: Table D.2 layout (Sec. 4.3), Figs. 2-5 (Sec. 4.2,
-4.4, App. C) and the paper's CIFAR-10 numbers beside ours (NOTES §1.8).
+Everything is built from the stored results only (``reporting/folder.py``); the page itself is a
+:class:`~attrbench.reporting.page.Page` (one offline HTML file, figures embedded). It follows the
+FPA paper's presentation: Table D.2 layout (Sec. 4.3), Figs. 2-5 (Sec. 4.2, 4.4, App. C) and the
+paper's CIFAR-10 numbers beside ours (NOTES §1.8). Entry point: :func:`write_fpa_report`.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from attrbench.atomic import write_bytes_atomic, write_text_atomic
 from attrbench.reporting.aggregate import mean_curves
 from attrbench.reporting.beside_paper import paper_comparison_markdown, paper_comparison_rows
 from attrbench.reporting.claims import Claim, check_claims, claims_html, claims_markdown
 from attrbench.reporting.comparisons import PairedReport, paired_report
 from attrbench.reporting.folder import ResultsFolder, load_results
 from attrbench.reporting.heatmaps import heatmaps_figure
+from attrbench.reporting.page import Page, escape_html, html_table
 from attrbench.reporting.paper import (
     AUGMENT_LABELS,
     PAPER_CIFAR10_ACCURACY,
@@ -46,33 +42,10 @@ from attrbench.reporting.tables import (
     write_markdown,
 )
 
-__all__ = ["DEFAULT_TITLE", "build_all", "write_report"]
+__all__ = ["DEFAULT_TITLE", "build_all", "write_fpa_report"]
 
 DEFAULT_TITLE = "attrbench: fidelity of importance estimators (FPA reproduction)"
 _SIGNED_PREFERENCE = ("IG_sum", "SG'_sum", "VG'_sum")
-
-REPORT_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;
-color:#1d1d1f;background:#fafafa;line-height:1.45}
-main{max-width:1200px;margin:0 auto;padding:24px 28px 60px}
-h1{font-size:1.6em;margin:0 0 4px}h2{font-size:1.2em;margin-top:34px;border-bottom:1px solid #ddd;
-padding-bottom:4px}.sub{color:#666;margin:0 0 16px}
-table{border-collapse:collapse;margin:8px 0 6px;font-size:.86em;background:#fff}
-th,td{border:1px solid #ddd;padding:4px 8px;text-align:right;white-space:nowrap}
-th{background:#f0f0f3}td:first-child,th:first-child{text-align:left}
-td.best{background:#ffe9a8;font-weight:700}
-tr.paper td{color:#555;font-style:italic;background:#f7f7f7}
-.scroll{overflow-x:auto}figure{margin:14px 0 26px}figure img{max-width:none;height:auto;
-border:1px solid #e3e3e3;background:#fff}figcaption{font-size:.86em;color:#444;margin-top:4px}
-.note{font-size:.9em;background:#fff;border-left:4px solid #8aa;padding:8px 14px}
-dl{display:grid;grid-template-columns:max-content auto;gap:2px 14px;font-size:.86em}
-dt{font-weight:600}
-dd{margin:0;font-family:ui-monospace,Menlo,Consolas,monospace;word-break:break-all}
-code{font-family:ui-monospace,Menlo,Consolas,monospace}
-ul.claims{padding-left:0;list-style:none}ul.claims li{margin:6px 0;padding:6px 12px;
-border-left:5px solid #bbb;background:#fff}ul.claims li.holds{border-color:#2e7d32}
-ul.claims li.fails{border-color:#c62828}
-"""
 
 
 @dataclass(frozen=True)
@@ -82,10 +55,6 @@ class _Parts:
     best: dict[str, str]
     figures: dict[str, tuple[bytes, str]]  # name -> (png, caption)
     paired: PairedReport  # "Paired comparisons" section (reporting/comparisons.py)
-
-
-def escape_html(value: object) -> str:
-    return html.escape(str(value), quote=True)
 
 
 def _pick_signed(variants: set[str]) -> str | None:
@@ -133,23 +102,6 @@ def _compose(folder: ResultsFolder, ci: str) -> _Parts:
                   paired=paired_report(folder.curves, level=float(table["level"].iloc[0])))
 
 
-def html_table(frame: pd.DataFrame, best: Mapping[str, str] | None = None,
-                index_name: str | None = None, *, augmentation_rows: bool = False) -> str:
-    """An HTML table of ``frame`` (index = first column); ``best`` maps a row to its highlighted
-    column; ``augmentation_rows`` shows index labels as augmentation names (none -> None)."""
-    best = best or {}
-    head = [index_name or frame.index.name or ""] + [str(c) for c in frame.columns]
-    rows = ["<tr>" + "".join(f"<th>{escape_html(h)}</th>" for h in head) + "</tr>"]
-    for label, values in frame.iterrows():
-        shown = AUGMENT_LABELS.get(str(label), label) if augmentation_rows else label
-        cells = [f"<td>{escape_html(shown)}</td>"]
-        for col, v in values.items():
-            cls = ' class="best"' if best.get(str(label)) == col and v != "" else ""
-            cells.append(f"<td{cls}>{escape_html(v)}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return '<div class="scroll"><table>' + "".join(rows) + "</table></div>"
-
-
 def _pct(value: Any) -> str:
     return "" if value is None else f"{100 * float(value):.1f} %"
 
@@ -171,7 +123,7 @@ def _accuracy_section(folder: ResultsFolder, table: pd.DataFrame) -> str:
             PAPER_SOURCE_LABEL: _pct(paper),
         })
     frame = pd.DataFrame(rows).set_index("augmentation")
-    return html_table(frame, augmentation_rows=True)
+    return html_table(frame, index_labels=AUGMENT_LABELS)
 
 
 def _paper_comparison(table: pd.DataFrame) -> str:
@@ -205,20 +157,6 @@ def _claims_html(parts: _Parts) -> str:
 def _claims_markdown(parts: _Parts) -> str:
     return "\n".join(claims_markdown(claims, title=f"Claims: {model}")
                      for model, claims in _claims(parts))
-
-
-def flatten_config(obj: Any, prefix: str = "") -> list[tuple[str, str]]:
-    if isinstance(obj, Mapping):
-        out: list[tuple[str, str]] = []
-        for k in sorted(obj, key=str):
-            out += flatten_config(obj[k], f"{prefix}.{k}" if prefix else str(k))
-        return out
-    text = obj if isinstance(obj, str) else json.dumps(obj, default=str)
-    return [(prefix, text)]
-
-
-def definition_list(pairs: list[tuple[str, str]]) -> str:
-    return "<dl>" + "".join(f"<dt>{escape_html(k)}</dt><dd>{escape_html(v)}</dd>" for k, v in pairs) + "</dl>"
 
 
 def _excluded_note(table: pd.DataFrame) -> str:
@@ -261,85 +199,47 @@ def _notes(table: pd.DataFrame) -> str:
         f"<div><b>Excluded images.</b> {_excluded_note(table)}</div></div>")
 
 
-def _render(folder: ResultsFolder, parts: _Parts, title: str) -> str:
+def _page(folder: ResultsFolder, parts: _Parts, title: str) -> Page:
+    """The report page: what goes on it, in order."""
     prov = folder.provenance
     runs = ", ".join(sorted(map(str, folder.curves["run"].unique())))
-    cfg_pairs = [("seed", str(prov.get("seed", "unknown"))),
-                 ("git revision", str(prov.get("git_revision", "unknown"))),
-                 ("created", str(prov.get("created", "unknown"))),
-                 ("platform", str(prov.get("platform", "unknown")))]
-    figs = "".join(
-        f'<figure><div class="scroll"><img alt="{escape_html(name)}" src="data:image/png;base64,'
-        f'{base64.b64encode(png).decode("ascii")}"></div>'
-        f"<figcaption>{escape_html(cap)}</figcaption></figure>"
-        for name, (png, cap) in parts.figures.items())
+    page = Page(title, subtitle_html=(
+        f"run: {escape_html(runs)} · results folder: <code>{escape_html(folder.root.name)}</code>"
+        f" · seed {escape_html(prov.get('seed', 'unknown'))} · git "
+        f"{escape_html(prov.get('git_revision', 'unknown'))}"))
+    page.heading("Models").html(_accuracy_section(folder, parts.table))
+    page.heading("Fidelity A (higher is better)")
+    page.text('Augmentation × estimator, "A ± CI" as in the FPA paper\'s Table D.2; the best '
+              "estimator of each row is highlighted.")
+    page.table(parts.layout, parts.best, index_labels=AUGMENT_LABELS).html(_notes(parts.table))
+    page.heading("Claims")
+    page.text("The FPA paper's findings (Sec. 4.2, Table D.2), each computed from these results; "
+              "a claim that the numbers do not support says so.")
+    page.html(_claims_html(parts)).html(parts.paired.html())
+    page.heading("Beside the paper")
+    page.text("The published numbers come from a ResNet-18 trained on the full CIFAR-10 training "
+              "set and evaluated on all 10,000 test images; ours come from the model and images "
+              "named in each row, so agreement in the ranking of estimators and in the FPA-vs-none "
+              "gap matters more than the values. The paper reports no Rectangle table.")
+    page.html(_paper_comparison(parts.table))
+    page.heading("Figures")
+    for name, (png, caption) in parts.figures.items():
+        page.figure(name, png, caption)
     long = parts.table.assign(
         A=parts.table["A"].round(3), ci=parts.table["ci"].round(3),
         auc_mif=parts.table["auc_mif"].round(3), auc_lif=parts.table["auc_lif"].round(3))
-    long_html = html_table(long.set_index("augmentation"), augmentation_rows=True)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{escape_html(title)}</title><style>{REPORT_CSS}</style></head>
-<body><main>
-<h1>{escape_html(title)}</h1>
-<p class="sub">run: {escape_html(runs)} · results folder: <code>{escape_html(folder.root.name)}</code> ·
-seed {escape_html(prov.get("seed", "unknown"))} · git {escape_html(prov.get("git_revision", "unknown"))}</p>
-<h2>Models</h2>
-{_accuracy_section(folder, parts.table)}
-<h2>Fidelity A (higher is better)</h2>
-<p>Augmentation × estimator, "A ± CI" as in the FPA paper's Table D.2; the best estimator of each
-row is highlighted.</p>
-{html_table(parts.layout, parts.best, augmentation_rows=True)}
-{_notes(parts.table)}
-<h2>Claims</h2>
-<p>The FPA paper's findings (Sec. 4.2, Table D.2), each computed from these results; a claim that
-the numbers do not support says so.</p>
-{_claims_html(parts)}
-{parts.paired.html()}
-<h2>Beside the paper</h2>
-<p>The published numbers come from a ResNet-18 trained on the full CIFAR-10 training set and
-evaluated on all 10,000 test images; ours come from the model and images named in each row,
-so agreement in the ranking of estimators and in the FPA-vs-none gap matters more than the values.
-The paper reports no Rectangle table.</p>
-{_paper_comparison(parts.table)}
-<h2>Figures</h2>
-{figs}
-<h2>All numbers</h2>
-<details><summary>per (model, augmentation, variant): A, CI, mean AUCs, images used and
-excluded</summary>{long_html}</details>
-<h2>Run configuration</h2>
-{definition_list(cfg_pairs)}
-<h3>config</h3>
-{definition_list(flatten_config(prov.get("config") or {}))}
-<h3>library versions</h3>
-{definition_list(flatten_config(prov.get("versions") or {}))}
-</main></body></html>
-"""
+    page.heading("All numbers").html(
+        "<details><summary>per (model, augmentation, variant): A, CI, mean AUCs, images used and "
+        "excluded</summary>"
+        f"{html_table(long.set_index('augmentation'), index_labels=AUGMENT_LABELS)}</details>")
+    return page.provenance(prov)
 
 
-def write_report(root: str | Path, title: str = DEFAULT_TITLE, *, ci: str = "independent") -> Path:
-    """Write ``<root>/report.html``, one self-contained page built from the stored results.
-
-    Args:
-        root: results folder (see :func:`attrbench.reporting.folder.load_results`).
-        title: page title.
-        ci: ``"independent"`` (the paper's) or ``"paired"`` confidence interval.
-
-    Returns:
-        Path of the report.
-
-    Raises:
-        AttrbenchError: missing or empty results folder, incomplete curves.
-    """
-    folder = load_results(root)
-    return _write_html(folder, _compose(folder, ci), title)
-
-
-def _write_html(folder: ResultsFolder, parts: _Parts, title: str) -> Path:
-    path = folder.root / "report.html"
-    write_text_atomic(path, _render(folder, parts, title))
-    return path
+def write_fpa_report(out: str | Path, title: str = DEFAULT_TITLE, *,
+                     ci: str = "independent") -> Path:
+    """Rebuild every report artefact of an FPA results folder (:func:`build_all`) from its
+    stored contents; returns the path of ``<out>/report.html``."""
+    return build_all(out, title, ci=ci)["report"]
 
 
 def build_all(root: str | Path, title: str = DEFAULT_TITLE, *,
@@ -375,11 +275,8 @@ def build_all(root: str | Path, title: str = DEFAULT_TITLE, *,
     out["fidelity_csv"] = write_csv(parts.layout, folder.root / "fidelity.csv")
     out["fidelity_long_csv"] = write_csv(parts.table, folder.root / "fidelity_long.csv",
                                          index=False)
-    for name, (png, _cap) in parts.figures.items():
-        path = folder.root / "figures" / f"{name}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(path, png)
-        out[name] = path
+    page = _page(folder, parts, title)
+    out.update(page.write_figures(folder.root / "figures"))
     out.update(parts.paired.write(folder.root))
-    out["report"] = _write_html(folder, parts, title)
+    out["report"] = page.write(folder.root / "report.html")
     return out
