@@ -134,3 +134,13 @@ def test_cached_maps_equal_computed(tmp_path: Path, tiny: dict[str, Any],
     with torch.no_grad():
         next(small_cnn_model.parameters()).add_(1.0)
     assert model_digest(small_cnn_model) != digest
+
+
+def test_stratified_limit(tiny: dict[str, Any]) -> None:
+    """limit_mode='stratified' draws every class in proportion (class-sorted folders)."""
+    cfg = RoarConfig(**{**tiny, "train_limit": 40, "limit_mode": "stratified"})
+    labels = cfg.load_split("train").labels
+    assert len(labels) == 40 and torch.bincount(labels, minlength=10).tolist() == [4] * 10
+    assert cfg.identity()["limit_mode"] == "stratified"
+    with pytest.raises(AttrbenchError, match="limit_mode"):
+        RoarConfig(**{**tiny, "limit_mode": "random"})

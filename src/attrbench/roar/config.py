@@ -70,7 +70,10 @@ class RetrainConfig:
         repeats: independent retrains per point (different seeds), >= 1.
         unit: ``"spatial"`` or ``"element"`` ranking (:mod:`attrbench.roar.removal`).
         fill: ``"mean"``, ``"zero"`` or ``"removed_mean"``.
-        train_limit, test_limit: first N images of each split (None = all).
+        train_limit, test_limit: N images of each split (None = all), chosen by ``limit_mode``.
+        limit_mode: ``"first"`` (the first N) or ``"stratified"`` (N with every class in
+            proportion, seeded by ``seed``; needed for class-sorted folders such as
+            ``cifar10-jpeg``).
         data_root, image_size: as for :func:`attrbench.data.load_dataset`.
         seed: base seed; repeat ``r`` retrains with seed ``seed + r`` for every variant (paired).
         device: ``auto``/``cpu``/``cuda``; not part of a run's identity.
@@ -93,6 +96,7 @@ class RetrainConfig:
     fill: str = "mean"
     train_limit: int | None = None
     test_limit: int | None = 500
+    limit_mode: str = "first"
     data_root: str | None = None
     image_size: int | None = None
     seed: int = 0
@@ -104,6 +108,7 @@ class RetrainConfig:
     def __post_init__(self) -> None:
         check_choice("ranking unit", self.unit, UNITS)
         check_choice("fill", self.fill, FILLS)
+        check_choice("limit_mode", self.limit_mode, ("first", "stratified"))
         if self.repeats < 1:
             raise AttrbenchError(f"repeats must be >= 1, got {self.repeats}.")
         variants = one_or_many(self.variants)  # "IG_sum" is one variant, not five
@@ -158,6 +163,8 @@ class RetrainConfig:
         out.pop("amp")  # recorded in out["train"]; folders written before the field resume
         if not out["method_params"]:
             out.pop("method_params")
+        if out["limit_mode"] == "first":
+            out.pop("limit_mode")
         if model is not None:
             spec = get_dataset_spec(self.dataset, root=self.data_root, split="train",
                                     image_size=self.image_size)
@@ -173,7 +180,8 @@ class RetrainConfig:
         """The ``split`` of the configured dataset, limited as configured."""
         limit = self.train_limit if split == "train" else self.test_limit
         return load_dataset(self.dataset, split, root=self.data_root, limit=limit,
-                            image_size=self.image_size)
+                            image_size=self.image_size, limit_mode=self.limit_mode,
+                            seed=self.seed)
 
 
 def _check_method_params(params: Any) -> dict[str, dict[str, Any]] | None:
