@@ -257,3 +257,17 @@ def test_cli_regime_flags_and_config_table(tmp_path: Path) -> None:
     bad = runner.invoke(app, [*base, "--out", str(tmp_path / "b"), "--regime", "pgd",
                               "--regime-param", "lam=1"])
     assert "Unknown PGD option(s) lam" in str(bad.exception)
+
+
+def test_ig_norm_is_refused_under_torchrun_before_joining(monkeypatch: pytest.MonkeyPatch,
+                                                        tmp_path: Path) -> None:
+    """IG-NORM's double-backward regulariser is not run through DDP: refused, naming the fix,
+    before any process group is joined or any file written."""
+    for name in ("MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID", "LOCAL_WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    with pytest.raises(AttrbenchError, match="'ig-norm' runs in one process only; drop --nproc"):
+        train(_cfg(regime="ig-norm"), tmp_path / "r", progress=False)
+    assert not (tmp_path / "r").exists()

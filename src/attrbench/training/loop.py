@@ -47,12 +47,13 @@ from attrbench.runtime import make_generator, match_memory_format, seed_everythi
 from attrbench.training.batch_transforms import crop_fill_values, random_crop, random_hflip
 from attrbench.training.config import TrainConfig
 from attrbench.training.distributed import (LocalBatch, accuracy_counts, all_reduce_sum, barrier,
-                                            broadcast_buffers, rank_batches, rank_seed, wrap_model)
+                                            broadcast_buffers, env_world, rank_batches, rank_seed,
+                                            wrap_model)
 from attrbench.training.distributed import setup as setup_distributed
 from attrbench.training.init_weights import load_initial_weights
 from attrbench.training.user_model import (ModelSource, build_user_model, is_user_label,
                                            save_user_weights)
-from attrbench.training.regimes import Regime, create_regime, training_step
+from attrbench.training.regimes import REGIMES, Regime, create_regime, training_step
 from attrbench.progress import progress_bar
 
 _STATE_FILE = "resume.pt"
@@ -211,6 +212,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
     source, config = model, cfg.to_dict()
     if source is None:  # a user model's identity is known once it is built (below)
         _check_same_config(out_dir, config)
+    if REGIMES.get(cfg.regime).factory.one_process and env_world()[1] > 1:
+        raise AttrbenchError(f"Training regime {cfg.regime!r} runs in one process only; drop "
+                             "--nproc / torchrun for it.")
     ctx, device = setup_distributed(cfg.device, backend=dist_backend, sync_bn=cfg.sync_bn,
                                     batch_size=cfg.batch_size)
 
@@ -238,9 +242,6 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, progress: bool = True,
     augmentation = create_augmentation(cfg.augment, preset=cfg.augment_preset, **cfg.augment_params)
     regime = create_regime(cfg.regime, cfg.regime_preset, cfg.regime_params,
                            InputSpace.from_stats(spec.mean, spec.std))
-    if ctx.distributed and regime.one_process:
-        raise AttrbenchError(f"Training regime {cfg.regime!r} runs in one process only; drop "
-                             "--nproc / torchrun for it.")
 
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                 weight_decay=cfg.weight_decay)
