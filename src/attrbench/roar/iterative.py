@@ -16,7 +16,9 @@ information into the test inputs, the leakage Sec. 4.7 worries about, so the def
 prediction; ``target="label"`` is kept and warns (:class:`LabelTargetWarning`).
 
 Repeat ``r`` is an independent chain; ``f_0`` (unmodified data) is shared by the variants of a
-repeat. Resumable per (variant, iteration, repeat): finished models and masks are reused.
+repeat. Chains run repeat-major (every variant of repeat 0, in the configured order, before
+repeat 1), so an interrupted run has one chain of each estimator first. Resumable per (variant,
+iteration, repeat): finished models and masks are reused.
 """
 
 from __future__ import annotations
@@ -163,8 +165,8 @@ def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
     mean = channel_means(x0tr)
     iterations = cfg.iterations
     assert iterations is not None
-    for variant in cfg.variants:
-        for r in range(cfg.repeats):
+    for r in range(cfg.repeats):  # repeat-major: every variant's chain of repeat 0 first
+        for variant in cfg.variants:
             chain_key = f"{slug(variant)}_r{r}"
             xtr, xte = x0tr, x0te
             test_masks: list[torch.Tensor] = []
