@@ -40,7 +40,7 @@ def test_train_writes_checkpoint_with_resolved_augmentation(trained: Path) -> No
 def test_evaluate_then_report(trained: Path, tmp_path: Path) -> None:
     out = tmp_path / "eval"
     text = _ok(["evaluate", "--checkpoint", str(trained / "model"), "--out", str(out),
-                "--num-images", "3", "--variant", "Random", "--variant", "VG_abs", "--device", "cpu"])
+                "--num-images", "3", "--method", "Random", "--method", "VG_abs", "--device", "cpu"])
     assert "report:" in text
     table = pd.read_csv(out / "fidelity_long.csv")
     assert set(table["variant"]) == {"Random", "VG_abs"} and set(table["augmentation"]) == {"fpa"}
@@ -53,7 +53,7 @@ def test_evaluate_then_report(trained: Path, tmp_path: Path) -> None:
 def test_reproduce_fpa_tiny(tmp_path: Path) -> None:
     out = tmp_path / "fpa"
     _ok(["reproduce", "fpa", "--out", str(out), "--epochs", "1", "--train-limit", "32",
-         "--num-images", "3", "--variant", "IG_sum", "--variant", "Random",
+         "--num-images", "3", "--method", "IG_sum", "--method", "Random",
          "--method-param", "integrated_gradients.steps=4", "--device", "cpu"])
     table = pd.read_csv(out / "fidelity_long.csv")
     assert sorted(table["augmentation"].unique()) == ["fpa", "none", "rectangle"]

@@ -39,7 +39,7 @@ def ckpts(tmp_path_factory, make_small_cnn) -> tuple[Path, Path]:
 
 def _evaluate(ckpt: Path, out: Path, *extra: str) -> object:
     return runner.invoke(app, ["evaluate", "--checkpoint", str(ckpt), "--out", str(out),
-                               "--variant", "Random", "--variant", "VG_abs", "--num-steps", "4",
+                               "--method", "Random", "--method", "VG_abs", "--num-steps", "4",
                                "--device", "cpu", *extra])
 
 
@@ -74,7 +74,7 @@ def test_larger_num_images_extends_and_split_is_checked(ckpts, tmp_path: Path) -
 def test_bad_values_are_refused_before_the_first_write(ckpts, tmp_path: Path) -> None:
     a, _ = ckpts
     _fails(_evaluate(a, tmp_path / "r", "--tie-break", "nope"), "--tie-break")
-    _fails(_evaluate(a, tmp_path / "r", "--variant", "IG_sun"), "Unknown")
+    _fails(_evaluate(a, tmp_path / "r", "--method", "IG_sun"), "Unknown")
     _fails(_evaluate(a, tmp_path / "r", "--method-param", "vanilla_gradient.x=1"),
            "unknown parameter")
     assert not (tmp_path / "r").exists()

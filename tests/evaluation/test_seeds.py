@@ -53,7 +53,7 @@ def test_cli_with_any_augmentation_label_equals_the_api(model, images, tmp_path:
     stem = save_checkpoint(model, tmp_path / "ckpt" / "model",
                            {"augmentation": {"name": "none"}})
     cli = CliRunner()
-    variant_args = [a for v in VARIANTS for a in ("--variant", v)]
+    variant_args = [a for v in VARIANTS for a in ("--method", v)]
     params = ["--method-param", "smoothgrad.n_samples=3",
               "--method-param", "smoothgrad_sq.n_samples=3"]
     runs = {}

@@ -205,7 +205,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _args(checkpoint: Path, out: Path, *extra: str) -> list[str]:
     return ["evaluate", "--checkpoint", str(checkpoint), "--out", str(out), "--num-images", "10",
-            "--chunk-size", "3", "--variant", VARIANTS[0], "--variant", VARIANTS[1],
+            "--chunk-size", "3", "--method", VARIANTS[0], "--method", VARIANTS[1],
             "--num-steps", "4", "--device", "cpu", *extra]
 
 

@@ -29,7 +29,8 @@ def _run(*args: str):
 def test_explain_writes_npz_png_and_provenance(checkpoint: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = _run("--checkpoint", str(checkpoint), "--dataset", "cifar10-mini", "--indices", "0:3",
-                  "--method", "SG'_sum", "-p", "n_samples=2", "--out", str(out), "--device", "cpu")
+                  "--method", "SG'_sum", "--method-param", "n_samples=2", "--out", str(out),
+                  "--device", "cpu")
     assert result.exit_code == 0, result.output + repr(result.exception)
     with np.load(out / "maps.npz") as npz:
         assert npz["images"].shape == (3, 3, 32, 32) and npz["attributions"].shape == (3, 3, 32, 32)
@@ -61,7 +62,10 @@ def test_explain_plain_method_with_labels(checkpoint: Path, tmp_path: Path) -> N
          r"Unknown variant 'integrated_gradient'\. Did you mean 'integrated_gradients'"),
         (["--indices", "a:b"], r"Bad --indices 'a:b'"),
         (["--target", "truth"], r"--target must be 'predicted' or 'label'"),
-        (["-p", "steps=0"], r"steps must be an integer >= 1"),
+        (["--method-param", "steps=0"], r"steps must be an integer >= 1"),
+        (["--method-param", "integrated_gradients.steps=0"], r"steps must be an integer >= 1"),
+        (["--method-param", "smoothgrad.n_samples=2"],
+         r"--method-param smoothgrad\.\* does not fit --method 'integrated_gradients'"),
     ],
 )
 def test_explain_errors(extra: list[str], message: str, checkpoint: Path, tmp_path: Path) -> None:

@@ -78,7 +78,7 @@ def test_evaluate_cli_parity_paper_records_the_black_baseline(tmp_path: Path) ->
         out = tmp_path / parity
         result = CliRunner().invoke(app, [
             "evaluate", "--checkpoint", str(stem), "--out", str(out), "--num-images", "1",
-            "--variant", "IG_sum", "--parity", parity, "--device", "cpu",
+            "--method", "IG_sum", "--parity", parity, "--device", "cpu",
             "--method-param", "integrated_gradients.steps=4"], catch_exceptions=False)
         assert result.exit_code == 0, result.output
         runs[parity] = json.loads((out / "config.json").read_text())

@@ -10,6 +10,7 @@ import sys
 import warnings
 
 from attrbench.cli.app import app
+from attrbench.cli.options import rename_hint
 from attrbench.errors import AttrbenchError
 
 # Command modules: importing one registers its commands on ``app``.
@@ -34,6 +35,10 @@ _show_warning = warnings.showwarning
 def main() -> None:
     """Entry point of the ``attrbench`` console script."""
     warnings.showwarning = _one_line_warning
+    hint = rename_hint(sys.argv[1:])  # an old flag spelling: say its new name, not just "no such"
+    if hint is not None:
+        print(f"error: {hint}", file=sys.stderr)
+        raise SystemExit(2)
     try:
         app()
     except AttrbenchError as exc:

@@ -16,7 +16,8 @@ import typer
 
 from attrbench.atomic import write_bytes_atomic, write_json_atomic
 from attrbench.cli.app import app
-from attrbench.cli.options import check_out_folder, check_positive, parse_key_values
+from attrbench.cli.options import (check_out_folder, check_positive, method_names, option,
+                                   parse_method_params)
 from attrbench.errors import AttrbenchError
 from attrbench.provenance import provenance
 
@@ -109,22 +110,22 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 @app.command("explain")
 def explain(
-    checkpoint: Annotated[Path, typer.Option(help="Checkpoint stem or its .safetensors/.json.")],
-    dataset: Annotated[str, typer.Option(help="Registered dataset (cifar10-mini) or a folder.")],
-    out: Annotated[Path, typer.Option(help="Folder for maps.npz, grid.png and explain.json.")],
-    method: Annotated[str, typer.Option(help=_HELP_METHOD)] = "integrated_gradients",
-    split: Annotated[str, typer.Option(help="Dataset split.")] = "test",
-    root: Annotated[Optional[str], typer.Option(help="Folder of a disk dataset.")] = None,
-    indices: Annotated[str, typer.Option(help="Positions: START:STOP[:STEP] or 0,3,7.")] = "0:8",
-    param: Annotated[Optional[list[str]], typer.Option(
-        "--param", "-p", help="Method hyperparameter KEY=VALUE (repeatable): -p steps=50.")] = None,
-    target: Annotated[str, typer.Option(
-        help="'predicted' (FPA: the model's class) or 'label'.")] = "predicted",
-    max_batch: Annotated[int, typer.Option(min=1, help="Model inputs per pass.")] = 128,
-    image_size: Annotated[Optional[int], typer.Option(
-        help="Resize (then centre-crop) folder images to this side, e.g. the checkpoint's "
-             "training size.")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    checkpoint: Annotated[Path, option("checkpoint", "Checkpoint stem or its .safetensors/.json.")],
+    dataset: Annotated[str, option("dataset")],
+    out: Annotated[Path, option("out", "Folder for maps.npz, grid.png and explain.json.")],
+    method: Annotated[str, option("method", _HELP_METHOD)] = "integrated_gradients",
+    split: Annotated[str, option("split")] = "test",
+    data_root: Annotated[Optional[str], option("data_root")] = None,
+    indices: Annotated[str, option("indices")] = "0:8",
+    method_param: Annotated[Optional[list[str]], option(
+        "method_param", "Method parameter PARAM=VALUE or METHOD.PARAM=VALUE (repeatable), e.g. "
+                        "steps=50.")] = None,
+    target: Annotated[str, option("target")] = "predicted",
+    max_batch: Annotated[int, option("max_batch", min=1)] = 128,
+    image_size: Annotated[Optional[int], option(
+        "image_size", "Resize (then centre-crop) folder images to this side, e.g. the "
+                      "checkpoint's training size.")] = None,
+    device: Annotated[str, option("device")] = "auto",
 ) -> None:
     """Explain images of a dataset with one method; save maps (.npz), a PNG grid and provenance."""
     import numpy as np
@@ -142,18 +143,24 @@ def explain(
     if target not in ("predicted", "label"):
         raise AttrbenchError(f"--target must be 'predicted' or 'label', got {target!r}.")
     variant_for(method)  # an unknown name fails before the checkpoint and data load
-    params = parse_key_values(param, "method parameter")
+    (name,) = method_names(method)
+    by_method = parse_method_params(method_param, [name])
+    params = by_method.pop(name, {})
+    if by_method:
+        raise AttrbenchError(f"--method-param {', '.join(sorted(by_method))}.* does not fit "
+                             f"--method {method!r} (method {name}); write {name}.PARAM=VALUE "
+                             "or PARAM=VALUE.")
     dev = resolve_device(device)
     positions = parse_indices(indices)
     model, meta = load_checkpoint(checkpoint, dev)
-    spec = get_dataset_spec(dataset, root=root, split=split, image_size=image_size)
+    spec = get_dataset_spec(dataset, root=data_root, split=split, image_size=image_size)
     check_checkpoint_input(meta, spec.image_shape, f"Checkpoint {checkpoint}")
     norm = meta.get("normalization")
     normalization: Any = "paper"
     if isinstance(norm, dict):  # the checkpoint records how its training data was normalised
         normalization = (tuple(norm["mean"]), tuple(norm["std"]))
-    data = load_dataset(dataset, split, root=root, indices=positions, normalization=normalization,
-                        image_size=image_size)
+    data = load_dataset(dataset, split, root=data_root, indices=positions,
+                        normalization=normalization, image_size=image_size)
     if data.spec.num_classes != meta.get("num_classes", data.spec.num_classes):
         raise AttrbenchError(
             f"Checkpoint has {meta['num_classes']} classes but dataset {data.spec.name!r} has "

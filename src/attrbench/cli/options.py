@@ -105,3 +105,114 @@ def check_value_types(values: dict[str, Any], cls: type, source: str) -> None:
             want = " or ".join(sorted({name for name, _ in kinds}))
             raise AttrbenchError(f"{key} in {source} must be {want}, got {value!r} "
                                  f"({type(value).__name__}).")
+
+
+# ------------------------------------------------------------------ the CLI vocabulary (issue 12)
+#
+# One flag per concept across all commands (docs/design.md, "CLI vocabulary"). A command takes a
+# concept as ``name: Annotated[T, option("name", "what it means here")] = default``; the parameter
+# name is the concept, the flag comes from this table only. tests/cli/test_vocabulary.py walks
+# every command and refuses a second spelling.
+
+#: concept (the Python parameter name) -> (its one flag, the help used when a command gives none)
+VOCABULARY: dict[str, tuple[str, str]] = {
+    "dataset": ("--dataset",
+                "Dataset: a registered name (see `attrbench data list`) or a folder."),
+    "data_root": ("--data-root",
+                  "Folder of a dataset on disk (cifar10, cifar10-jpeg, imagefolder)."),
+    "split": ("--split", "Dataset split: train or test."),
+    "checkpoint": ("--checkpoint",
+                   "Checkpoint stem or .safetensors file written by `attrbench train`."),
+    "model": ("--model", "Registered architecture (see `attrbench models`)."),
+    "method": ("--method",
+               "Method (integrated_gradients), variant 'method|post' (smoothgrad|input_sum), "
+               "alias (SG'_sum) or preset (fpa-table); repeatable; see `attrbench methods`."),
+    "method_param": ("--method-param",
+                     "Method parameter METHOD.PARAM=VALUE (repeatable), e.g. "
+                     "integrated_gradients.steps=50; PARAM=VALUE when one method is given."),
+    "num_images": ("--num-images", "Use the first N images of the split."),
+    "indices": ("--indices", "Image positions: START:STOP[:STEP] or a list like 0,3,7."),
+    "image_size": ("--image-size",
+                   "Resize (shorter side) and centre-crop folder images to this side."),
+    "max_batch": ("--max-batch", "Most model inputs per forward pass."),
+    "seed": ("--seed", "Seed of every random draw."),
+    "device": ("--device", "auto, cpu, cuda or cuda:N."),
+    "out": ("--out", "Output folder."),
+    "config": ("--config", "TOML file; flags given explicitly win over it."),
+    "target": ("--target",
+               "Class explained: predicted (the model's class on the clean image) or label."),
+    "augmentation": ("--augmentation", "Training augmentation: none, fpa or rectangle."),
+}
+
+#: spellings replaced by the vocabulary -> the flag to use now (a one-line hint, see rename_hint)
+RENAMED: dict[str, str] = {
+    "--root": "--data-root",
+    "--variant": "--method",
+    "--param": "--method-param",
+    "-p": "--method-param",
+}
+
+
+def option(concept: str, help: str | None = None, **kwargs: Any) -> Any:
+    """``typer.Option`` for a vocabulary concept: its one flag, ``help`` or the default help."""
+    import typer
+
+    flag, default_help = VOCABULARY[concept]
+    return typer.Option(flag, help=help or default_help, **kwargs)
+
+
+def rename_hint(args: list[str]) -> str | None:
+    """The message for the first old flag spelling in ``args`` (before ``--``), else None."""
+    for arg in args:
+        if arg == "--":
+            return None
+        flag = arg.split("=", 1)[0]
+        if flag in RENAMED:
+            return (f"{flag} is now {RENAMED[flag]} (one flag name per concept across commands; "
+                    "see `attrbench <command> --help`).")
+    return None
+
+
+def parse_method_params(pairs: list[str] | None, methods: list[str] | None = None,
+                        ) -> dict[str, dict[str, Any]]:
+    """``["integrated_gradients.steps=50"]`` -> ``{"integrated_gradients": {"steps": 50}}``.
+
+    Args:
+        pairs: the ``--method-param`` values, ``METHOD.PARAM=VALUE`` (values as in
+            :func:`parse_key_values`).
+        methods: the registry method names the command runs; when it holds exactly one, the
+            ``METHOD.`` prefix may be left out (``steps=50``).
+
+    Raises:
+        AttrbenchError: a pair without ``=``, or without ``METHOD.`` while not exactly one method
+            is given.
+    """
+    only = sorted(set(methods or ()))
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in parse_key_values(pairs, "--method-param").items():
+        method, sep, param = key.partition(".")
+        if not sep:
+            if len(only) != 1:
+                given = f" ({len(only)} methods given)" if only else ""
+                raise AttrbenchError(
+                    f"Bad --method-param {key!r}{given}; write METHOD.PARAM=VALUE, e.g. "
+                    "integrated_gradients.steps=50 (PARAM=VALUE alone only with one method).")
+            method, param = only[0], key
+        out.setdefault(method, {})[param] = value
+    return out
+
+
+def method_names(names: str | list[str]) -> list[str]:
+    """The registry methods behind ``--method`` values (methods, variants, aliases, presets,
+    comma-separated or repeated), for :func:`parse_method_params`; an unknown name fails here,
+    before anything loads."""
+    from attrbench.methods import list_methods
+    from attrbench.variants import resolve_variants
+
+    items = [names] if isinstance(names, str) else list(names)
+    tokens = [t.strip() for item in items for t in item.split(",") if t.strip()]
+    registered = set(list_methods())
+    rest = [t for t in tokens if t not in registered]
+    found = {t for t in tokens if t in registered}
+    return sorted(found | ({v.method for v in resolve_variants(rest)} if rest else set()))
+

@@ -10,44 +10,33 @@ from typing import Annotated, Any, Optional
 import typer
 
 from attrbench.cli.app import app
-from attrbench.cli.options import check_known_keys, load_config_file, parse_key_values
+from attrbench.cli.options import (check_known_keys, load_config_file, method_names, option,
+                                   parse_method_params)
 from attrbench.errors import AttrbenchError
 
 reproduce_app = typer.Typer(help="Reproduce a paper's experiment end to end.", no_args_is_help=True)
 app.add_typer(reproduce_app, name="reproduce")
 
 
-def parse_method_params(pairs: list[str] | None) -> dict[str, dict]:
-    """``integrated_gradients.steps=50`` -> ``{"integrated_gradients": {"steps": 50}}``."""
-    out: dict[str, dict] = {}
-    for key, value in parse_key_values(pairs, "--method-param").items():
-        method, sep, param = key.partition(".")
-        if not sep:
-            raise AttrbenchError(f"Bad --method-param {key!r}; write METHOD.PARAM=VALUE, "
-                                 "e.g. integrated_gradients.steps=50.")
-        out.setdefault(method, {})[param] = value
-    return out
-
-
 @reproduce_app.command("fpa")
 def reproduce_fpa_command(
-    out: Annotated[Path, typer.Option(help="Results folder (resumes if it holds the same config).")] = Path("runs/fpa"),
-    dataset: Annotated[Optional[str], typer.Option(help="Dataset name or directory \\[default: cifar10-mini].")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Architecture; cifar_resnet18 for the paper's setting \\[default: small_cnn].")] = None,
+    out: Annotated[Path, option("out", "Results folder (resumes if it holds the same config).")] = Path("runs/fpa"),
+    dataset: Annotated[Optional[str], option("dataset", "Dataset: a registered name or a folder \\[default: cifar10-mini].")] = None,
+    model: Annotated[Optional[str], option("model", "Architecture; cifar_resnet18 for the paper's setting \\[default: small_cnn].")] = None,
     recipe: Annotated[Optional[str], typer.Option(help="Training recipe; paper-cifar for the paper's setting \\[default: quick].")] = None,
-    augmentation: Annotated[Optional[list[str]], typer.Option(help="Models to compare (repeatable) \\[default: none fpa rectangle].")] = None,
+    augmentation: Annotated[Optional[list[str]], option("augmentation", "Models to compare (repeatable) \\[default: none fpa rectangle].")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Override the recipe's epochs.")] = None,
     train_limit: Annotated[Optional[int], typer.Option(help="Train on N training images: a seeded stratified subset (every class in proportion, drawn with the training seed).")] = None,
-    num_images: Annotated[Optional[int], typer.Option(help="Evaluate the first N test images \\[default: 100].")] = None,
-    variant: Annotated[Optional[list[str]], typer.Option(help="Estimator variants or presets (repeatable) \\[default: fpa-table].")] = None,
-    method_param: Annotated[Optional[list[str]], typer.Option(help="METHOD.PARAM=VALUE override, e.g. integrated_gradients.steps=50.")] = None,
+    num_images: Annotated[Optional[int], option("num_images", "Evaluate the first N test images \\[default: 100].")] = None,
+    method: Annotated[Optional[list[str]], option("method", "Estimator variants 'method|post', aliases (IG_sum) or presets (repeatable; see `attrbench methods`) \\[default: fpa-table].")] = None,
+    method_param: Annotated[Optional[list[str]], option("method_param")] = None,
     tie_break: Annotated[Optional[str], typer.Option(help="random (seeded) or reference (authors' argsort) \\[default: random].")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed of training and evaluation \\[default: 0].")] = None,
-    device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda or cuda:N \\[default: auto].")] = None,
-    data_root: Annotated[Optional[str], typer.Option(help="Root folder for datasets on disk.")] = None,
+    seed: Annotated[Optional[int], option("seed", "Seed of training and evaluation \\[default: 0].")] = None,
+    device: Annotated[Optional[str], option("device", "auto, cpu, cuda or cuda:N \\[default: auto].")] = None,
+    data_root: Annotated[Optional[str], option("data_root")] = None,
     seeds: Annotated[Optional[int], typer.Option(help="Repeat the whole experiment for K training seeds (seed, seed+1, ...), each in OUT/seed-S (resumable), and summarise A with its between-seed spread, a two-level bootstrap CI and Kendall's W of the estimator ranking in OUT/seeds.md.")] = None,
     pretrained: Annotated[Optional[list[str]], typer.Option(help="Evaluate these shipped models (repeatable; see `attrbench models`) instead of training.")] = None,
-    config: Annotated[Optional[Path], typer.Option(help="TOML file with a \\[fpa] table; flags given explicitly are applied on top.")] = None,
+    config: Annotated[Optional[Path], option("config", "TOML file with a \\[fpa] table; flags given explicitly are applied on top.")] = None,
 ) -> None:
     """Train without augmentation, with FPA and with Rectangle; score the estimators; write the report."""
     from attrbench.evaluation.fpa_reproduction import FPAReproductionConfig, reproduce_fpa
@@ -59,10 +48,12 @@ def reproduce_fpa_command(
     values.update({k: v for k, v in flags.items() if v is not None})
     if augmentation:
         values["augmentations"] = tuple(augmentation)
-    if variant:
-        values["variants"] = tuple(variant)
+    if method:
+        values["variants"] = tuple(method)
     if method_param:
-        values["method_params"] = parse_method_params(method_param)
+        default = {f.name: f.default for f in dataclasses.fields(FPAReproductionConfig)}
+        values["method_params"] = parse_method_params(
+            method_param, method_names(values.get("variants", default["variants"])))
     if pretrained:
         values["pretrained"] = tuple(pretrained)
     for key in ("augmentations", "variants", "pretrained"):
@@ -99,9 +90,9 @@ _DEMO_HELP = (
 
 @app.command(help=_DEMO_HELP)
 def demo(
-    out: Annotated[Path, typer.Option(help="Results folder.")] = Path("runs/demo"),
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
-    num_images: Annotated[int, typer.Option(help="Embedded test images to evaluate (>= 100 keeps the CIs useful).")] = DEMO_NUM_IMAGES,
+    out: Annotated[Path, option("out", "Results folder.")] = Path("runs/demo"),
+    device: Annotated[str, option("device")] = "auto",
+    num_images: Annotated[int, option("num_images", "Embedded test images to evaluate (>= 100 keeps the CIs useful).")] = DEMO_NUM_IMAGES,
     train: Annotated[bool, typer.Option("--train", help="Train from scratch instead of using the shipped models: three small CNNs with the quick recipe on the 5,000 embedded training images (8 epochs each, about 54 % accuracy; too weak to show the paper's findings, see the Claims section).")] = False,
 ) -> None:
     """The main job: the FPA paper's CIFAR-10 experiment on the shipped ResNet-20s (about 3.5 minutes).
@@ -112,7 +103,7 @@ def demo(
     paper's Table D.2, the Claims section, paired comparisons, figures and report.html.
     """
     if train:
-        reproduce_fpa_command(out=out, device=device, augmentation=None, variant=None,
+        reproduce_fpa_command(out=out, device=device, augmentation=None, method=None,
                               method_param=None, dataset=None, model=None, recipe=None,
                               epochs=None, train_limit=None, num_images=num_images,
                               tie_break=None, seed=None, data_root=None, pretrained=None,
