@@ -25,8 +25,11 @@ def _o(text: str, *decls: str) -> Any:
 OptStr = Optional[str]
 OptInt = Optional[int]
 Out = Annotated[Optional[Path], _o("Results folder (resumes if it holds the same config).")]
-Preset = Annotated[str, _o("cpu (embedded CIFAR subset, small_cnn, 2 epochs) or paper "
-                            "(ResNet-50, full splits).")]
+Preset = Annotated[str, _o(
+    "cpu (embedded CIFAR subset, small_cnn, 2 epochs; a demo), cifar (ResNet-20 on the full "
+    "CIFAR-10 JPEG splits, 10 epochs, bf16; VG, IG, SG², VarGrad and random, 2 repeats; IG 16 "
+    "steps and SG²/VarGrad 10 samples, cut from the papers\x27 25 to fit a CPU; give --data-root) "
+    "or paper (ResNet-50, full splits).")]
 Dataset = Annotated[OptStr, _o("Dataset name or directory.")]
 Model = Annotated[OptStr, _o("Architecture retrained at every point.")]
 Recipe = Annotated[OptStr, _o("Training recipe (attrbench train --help lists them).")]
