@@ -1,4 +1,5 @@
-"""The four HTML reports (FPA, BAM, ROAR, robustness) opened in a real browser (issue 12 item 5).
+"""The four HTML reports (FPA, BAM, ROAR and IteROAR, robustness) opened in a real browser
+(issue 12 item 5).
 
 Each report is built from a small synthetic results folder, then loaded from ``file://`` in
 headless Chromium, driven over the Chrome DevTools protocol on a pipe
@@ -38,10 +39,12 @@ import torch
 from matplotlib.figure import Figure
 
 from attrbench.bam.report import write_bam_report
+from attrbench.metrics.functional.overlap import overlap_summary
 from attrbench.reporting.fpa_report import write_fpa_report
 from attrbench.reporting.plots import figure_png
 from attrbench.results import ResultStore
 from attrbench.roar.report import write_roar_report
+from attrbench.roar.store import slug, write_masks
 from attrbench.robustness.report import write_robustness_report
 from attrbench.robustness.results import ROBUSTNESS_ROWS
 
@@ -301,6 +304,33 @@ def _roar_report(tmp_path: Path) -> Path:
     return write_roar_report(root)
 
 
+def _iteroar_report(tmp_path: Path) -> Path:
+    """An IteROAR folder: accuracy per iteration, overlap rows, stored mask chains, leakage."""
+    root = tmp_path / "iteroar"
+    store = ResultStore(root, {"test": 2}, seed=0)
+    accuracy, overlap = store.table("accuracy"), store.table("overlap")
+    gen = torch.Generator().manual_seed(0)
+    for r in range(2):
+        accuracy.write(f"none_r{r}_i0", [{"benchmark": "iteroar", "variant": "none", "repeat": r,
+                                          "iteration": 0, "test_accuracy": 0.9 - 0.01 * r}])
+        for v, drop in (("grad", 0.2), ("random", 0.05)):
+            chain = []
+            for i in (1, 2):
+                accuracy.write(f"{slug(v)}_r{r}_i{i}", [{
+                    "benchmark": "iteroar", "variant": v, "repeat": r, "iteration": i,
+                    "test_accuracy": 0.9 - drop * i - 0.01 * r}])
+                scores = torch.rand(3, 6, 6, generator=gen).flatten(1)
+                test = torch.zeros_like(scores, dtype=torch.bool)
+                test.scatter_(1, scores.topk(9, dim=1).indices, True)
+                chain.append(test.view(3, 6, 6))
+                write_masks(store, f"{slug(v)}_r{r}_i{i - 1}", train=chain[-1], test=chain[-1])
+            overlap.write(f"{slug(v)}_r{r}", [{"variant": v, "repeat": r,
+                                               **overlap_summary(torch.stack(chain))}])
+    store.table("leakage").write("all", [{"variant": v, "leakage_accuracy": a, "chance": 0.1}
+                                         for v, a in (("grad", 0.31), ("random", 0.1))])
+    return write_roar_report(root)
+
+
 def _robustness_report(tmp_path: Path) -> Path:
     root = tmp_path / "robustness"
     frames = []
@@ -364,6 +394,14 @@ def test_roar_report_in_chromium(browser: Browser, tmp_path: Path) -> None:
     facts = open_report(browser, report)
     check_page(report, facts, min_tables=2)
     assert [i["alt"] for i in facts["images"]] == ["accuracy"]
+
+
+def test_iteroar_report_in_chromium(browser: Browser, tmp_path: Path) -> None:
+    report = _iteroar_report(tmp_path)
+    facts = open_report(browser, report)
+    check_page(report, facts, min_tables=4)  # accuracy, vs random, overlap, leakage
+    assert [i["alt"] for i in facts["images"]] == [
+        "accuracy", "overlap", "pairwise_grad", "masks_grad", "pairwise_random", "masks_random"]
 
 
 def test_robustness_report_in_chromium(browser: Browser, tmp_path: Path) -> None:

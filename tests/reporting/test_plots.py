@@ -130,6 +130,16 @@ def test_heatmaps(results_root, tmp_path):
     _check_png(path)
     fig = heatmaps_figure(folder.samples, variants=("IG_sum",), augmentations=["fpa"], n_images=3)
     assert len(fig.axes) == 3 * 2  # 3 images x (image + 1 map)
+    fpa = folder.samples["fpa"]
+    shown, _ = truncate_maps(fpa.maps["IG_sum"])
+    assert fig.axes[1].get_title() == "FPA\nIG_sum"
+    for r in range(3):  # each row: the image, then its truncated map on its own symmetric scale
+        label = f"id {int(fpa.image_ids[r])}\nlabel {int(fpa.labels[r])}"
+        assert fig.axes[2 * r].get_ylabel() == label
+        drawn = fig.axes[2 * r + 1].images[0]
+        np.testing.assert_allclose(drawn.get_array(), shown[r])
+        peak = np.abs(shown[r]).max()
+        assert drawn.get_clim() == pytest.approx((-peak, peak)) and drawn.get_cmap().name == "bwr"
 
 
 def test_truncate_maps_keeps_the_top_two_percent_per_map():
