@@ -46,6 +46,10 @@ def test_cifar_preset_values_and_identity() -> None:
     assert other.train_config().epochs == 12 and other.repeats == 3
     assert other.identity() != ident
     assert IteRoarConfig.preset("cifar", data_root="runs/data").iterations == 10
+    ite = IteRoarConfig.preset("cifar-iteroar", data_root="runs/data")
+    assert (ite.train_limit, ite.limit_mode, ite.test_limit, ite.repeats) == (
+        10_000, "stratified", None, 3)
+    assert ite.iterations == 10 and ite.fill == "zero" and ite.variants == cfg.variants
 
 
 def test_default_identity_has_no_new_keys(tiny: dict[str, Any]) -> None:

@@ -48,6 +48,16 @@ PRESETS: dict[str, dict[str, Any]] = {
               "variants": ("random", "vanilla_gradient|abs_sum", "smoothgrad_sq|sum",
                            "vargrad|sum", "integrated_gradients|abs_sum"),
               "method_params": CIFAR_METHOD_PARAMS},
+    # IteROAR re-explains every train and test image at each of its 10 iterations: the same
+    # model and recipe on a stratified 10,000-image train subset, the full test set, 3 repeats
+    # (the paper's >= 3); chains of repeat 0 first, cheap estimators first.
+    "cifar-iteroar": {"dataset": "cifar10-jpeg", "model": "cifar_resnet20",
+                      "recipe": "roar-cifar", "epochs": None, "batch_size": None,
+                      "train_limit": 10_000, "limit_mode": "stratified", "test_limit": None,
+                      "repeats": 3, "amp": True, "batch_maps": 256,
+                      "variants": ("random", "vanilla_gradient|abs_sum", "smoothgrad_sq|sum",
+                                   "vargrad|sum", "integrated_gradients|abs_sum"),
+                      "method_params": CIFAR_METHOD_PARAMS},
     "paper": {"model": "resnet50", "recipe": "paper-imagenet", "epochs": None, "batch_size": None,
               "train_limit": None, "test_limit": None, "repeats": 5},
 }
