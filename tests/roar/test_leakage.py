@@ -100,3 +100,25 @@ def test_erode_and_dilate_match_scipy_with_an_unmasked_border(radius: int) -> No
         np.testing.assert_array_equal(got, want, err_msg=op)
     full = postprocess_masks(torch.ones(1, 5, 5, dtype=torch.bool), "erode", 1)
     assert full.sum() == 9 and full[0, 1:4, 1:4].all()  # the 3x3 interior survives
+
+
+def test_chain_leakage_is_stored_and_skipped_on_resume(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A finished leakage row is read back, not recomputed (a resumed per-iteration sweep)."""
+    import attrbench.roar.leakage as leakage
+    from attrbench.results import read_table
+    from attrbench.roar.iterative import IteRoarConfig, run_iteroar
+
+    cfg = IteRoarConfig(variants=("random",), tau=90, rho=0.2, repeats=1, epochs=1,
+                        train_limit=48, test_limit=24, batch_size=24, device="cpu")
+    run_iteroar(cfg, tmp_path)
+    row = leakage.chain_leakage(cfg, tmp_path, "random", 0, 1, runs=3, epochs=1)
+    assert row["iteration"] == 1 and 0.0 <= row["true_accuracy_mean"] <= 1.0
+
+    def refuse(*_args: object, **_kw: object) -> None:
+        raise AssertionError("recomputed a finished leakage test")
+
+    monkeypatch.setattr(leakage, "mask_leakage_test", refuse)
+    again = leakage.chain_leakage(cfg, tmp_path, "random", 0, 1, runs=3, epochs=1)
+    assert again["p_value"] == pytest.approx(row["p_value"])
+    assert len(read_table(tmp_path, "leakage")) == 1

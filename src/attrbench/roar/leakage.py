@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from scipy import spatial, stats
@@ -253,11 +254,14 @@ def chain_leakage(cfg: IteRoarConfig, out: str | Path, variant: str, repeat: int
     ytr, yte = cfg.load_split("train").labels, cfg.load_split("test").labels
     name = "raw" if op is None else f"{op}{radius}"
     key = f"{slug(variant)}_r{repeat}_i{iteration}_{name}"
+    table = store.table("leakage")
+    if table.has(key):  # finished before: a resumed sweep skips it
+        return pd.read_parquet(table.path(key)).iloc[0].to_dict()
     result = mask_leakage_test(mtr, ytr, mte, yte, cfg.load_split("test").spec.num_classes,
                                store.root / "leakage" / key, runs=runs, model=cfg.model,
                                recipe=cfg.recipe, epochs=epochs, batch_size=cfg.batch_size,
                                alpha=alpha, seed=cfg.seed, device=cfg.device, progress=progress)
     row: dict[str, object] = {"variant": variant, "repeat": repeat, "iteration": iteration,
                               "operation": name, **result.summary()}
-    store.table("leakage").write(key, [row])
+    table.write(key, [row])
     return row

@@ -16,7 +16,7 @@ from torch import nn
 from attrbench.errors import AttrbenchError
 from attrbench.methods import create_method, get_method_spec, method_name
 from attrbench.roar.removal import UNITS, check_choice, element_scores
-from attrbench.runtime import make_generator
+from attrbench.runtime import make_generator, match_memory_format
 from attrbench.variants import ALIASES, parse_variant
 
 RANDOM = "random"
@@ -84,7 +84,9 @@ def split_scores(model: nn.Module, images: torch.Tensor, variant: str, unit: str
     explainer = create_method(method, model, **overrides)
     out = []
     for start in range(0, n, batch_size):
-        x = images[start:start + batch_size].to(device)
+        # channels-last when the model is (as every trained model here): same values, ~1.25x
+        # faster input gradients on a CPU.
+        x = match_memory_format(model, images[start:start + batch_size].to(device))
         t = None if targets is None else targets[start:start + batch_size].to(device)
         e = explainer(x, t)
         s = v.apply(e, x) if unit == "spatial" else element_scores(e)
