@@ -77,7 +77,7 @@ def test_bam_verify_checks_the_same_identity(sources, tmp_path: Path) -> None:
     data, out = tmp_path / "data", tmp_path / "run"
     build_bam(*sources, data, BUILD)
     bind_run_folder(BamFolder(data), out, BamTrainOptions(epochs=1))
-    result = CliRunner().invoke(app, ["bam", "verify", "--data", str(data), "--out", str(out),
+    result = CliRunner().invoke(app, ["bam", "verify", "--dataset", str(data), "--out", str(out),
                                       "--epochs", "2", "--device", "cpu"])
     assert isinstance(result.exception, AttrbenchError)
     assert "train.epochs: 1 there, 2 now" in str(result.exception)

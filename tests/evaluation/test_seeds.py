@@ -60,7 +60,7 @@ def test_cli_with_any_augmentation_label_equals_the_api(model, images, tmp_path:
     for label in ("none", "baseline"):
         out = tmp_path / f"eval_{label}"
         result = cli.invoke(app, ["evaluate", "--checkpoint", str(stem), "--out", str(out),
-                                  "--num-images", "2", "--augmentation", label, "--device", "cpu",
+                                  "--num-images", "2", "--augment", label, "--device", "cpu",
                                   *variant_args, *params], catch_exceptions=False)
         assert result.exit_code == 0, result.output
         runs[label] = _logits(pd.concat(pd.read_parquet(p) for p in

@@ -23,7 +23,7 @@ def _ok(args: list[str]) -> str:
 
 
 def test_roar_cli_writes_report(tmp_path: Path) -> None:
-    text = _ok(["roar", "--out", str(tmp_path), "--variant", "random,VG_abs", "--thresholds",
+    text = _ok(["roar", "--out", str(tmp_path), "--method", "random,VG_abs", "--thresholds",
                 "50", *TINY])
     assert "roar vanilla_gradient|abs_sum t=50 repeat 0" in text
     assert (tmp_path / "report.html").stat().st_size > 1000
@@ -32,7 +32,7 @@ def test_roar_cli_writes_report(tmp_path: Path) -> None:
 
 @pytest.mark.filterwarnings("ignore::attrbench.metrics.functional.ranking.ConstantMapWarning")
 def test_iteroar_cli_with_leakage_and_report(tmp_path: Path) -> None:
-    text = _ok(["iteroar", "--out", str(tmp_path), "--variant", "grad_cam|positive_sum",
+    text = _ok(["iteroar", "--out", str(tmp_path), "--method", "grad_cam|positive_sum",
                 "--tau", "90", "--rho", "0.2", *TINY, "--leakage", "--leakage-epochs", "1"])
     assert "mamo_frac_mask" in text and text.count("leakage grad_cam|positive_sum") == 1
     html = (tmp_path / "report.html").read_text()

@@ -144,7 +144,7 @@ def test_identical_repeats_and_iteroar_iterations() -> None:
 
 
 def test_bad_input_is_refused_with_what_to_do() -> None:
-    with pytest.raises(AttrbenchError, match=r"No 'random' variant.*--variant random"):
+    with pytest.raises(AttrbenchError, match=r"No 'random' variant.*--method random"):
         compare_to_random(_acc({("grad", 10.0): [0.3, 0.4]}))
     with pytest.raises(AttrbenchError, match=r"not enough data: only 'random' was run"):
         compare_to_random(_acc({("random", 10.0): [0.3, 0.4]}))

@@ -15,7 +15,7 @@ bam_app = typer.Typer(help="BAM: attribution methods vs known relative feature i
 app.add_typer(bam_app, name="bam")
 
 DataOpt = Annotated[Optional[Path], typer.Option(
-    help="Built BAM folder \\[default: the shipped 64 px bam_mini set].")]
+    "--dataset", help="Built BAM folder \\[default: the shipped 64 px bam_mini set].")]
 OutOpt = Annotated[Path, typer.Option(help="Run folder (models resume there).")]
 ModelOpt = Annotated[str, typer.Option(help="Architecture of the BAM models (resnet50 = paper).")]
 EpochsOpt = Annotated[int, typer.Option(help="Training epochs per model.")]

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from attrbench.cli.app import app
+from attrbench.cli.options import option
 
 data_app = typer.Typer(
     help="Datasets: the embedded sets and loaders for CIFAR-10 / ImageFolder folders.",
@@ -47,17 +48,17 @@ def info_command(
     ],
     split: Annotated[Optional[str], typer.Option(
         help="Split: train, test (val, all for some folders) \\[default: test].")] = None,
-    root: Annotated[Optional[str], typer.Option(
-        help="Folder of a disk dataset (cifar10, cifar10-jpeg, imagefolder).")] = None,
-    image_size: Annotated[Optional[int], typer.Option(
-        help="ImageFolder data: resize the shorter side and centre-crop to this.")] = None,
+    data_root: Annotated[Optional[str], option("data_root")] = None,
+    image_size: Annotated[Optional[int], option(
+        "image_size", "ImageFolder data: resize the shorter side and centre-crop to this.")] = None,
     download: Annotated[bool, typer.Option(
-        "--download", help="cifar10 only: download the official archive into --root.")] = False,
+        "--download", help="cifar10 only: download the official archive into --data-root.")] = False,
 ) -> None:
     """Describe one split: size, image shape, normalisation, classes with their label counts."""
     from attrbench.data import load_dataset
 
-    dataset = load_dataset(name_or_path, split, root=root, image_size=image_size, download=download)
+    dataset = load_dataset(name_or_path, split, root=data_root, image_size=image_size,
+                           download=download)
     spec = dataset.spec
     hist = dataset.label_histogram().tolist()
     console = Console()

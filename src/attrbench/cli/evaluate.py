@@ -27,7 +27,7 @@ def evaluate(
     mask_value: Annotated[float, typer.Option(help="Fill of masked pixels in the model's input space.")] = 0.0,
     tie_break: Annotated[str, typer.Option(help="random (seeded) or reference (authors' argsort).")] = "random",
     target: Annotated[str, option("target")] = "predicted",
-    augmentation: Annotated[Optional[str], option("augmentation", "Label for the augmentation column \\[default: from the checkpoint].")] = None,
+    augmentation: Annotated[Optional[str], option("augment", "Label for the augmentation column \\[default: from the checkpoint].")] = None,
     seed: Annotated[int, option("seed", "Seed of noise, random maps and tie-breaks.")] = 0,
     data_root: Annotated[Optional[str], option("data_root")] = None,
     image_size: Annotated[Optional[int], option("image_size", "Resize (then centre-crop) folder images to this side, e.g. to the checkpoint's training size.")] = None,

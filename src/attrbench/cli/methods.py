@@ -1,6 +1,6 @@
 """``attrbench methods``: the attribution methods, post-processing steps, variants and presets.
 
-What ``--variant`` / ``--method`` accept, shown without triggering an error: the registered
+What ``--method`` accepts, shown without triggering an error: the registered
 methods (signed scores, differentiable by the attributional attacks, stochastic, default
 hyperparameters), the post-processing steps a variant chains after a method
 (``method|step|step``), the FPA paper's variant aliases and the named presets.
@@ -75,13 +75,13 @@ def methods(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
     """List the attribution methods (signed? differentiable by the attacks?), the post-processing
-    steps, the FPA paper's variant aliases and the presets: everything --variant accepts.
+    steps, the FPA paper's variant aliases and the presets: everything --method accepts.
 
-    A variant (evaluate, roar, iteroar: --variant) is 'method|step[|step]', e.g.
+    A variant (evaluate, roar, iteroar: --method) is 'method|step[|step]', e.g.
     'integrated_gradients|abs_sum', a paper alias such as "VG'_sum", or a preset such as
     'fpa-table'; robustness, bam and explain take a method name (--method). Override a default
-    with --method-param METHOD.PARAM=VALUE (explain: -p PARAM=VALUE). PATTERN filters the methods
-    table only.
+    with --method-param METHOD.PARAM=VALUE (PARAM=VALUE when one method is given). PATTERN
+    filters the methods table only.
     """
     from rich.console import Console
     from rich.markup import escape
@@ -115,7 +115,7 @@ def methods(
     for v in data["variants"]:
         aliases.add_row(escape(v["alias"]), escape(v["name"]), _yes(v["signed"]))
     console.print(aliases)
-    presets = Table(title="presets (--variant NAME: a list of variants)")
+    presets = Table(title="presets (--method NAME: a list of variants)")
     presets.add_column("preset", no_wrap=True)
     presets.add_column("variants")
     for name, items in data["presets"].items():

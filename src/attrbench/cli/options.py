@@ -141,12 +141,14 @@ VOCABULARY: dict[str, tuple[str, str]] = {
     "config": ("--config", "TOML file; flags given explicitly win over it."),
     "target": ("--target",
                "Class explained: predicted (the model's class on the clean image) or label."),
-    "augmentation": ("--augmentation", "Training augmentation: none, fpa or rectangle."),
+    "augment": ("--augment", "Training augmentation: none, fpa or rectangle."),
 }
 
 #: spellings replaced by the vocabulary -> the flag to use now (a one-line hint, see rename_hint)
 RENAMED: dict[str, str] = {
     "--root": "--data-root",
+    "--augmentation": "--augment",
+    "--data": "--dataset",
     "--variant": "--method",
     "--param": "--method-param",
     "-p": "--method-param",

@@ -24,7 +24,7 @@ def reproduce_fpa_command(
     dataset: Annotated[Optional[str], option("dataset", "Dataset: a registered name or a folder \\[default: cifar10-mini].")] = None,
     model: Annotated[Optional[str], option("model", "Architecture; cifar_resnet18 for the paper's setting \\[default: small_cnn].")] = None,
     recipe: Annotated[Optional[str], typer.Option(help="Training recipe; paper-cifar for the paper's setting \\[default: quick].")] = None,
-    augmentation: Annotated[Optional[list[str]], option("augmentation", "Models to compare (repeatable) \\[default: none fpa rectangle].")] = None,
+    augmentation: Annotated[Optional[list[str]], option("augment", "Augmentations to train and compare (repeatable) \\[default: none fpa rectangle].")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Override the recipe's epochs.")] = None,
     train_limit: Annotated[Optional[int], typer.Option(help="Train on N training images: a seeded stratified subset (every class in proportion, drawn with the training seed).")] = None,
     num_images: Annotated[Optional[int], option("num_images", "Evaluate the first N test images \\[default: 100].")] = None,

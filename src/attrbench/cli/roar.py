@@ -14,7 +14,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from attrbench.cli.app import app
-from attrbench.cli.options import check_known_keys, load_config_file
+from attrbench.cli.options import check_known_keys, load_config_file, option
 from attrbench.errors import AttrbenchError
 
 def _o(text: str, *decls: str) -> Any:
@@ -35,9 +35,9 @@ Model = Annotated[OptStr, _o("Architecture retrained at every point.")]
 Recipe = Annotated[OptStr, _o("Training recipe (attrbench train --help lists them).")]
 Epochs = Annotated[OptInt, _o("Override the recipe's epochs.")]
 BatchSize = Annotated[OptInt, _o("Override the recipe's batch size.")]
-Variant = Annotated[Optional[list[str]], _o(
-    "Estimator 'method|post' or 'random' (repeatable, comma-separated); per-element ranking "
-    "takes method names.")]
+Method = Annotated[Optional[list[str]], option(
+    "method", "Estimator 'method|post' or 'random' (repeatable, comma-separated); per-element "
+              "ranking takes method names.")]
 Repeats = Annotated[OptInt, _o("Independent retrains per point \\[default: 3].")]
 Unit = Annotated[OptStr, _o("spatial (channel-reduced pixels) or element (per channel, as the "
                             "ROAR code).")]
@@ -107,7 +107,7 @@ def _finish(out: Path, no_report: bool, t0: float) -> None:
 def roar_command(
     out: Out = None, preset: Preset = "cpu", dataset: Dataset = None, model: Model = None,
     recipe: Recipe = None, epochs: Epochs = None, batch_size: BatchSize = None,
-    variant: Variant = None, thresholds: Thresholds = None, kar: Kar = False,
+    method: Method = None, thresholds: Thresholds = None, kar: Kar = False,
     repeats: Repeats = None, unit: Unit = None, fill: Fill = None, train_limit: Limit = None,
     test_limit: Limit = None, seed: Seed = None, device: Device = None, data_root: DataRoot = None,
     image_size: ImageSize = None, config: Config = None, no_report: NoReport = False,
@@ -117,7 +117,7 @@ def roar_command(
     from attrbench.roar import RoarConfig, run_roar
 
     flags = dict(dataset=dataset, model=model, recipe=recipe, epochs=epochs, batch_size=batch_size,
-                 variants=_split_list(variant), thresholds=_floats(thresholds, "--thresholds"),
+                 variants=_split_list(method), thresholds=_floats(thresholds, "--thresholds"),
                  keep=kar or None, repeats=repeats, unit=unit, fill=fill, train_limit=train_limit,
                  test_limit=test_limit, seed=seed, device=device, data_root=data_root,
                  image_size=image_size)
@@ -134,7 +134,7 @@ def roar_command(
 def iteroar_command(
     out: Out = None, preset: Preset = "cpu", dataset: Dataset = None, model: Model = None,
     recipe: Recipe = None, epochs: Epochs = None, batch_size: BatchSize = None,
-    variant: Variant = None, tau: Tau = None, rho: Rho = None, iterations: Iterations = None,
+    method: Method = None, tau: Tau = None, rho: Rho = None, iterations: Iterations = None,
     target: Target = None, repeats: Repeats = None, unit: Unit = None, fill: IterFill = None,
     train_limit: Limit = None, test_limit: Limit = None, seed: Seed = None, device: Device = None,
     data_root: DataRoot = None, image_size: ImageSize = None, config: Config = None,
@@ -150,7 +150,7 @@ def iteroar_command(
         if op not in MASK_OPS:
             raise AttrbenchError(f"Unknown --mask-op {op!r}; use one of: {', '.join(MASK_OPS)}.")
     flags = dict(dataset=dataset, model=model, recipe=recipe, epochs=epochs, batch_size=batch_size,
-                 variants=_split_list(variant), tau=tau, rho=rho, iterations=iterations,
+                 variants=_split_list(method), tau=tau, rho=rho, iterations=iterations,
                  target=target, repeats=repeats, unit=unit, fill=fill, train_limit=train_limit,
                  test_limit=test_limit, seed=seed, device=device, data_root=data_root,
                  image_size=image_size)

@@ -184,7 +184,7 @@ def compare_to_random(acc: pd.DataFrame, *, baseline: str = BASELINE, level: flo
     if baseline not in variants:
         raise AttrbenchError(
             f"No {baseline!r} variant in these results (variants: {', '.join(variants)}); rerun "
-            f"with --variant {baseline} among the variants to compare the estimators with it.")
+            f"with --method {baseline} among the variants to compare the estimators with it.")
     if len(variants) < 2:
         raise AttrbenchError(
             f"not enough data: only {baseline!r} was run; add an estimator to compare with it.")
