@@ -127,7 +127,7 @@ def test_iteroar_claims(tmp_path: Path, tiny: dict[str, Any], script: Any) -> No
     claims = script.iteroar_claims(run).set_index("claim")["status"]
     assert claims[script.ITEROAR_CLAIMS[0]] == "holds for 1 of 1 finished chains"  # 0.1 <= 0.26
     assert claims[script.ITEROAR_CLAIMS[1]] == "holds for 0 of 1 finished chains"  # 5 > 1.2
-    assert claims[script.ITEROAR_CLAIMS[2]] == "holds for 0 of 1 finished chains"  # 400 < 0.95 * 512
+    assert claims[script.ITEROAR_CLAIMS[2]] == "holds for 0 of 1 finished chains"  # 400 < .95 ρA
     assert claims[script.ITEROAR_CLAIMS[3]].startswith("not yet")
     page = script.iteroar_page(run, "PLAN TEXT")
     assert "PLAN TEXT" in page and "Mask overlap" in page
