@@ -62,3 +62,27 @@ def test_shapes_and_counts_are_checked():
         map_grid([[p, p]], column_titles=["x"])
     with pytest.raises(AttrbenchError, match="2 row labels for 1 rows"):
         map_grid([[p]], row_labels=["a", "b"])
+
+
+def test_panel_titles_and_blank_cells_wrap_the_explain_grid():
+    import io
+
+    from PIL import Image
+
+    from attrbench.cli.explain import render_grid
+
+    cells = [[Panel(np.zeros((1, 6, 6)), "image", title="a"), None]]
+    fig = map_grid(cells, missing="")
+    assert fig.axes[0].get_title() == "a" and not fig.axes[1].axison
+
+    def size(n: int) -> tuple[int, int]:
+        rng = np.random.default_rng(n)
+        png = render_grid(rng.random((n, 3, 6, 6)), rng.normal(size=(n, 6, 6)),
+                          [f"#{i}" for i in range(n)], "IG")
+        return Image.open(io.BytesIO(png)).size
+
+    # 1.6-inch cells at dpi 110, 0.85 in for heading + titles, 0.1 in margins: 8 images = one
+    # block (image row, map row); 10 wrap into two, with 0.3 cells between rows for the titles
+    assert size(8) == (int(110 * (8 * 1.6 + 0.2)), int(110 * (1.6 * 2 + 0.95)))
+    assert size(10) == (int(110 * (8 * 1.6 + 0.2)), int(110 * (1.6 * 4.9 + 0.95)))
+    assert size(3)[0] == int(110 * (3 * 1.6 + 0.2))

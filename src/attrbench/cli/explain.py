@@ -61,43 +61,31 @@ def parse_indices(text: str) -> list[int]:
 
 
 def render_grid(images: np.ndarray, maps: np.ndarray, titles: list[str], heading: str) -> bytes:
-    """PNG bytes: each image above its map, the map in RdBu_r clipped at +-P99(|map|).
+    """PNG bytes: each image above its map, in blocks of up to 8 images per row, drawn with
+    :func:`attrbench.reporting.map_grid.map_grid` (the map a signed panel clipped at +-P99(|map|)).
 
     Args:
         images: (B, C, H, W) pixels in [0, 1].
         maps: (B, H, W) scores.
         titles: one per image.
         heading: figure title.
-
-    Uses matplotlib's object API (no global backend or pyplot state).
     """
     import numpy as np
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+
+    from attrbench.reporting.map_grid import Panel, map_grid
+    from attrbench.reporting.plots import figure_png
 
     n = len(images)
     cols = min(n, _GRID_COLUMNS)
-    rows = 2 * ((n + cols - 1) // cols)
-    fig = Figure(figsize=(1.7 * cols, 1.8 * rows + 0.4))
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for ax in axes.flat:
-        ax.set_axis_off()
-    for i in range(n):
-        top, bottom = axes[2 * (i // cols), i % cols], axes[2 * (i // cols) + 1, i % cols]
-        img = images[i].transpose(1, 2, 0)
-        if img.shape[-1] == 1:
-            top.imshow(img[..., 0], cmap="gray", vmin=0, vmax=1)
-        else:
-            top.imshow(img, vmin=0, vmax=1)
-        top.set_title(titles[i], fontsize=7)
-        clip = float(np.percentile(np.abs(maps[i]), 99)) or 1e-12
-        bottom.imshow(np.clip(maps[i], -clip, clip), cmap="RdBu_r", vmin=-clip, vmax=clip)
-    fig.suptitle(heading, fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    return buf.getvalue()
+    cells: list[list[Panel | None]] = []
+    for start in range(0, n, cols):
+        block = range(start, min(start + cols, n))
+        clips = [float(np.percentile(np.abs(maps[i]), 99)) or 1e-12 for i in block]
+        pad: list[Panel | None] = [None] * (cols - len(block))
+        cells.append([Panel(images[i], "image", title=titles[i]) for i in block] + pad)
+        cells.append([Panel(np.clip(maps[i], -c, c), "signed", vmax=c)
+                      for i, c in zip(block, clips)] + pad)
+    return figure_png(map_grid(cells, title=heading, cell_inches=1.6, missing=""))
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:

@@ -43,11 +43,13 @@ class Panel:
         data: ``(C, H, W)`` pixels in [0, 1] for ``kind="image"``; ``(H, W)`` scores otherwise.
         kind: ``"image"``, ``"signed"`` or ``"unsigned"`` (see the module docstring).
         vmax: colour limit of a map (> 0); ``None``: the map's own largest magnitude.
+        title: a title above this panel (e.g. per image when a grid wraps); over a column title.
     """
 
     data: np.ndarray
     kind: PanelKind = "signed"
     vmax: float | None = None
+    title: str = ""
 
     def __post_init__(self) -> None:
         data = np.asarray(self.data, dtype=np.float64)
@@ -90,7 +92,8 @@ def map_grid(cells: Sequence[Sequence[Panel | None]], *,
     """Draw ``cells`` (rows of panels) as one figure, one axes per cell, no ticks.
 
     Args:
-        cells: ``R`` rows of ``K`` panels each; ``None`` draws the text ``missing`` instead.
+        cells: ``R`` rows of ``K`` panels each; ``None`` draws the text ``missing`` instead
+            (``missing=""``: a blank cell without a frame).
         column_titles: ``K`` titles above the first row.
         row_labels: ``R`` labels left of each row.
         title: a figure title above everything.
@@ -115,16 +118,22 @@ def map_grid(cells: Sequence[Sequence[Panel | None]], *,
         raise AttrbenchError(f"{len(column_titles)} column titles for {ncols} columns.")
     if row_labels is not None and len(row_labels) != nrows:
         raise AttrbenchError(f"{len(row_labels)} row labels for {nrows} rows.")
-    top = (0.5 if column_titles is not None else 0.1) + (0.35 if title else 0.0)
+    titled = [any(p is not None and p.title for p in row) for row in rows]
+    top = (0.5 if column_titles is not None or titled[0] else 0.1) + (0.35 if title else 0.0)
     left = 0.5 if row_labels is not None else 0.1
-    fig = Figure(figsize=(cell_inches * ncols + left + 0.1, cell_inches * nrows + top + 0.1))
+    gaps = 0.3 * (nrows - 1) if any(titled[1:]) else 0.0  # room for later rows' titles
+    hspace = 0.3 if gaps else 0.06
+    fig = Figure(figsize=(cell_inches * ncols + left + 0.1,
+                          cell_inches * (nrows + gaps) + top + 0.1))
     axes = fig.subplots(nrows, ncols, squeeze=False,
                         gridspec_kw=margins(fig, left=left, right=0.1, bottom=0.1, top=top,
-                                            wspace=0.06, hspace=0.06))
+                                            wspace=0.06, hspace=hspace))
     for r, row in enumerate(rows):
         for k, panel in enumerate(row):
             ax = axes[r, k]
             if panel is None:
+                if not missing:
+                    ax.set_axis_off()
                 ax.text(0.5, 0.5, missing, ha="center", va="center", fontsize=7)
             else:
                 data, kwargs = panel.draw_args()
@@ -135,6 +144,10 @@ def map_grid(cells: Sequence[Sequence[Panel | None]], *,
             axes[r, 0].set_ylabel(row_labels[r], fontsize=8)
     for k, text in enumerate(column_titles or ()):
         axes[0, k].set_title(text, fontsize=9)
+    for r, row in enumerate(rows):
+        for k, panel in enumerate(row):
+            if panel is not None and panel.title:
+                axes[r, k].set_title(panel.title, fontsize=7)
     if title:
         fig.suptitle(title, fontsize=10, y=1.0 - 0.08 / fig.get_size_inches()[1], va="top")
     return fig
