@@ -11,8 +11,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from attrbench.cli.app import app
-from attrbench.cli.options import check_known_keys, load_config_file, parse_key_values
-from attrbench.cli.reproduce import parse_method_params
+from attrbench.cli.options import (check_known_keys, load_config_file, method_names,
+                                   parse_key_values, parse_method_params)
 from attrbench.errors import AttrbenchError
 
 
@@ -89,7 +89,8 @@ def robustness(
     if window:
         values["windows"] = window
     if method_param:
-        values["method_params"] = parse_method_params(method_param)
+        values["method_params"] = parse_method_params(
+            method_param, method_names(method) if method else None)
     if attack_param:
         values["attack_params"] = parse_key_values(attack_param, "--attack-param")
     for key in ("methods", "attacks", "windows"):
