@@ -12,17 +12,17 @@ import typer
 
 from attrbench.cli.app import app
 from attrbench.cli.options import (check_out_folder, check_value_types, load_config_file,
-                                  parse_key_values)
+                                   option, parse_key_values)
 from attrbench.errors import AttrbenchError
 
 
 @app.command()
 def train(
     ctx: typer.Context,
-    out: Annotated[Path, typer.Option(help="Run folder (checkpoint, history, provenance).")],
-    dataset: Annotated[Optional[str], typer.Option(help="Registered dataset name or a data directory \\[default: cifar10-mini].")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Registered model (see `attrbench models`) \\[default: small_cnn].")] = None,
-    augment: Annotated[Optional[str], typer.Option(help="none, fpa or rectangle \\[default: none].")] = None,
+    out: Annotated[Path, option("out", "Run folder (checkpoint, history, provenance).")],
+    dataset: Annotated[Optional[str], option("dataset", "Registered dataset name or a data directory \\[default: cifar10-mini].")] = None,
+    model: Annotated[Optional[str], option("model", "Registered model (see `attrbench models`) \\[default: small_cnn].")] = None,
+    augment: Annotated[Optional[str], option("augment", "none, fpa or rectangle \\[default: none].")] = None,
     augment_preset: Annotated[Optional[str], typer.Option(help="Augmentation preset, e.g. cifar or imagenet for FPA.")] = None,
     augment_param: Annotated[Optional[list[str]], typer.Option(help="Augmentation override KEY=VALUE (repeatable), e.g. p1_max=0.3.")] = None,
     regime: Annotated[Optional[str], typer.Option(help="Training regime: none (natural), pgd (Madry et al. adversarial training: CE on PGD examples) or ig-norm (Chen et al.: CE + lam * max ||IG of the loss||_1; one process only) \\[default: none].")] = None,
@@ -32,16 +32,16 @@ def train(
     epochs: Annotated[Optional[int], typer.Option(help="Override the recipe's epochs.")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Override the recipe's learning rate.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Override the recipe's batch size.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed for weights, shuffling and augmentation \\[default: 0].")] = None,
-    device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda or cuda:N \\[default: auto].")] = None,
+    seed: Annotated[Optional[int], option("seed", "Seed for weights, shuffling and augmentation \\[default: 0].")] = None,
+    device: Annotated[Optional[str], option("device", "auto, cpu, cuda or cuda:N \\[default: auto].")] = None,
     amp: Annotated[Optional[bool], typer.Option("--amp/--no-amp", help="bfloat16 autocast (CUDA, and CPUs with AVX-512 BF16: ~1.4x faster) \\[default: off].")] = None,
     train_limit: Annotated[Optional[int], typer.Option(help="Use only N training images: a seeded stratified subset (every class in proportion, drawn with --seed; recorded as train_subset in run.json). [train] train_subset = \"first\" takes the first N (runs from before the subset).")] = None,
     test_limit: Annotated[Optional[int], typer.Option(help="Use only the first N test images (a reduced evaluation, never a draw).")] = None,
-    data_root: Annotated[Optional[str], typer.Option(help="Root folder for datasets read from disk.")] = None,
-    image_size: Annotated[Optional[int], typer.Option(help="Resize + centre-crop side for ImageFolder data.")] = None,
+    data_root: Annotated[Optional[str], option("data_root", "Root folder for datasets read from disk.")] = None,
+    image_size: Annotated[Optional[int], option("image_size", "Resize + centre-crop side for ImageFolder data.")] = None,
     init: Annotated[Optional[str], typer.Option(help="Fine-tune: start from these weights: a shipped model (cifar_resnet20.none, see `attrbench models`), a checkpoint, or a plain PyTorch state dict (.pt/.pth/.safetensors, read weights-only). Use with --recipe finetune.")] = None,
     crop_fill: Annotated[Optional[str], typer.Option(help="Crop padding: black (pixel 0 before normalisation, as the FPA authors' code), reflect, or mean (0 after normalisation = the FPA mask value; older runs) \\[default: black].")] = None,
-    config: Annotated[Optional[Path], typer.Option(help="TOML file with a \\[train] table; flags override it.")] = None,
+    config: Annotated[Optional[Path], option("config", "TOML file with a \\[train] table; flags override it.")] = None,
     nproc: Annotated[Optional[int], typer.Option(help="Data-parallel processes on this node: relaunches this command under `torchrun --standalone --nproc-per-node N` (one per GPU with --device cuda). --batch-size stays the global batch.")] = None,
     dist_backend: Annotated[str, typer.Option(help="Under torchrun: auto (NCCL on CUDA, gloo on CPU), gloo or nccl.")] = "auto",
     sync_bn: Annotated[Optional[bool], typer.Option("--sync-bn/--no-sync-bn", help="Under torchrun: SyncBatchNorm over the global batch (CUDA only) \\[default: off: each process normalises with its own share].")] = None,
