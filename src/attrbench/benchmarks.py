@@ -10,7 +10,8 @@ from the stored files only. The folder's ``config.json`` records which benchmark
 name                    config                          inputs besides the config
 ======================  ==============================  ======================================
 ``fpa``                 ``FPAReproductionConfig``       none (trains or loads shipped models)
-``roar``                ``RoarConfig`` (ROAR and KAR)   ``model=`` (optional builder / module)
+``roar``                ``RoarConfig`` (ROAR and KAR)   ``model=`` (optional builder / module),
+                                                        ``maps=`` (optional precomputed maps)
 ``iteroar``             ``IteRoarConfig``               ``model=`` (optional)
 ``robustness``          ``RobustnessConfig``            ``models=``, ``dataset=``, ``space=``
 ``bam``                 ``BamRunConfig``                ``data=`` (built BAM folder),

@@ -16,6 +16,10 @@ first use, and cached in ``maps/<variant>_<model digest>.npz`` (atomic; keyed by
 the SHA-256 of the repeat-0 model's weights), so a resumed run never recomputes them; their cost
 is the ``maps`` table.
 
+Precomputed maps (``run_roar(maps=)``, :mod:`attrbench.roar.precomputed`) rank like one more
+variant each, after the configured ones; they must come from a model trained on the unmodified
+data, and their SHA-256 is part of the folder's identity.
+
 Resumable per (variant, threshold, repeat): a finished row is skipped, an interrupted retrain
 resumes after its last epoch (:func:`attrbench.training.train`).
 """
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +42,7 @@ from attrbench.atomic import atomic_path
 
 from attrbench.results import ResultStore
 from attrbench.roar.config import RetrainConfig
+from attrbench.roar.precomputed import given_maps
 from attrbench.roar.removal import channel_means, check_thresholds, fill_removed, removal_masks
 from attrbench.roar.scores import RANDOM, split_scores
 from attrbench.roar.store import slug
@@ -164,7 +169,8 @@ def cached_split_scores(store: ResultStore, cfg: RoarConfig, model: nn.Module, d
 
 def run_roar(cfg: RoarConfig, out: str | Path, *, progress: bool = False,
              log: Callable[[str], None] | None = None,
-             model: ModelSource | None = None) -> pd.DataFrame:
+             model: ModelSource | None = None,
+             maps: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Run (or resume) ROAR / KAR and return the tidy ``accuracy`` table.
 
     Args:
@@ -177,21 +183,31 @@ def run_roar(cfg: RoarConfig, out: str | Path, *, progress: bool = False,
             that every retrain deep-copies and re-initialises with ``reset_parameters()`` under
             its seed (:func:`~attrbench.training.user_model.fresh_copies`): each retrain starts
             from fresh weights of its own seed, as with a registered model.
+        maps: precomputed maps ranked like variants (after ``cfg.variants``):
+            ``{"label" or "label|chain": {"train": values, "test": values}}``, arrays aligned
+            with the unlimited split's positions or ``{image_id: map}``
+            (:mod:`attrbench.roar.precomputed`). They must be attributions of a model trained on
+            the unmodified data, for the class it predicts, as ROAR's own maps are; their
+            SHA-256 binds the folder. Checked before anything is trained.
 
     Returns:
         One row per (variant, threshold, repeat): ``benchmark, variant, unit, fill, threshold,
         repeat, seed, test_accuracy, train_accuracy, removed_fraction, epochs, seconds``
         (accuracies as fractions in [0, 1]); ``variant == "none"`` rows are ``t = 0``.
     """
-    store = ResultStore(out, cfg.identity(model), cfg.seed, benchmark="roar")
+    train_ds, test_ds = cfg.load_split("train"), cfg.load_split("test")
+    xtr, ytr, idtr = dataset_tensors(train_ds)
+    xte, yte, idte = dataset_tensors(test_ds)
+    given = given_maps(cfg, maps, (train_ds, test_ds), (xtr, xte))
+    identity = cfg.identity(model)
+    if given:  # a folder without maps keeps the identity it always had
+        identity["maps"] = {name: g.record for name, g in given.items()}
+    store = ResultStore(out, identity, cfg.seed, benchmark="roar")
     accuracy = store.table("accuracy")
     say = log or (lambda _msg: None)
     build = None if model is None else fresh_copies(model)
     base = cfg.train_config()
     device = resolve_device(cfg.device)
-    train_ds, test_ds = cfg.load_split("train"), cfg.load_split("test")
-    xtr, ytr, idtr = dataset_tensors(train_ds)
-    xte, yte, idte = dataset_tensors(test_ds)
     mean = channel_means(xtr)
 
     def retrain(key: str, variant: str, t: float, r: int, xa: torch.Tensor, xb: torch.Tensor,
@@ -219,11 +235,13 @@ def run_roar(cfg: RoarConfig, out: str | Path, *, progress: bool = False,
             digest = model_digest(original)
         assert original is not None
         for t in informative_order(cfg.thresholds):
-            for variant in cfg.variants:
+            for variant in (*cfg.variants, *given):
                 key = f"{slug(variant)}_t{t:g}_r{r}"
                 if accuracy.has(key):
                     continue
-                if current is None or current[0] != variant:
+                if variant in given:
+                    current = (variant, list(given[variant].scores))
+                elif current is None or current[0] != variant:
                     current = None  # free the previous variant's maps first
                     scores, seconds = cached_split_scores(store, cfg, original, digest, variant,
                                                           (xtr, xte), device)

@@ -133,7 +133,8 @@ def _masks(cfg: IteRoarConfig, model: torch.nn.Module, variant: str, x: torch.Te
 
 def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
                  log: Callable[[str], None] | None = None,
-                 model: ModelSource | None = None) -> dict[str, pd.DataFrame]:
+                 model: ModelSource | None = None,
+                 maps: object = None) -> dict[str, pd.DataFrame]:
     """Run (or resume) IteROAR for every variant and repeat.
 
     Args:
@@ -143,6 +144,11 @@ def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
         log: called with one line per finished model.
         model: train this instead of ``cfg.model`` at every iteration: a builder or an
             ``nn.Module`` template, as :func:`~attrbench.roar.benchmark.run_roar`.
+        maps: refused: every iteration re-explains the model retrained on that iteration's
+            data, so fixed precomputed maps cannot stand in for a method (they can in ROAR /
+            KAR, ``run_roar(maps=)``). Give the method as a variant instead: a callable
+            ``(model, x, target) -> (B, C, H, W)``, a Captum attribution or a Quantus-style
+            function (:mod:`attrbench.methods.custom`).
 
     Returns:
         Tables ``accuracy`` (variant, repeat, iteration, test/train accuracy, fractions masked),
@@ -150,8 +156,14 @@ def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
         and ``overlap_samples`` (per test sample and iteration, counts).
 
     Raises:
-        AttrbenchError: τ/ρ out of range or an iteration count beyond the ρA budget.
+        AttrbenchError: τ/ρ out of range, an iteration count beyond the ρA budget, or maps.
     """
+    if maps is not None:
+        raise AttrbenchError(
+            "IteROAR cannot take precomputed maps: each iteration re-explains the model retrained "
+            "on that iteration's data, which fixed maps cannot do. Pass the method that made "
+            "them as a variant instead (a callable (model, x, target) -> (B, C, H, W), a Captum "
+            "attribution or a Quantus-style explain_func), or use run_roar(maps=) for ROAR/KAR.")
     train_ds, test_ds = cfg.load_split("train"), cfg.load_split("test")
     k = cfg.masks_per_iteration(tuple(train_ds.spec.image_shape))
     store = ResultStore(out, cfg.identity(model), cfg.seed, benchmark="iteroar")

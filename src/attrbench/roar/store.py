@@ -29,9 +29,9 @@ MASKS = "masks"
 
 def slug(variant: str) -> str:
     """A key-safe form of a variant name (``"vanilla_gradient|abs_sum"`` ->
-    ``"vanilla_gradient+abs_sum"``); the start of every ROAR key (kept as it is: folders
-    written before resume with it)."""
-    return variant.replace("|", "+").replace("/", "-")
+    ``"vanilla_gradient+abs_sum"``, ``"precomputed:my|sum"`` -> ``"precomputed=my+sum"``); the
+    start of every ROAR key (kept as it is: folders written before resume with it)."""
+    return variant.replace("|", "+").replace("/", "-").replace(":", "=")
 
 
 def mask_path(store: ResultStore, key: str) -> Path:
