@@ -62,3 +62,44 @@ def test_bad_bam_maps(setup, maps, message):
     folder, models = setup
     with pytest.raises(AttrbenchError, match=message):
         run_bam_metrics(folder, models, dataclasses.replace(CFG, num_images=None), maps=maps)
+
+
+class _TinyNet(torch.nn.Module):
+    """A 5-class classifier that trains on bam_mini in a moment."""
+
+    def __init__(self, num_classes: int = 5) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = torch.nn.Linear(4, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+
+
+def test_run_bam_passes_maps_through_and_checks_them_before_training(tmp_path):
+    from attrbench.bam.models import load_bam_models
+    from attrbench.bam.pipeline import BamTrainOptions, run_bam
+
+    options = BamTrainOptions(epochs=1, batch_size=32)
+    fresh = tmp_path / "fresh"
+    with pytest.raises(AttrbenchError, match=r"missing \['fs_x0s', 'fs_xos'\]"):
+        run_bam(bam_mini_path(), fresh, train_options=options, run_config=CFG, device="cpu",
+                model=_TinyNet, maps={"VG": {"fo_xos": 0}})
+    assert not fresh.exists()  # refused before the folder was bound or a model trained
+
+    out = tmp_path / "run"
+    ref = run_bam(bam_mini_path(), out, train_options=options, run_config=CFG, device="cpu",
+                  model=_TinyNet)
+    folder = BamFolder(bam_mini_path())
+    models = load_bam_models(out, ["f_o", "f_s"], model=_TinyNet)
+    x_os = stacked(folder.dataset("scene", CFG.split))
+    x_0s = stacked(folder.dataset("scene_only", CFG.split))
+    given = {"VG": {"fo_xos": _raw(models["f_o"], x_os), "fs_xos": _raw(models["f_s"], x_os),
+                    "fs_x0s": _raw(models["f_s"], x_0s)}}
+    own = run_bam(bam_mini_path(), out, train_options=options, run_config=CFG, device="cpu",
+                  model=_TinyNet, maps=given)
+    np.testing.assert_array_equal(own.metrics["mean"].to_numpy(), ref.metrics["mean"].to_numpy())
+    flipped = {"VG": {**given["VG"], "fs_x0s": given["VG"]["fs_x0s"].flip(-1)}}
+    other = run_bam(bam_mini_path(), out, train_options=options, run_config=CFG, device="cpu",
+                    model=_TinyNet, maps=flipped).per_image["g_fs_x0s"].to_numpy()
+    assert not np.array_equal(other, ref.per_image["g_fs_x0s"].to_numpy())

@@ -230,6 +230,30 @@ def given_maps(maps: Any, methods: tuple[str, ...], dataset: Any, positions: np.
     return out
 
 
+def _evaluated_positions(n: int, cfg: BamRunConfig,
+                         gen: torch.Generator) -> np.ndarray | None:
+    """Sorted positions of the ``cfg.num_images`` scored images of a split of ``n`` (drawn with
+    ``gen``, the run's first draw), or None for all of them."""
+    if cfg.num_images is None or cfg.num_images >= n:
+        return None
+    return np.sort(torch.randperm(n, generator=gen)[:cfg.num_images].numpy())
+
+
+def check_maps(folder: BamFolder, cfg: BamRunConfig,
+               maps: dict[str, dict[str, Any]] | None) -> None:
+    """Check ``maps`` (:func:`given_maps`) for the images :func:`run_bam_metrics` will score,
+    before any model is trained (``attrbench.bam.pipeline.run_bam``).
+
+    Raises:
+        AttrbenchError: any error of :func:`given_maps`.
+    """
+    if maps is None:
+        return
+    scenes = folder.dataset("scene", cfg.split)
+    given_maps(maps, cfg.methods, scenes,
+               _evaluated_positions(len(scenes), cfg, make_generator(cfg.seed)))
+
+
 def _rows(values_eligible: tuple[torch.Tensor, torch.Tensor], cfg: BamRunConfig,
           gen: torch.Generator, **keys: Any) -> dict[str, Any]:
     values, eligible = values_eligible
@@ -283,9 +307,7 @@ def run_bam_metrics(folder: BamFolder, models: dict[str, nn.Module], cfg: BamRun
         resolve_method(label, 0.0)
     gen = make_generator(cfg.seed)
     with_obj, no_obj = folder.dataset("scene", cfg.split), folder.dataset("scene_only", cfg.split)
-    keep = None
-    if cfg.num_images is not None and cfg.num_images < len(with_obj):
-        keep = np.sort(torch.randperm(len(with_obj), generator=gen)[:cfg.num_images].numpy())
+    keep = _evaluated_positions(len(with_obj), cfg, gen)
     given = given_maps(maps, cfg.methods, with_obj, keep)
     if keep is not None:
         with_obj, no_obj = with_obj.subset(keep), no_obj.subset(keep)

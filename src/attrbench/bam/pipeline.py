@@ -31,8 +31,8 @@ from typing import Any
 import torch
 
 from attrbench.atomic import atomic_path, write_json_atomic, write_text_atomic
-from attrbench.bam.evaluate import (BamResults, BamRunConfig, _input_range, resolve_method,
-                                   run_bam_metrics)
+from attrbench.bam.evaluate import (BamResults, BamRunConfig, _input_range, check_maps,
+                                   resolve_method, run_bam_metrics)
 from attrbench.bam.manifest import BamFolder
 from attrbench.bam.models import load_bam_models, model_names, train_bam_models, verify
 from attrbench.bam.report import write_bam_report
@@ -99,7 +99,8 @@ def run_bam(root: str | Path, out: str | Path, *,
             train_options: BamTrainOptions = BamTrainOptions(),
             run_config: BamRunConfig = BamRunConfig(), device: str = "auto",
             progress: bool = False,
-            model: ModelSource | None = None) -> BamResults:
+            model: ModelSource | None = None,
+            maps: dict[str, dict[str, Any]] | None = None) -> BamResults:
     """Train/resume the models on a built BAM folder, verify them, compute the metrics, report.
 
     Args:
@@ -112,6 +113,11 @@ def run_bam(root: str | Path, out: str | Path, *,
         model: a user builder ``callable(num_classes) -> nn.Module`` or ``nn.Module`` template
             trained instead of ``train_options.model`` (see
             :func:`~attrbench.bam.models.train_bam_models`); the folder records its class.
+        maps: precomputed maps of some methods, passed to
+            :func:`~attrbench.bam.evaluate.run_bam_metrics` (``{label: {"fo_xos", "fs_xos",
+            "fs_x0s": values}}``, see :func:`~attrbench.bam.evaluate.given_maps`): their MCS and
+            IDR use them; IIR and the X^k series still run the label's method. They must be
+            maps of this folder's trained f_o / f_s; checked before anything is trained.
 
     Returns:
         The :class:`BamResults` (also written to ``out``).
@@ -119,6 +125,7 @@ def run_bam(root: str | Path, out: str | Path, *,
     folder, out = BamFolder(root), Path(out)
     for label in run_config.methods:  # before the first write or any training
         resolve_method(label, 0.0)
+    check_maps(folder, run_config, maps)
     if model is not None:  # the folder is bound to the user model's class
         image_shape = tuple(folder.dataset("scene", "train").spec.image_shape)
         user = probe_identity(model, len(folder.info["objects"]), image_shape, train_options.seed)
@@ -134,7 +141,7 @@ def run_bam(root: str | Path, out: str | Path, *,
                              model=model)
     checks = verify(folder, models, run_config.split)
     write_text_atomic(out / "verify.csv", checks.to_csv(index=False))
-    results = run_bam_metrics(folder, models, run_config)
+    results = run_bam_metrics(folder, models, run_config, maps=maps)
     write_text_atomic(out / "metrics.csv", results.metrics.to_csv(index=False))
     results.per_image.to_parquet(out / "per_image.parquet", index=False)
     write_json_atomic(out / "delta.json", results.delta)
