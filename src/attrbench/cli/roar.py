@@ -24,14 +24,15 @@ def _o(text: str, *decls: str) -> Any:
 
 OptStr = Optional[str]
 OptInt = Optional[int]
-Out = Annotated[Optional[Path], _o("Results folder (resumes if it holds the same config).")]
+Out = Annotated[Optional[Path], option(
+    "out", "Results folder (resumes if it holds the same config).")]
 Preset = Annotated[str, _o(
     "cpu (embedded CIFAR subset, small_cnn, 2 epochs; a demo), cifar (ResNet-20 on the full "
     "CIFAR-10 JPEG splits, 10 epochs, bf16; VG, IG, SG², VarGrad and random, 2 repeats; IG 16 "
     "steps and SG²/VarGrad 10 samples, cut from the papers\x27 25 to fit a CPU; give --data-root) "
     "or paper (ResNet-50, full splits).")]
-Dataset = Annotated[OptStr, _o("Dataset name or directory.")]
-Model = Annotated[OptStr, _o("Architecture retrained at every point.")]
+Dataset = Annotated[OptStr, option("dataset")]
+Model = Annotated[OptStr, option("model", "Architecture retrained at every point.")]
 Recipe = Annotated[OptStr, _o("Training recipe (attrbench train --help lists them).")]
 Epochs = Annotated[OptInt, _o("Override the recipe's epochs.")]
 BatchSize = Annotated[OptInt, _o("Override the recipe's batch size.")]
@@ -44,21 +45,23 @@ Unit = Annotated[OptStr, _o("spatial (channel-reduced pixels) or element (per ch
 Fill = Annotated[OptStr, _o("mean (training per-channel mean), zero, or removed_mean (per image "
                             "and channel).")]
 Limit = Annotated[OptInt, _o("Use the first N images of the split.")]
-Seed = Annotated[OptInt, _o("Base seed; repeat r uses seed + r.")]
-Device = Annotated[OptStr, _o("auto, cpu, cuda or cuda:N.")]
-DataRoot = Annotated[OptStr, _o("Root folder of a dataset on disk.")]
-ImageSize = Annotated[OptInt, _o("Resize side for ImageFolder data (224 for the paper).")]
-Config = Annotated[Optional[Path], _o("TOML file; its \\[roar]/\\[iteroar] table is overridden by "
-                                      "explicit flags.")]
+Seed = Annotated[OptInt, option("seed", "Base seed; repeat r uses seed + r.")]
+Device = Annotated[OptStr, option("device")]
+DataRoot = Annotated[OptStr, option("data_root")]
+ImageSize = Annotated[OptInt, option(
+    "image_size", "Resize side for ImageFolder data (224 for the paper).")]
+Config = Annotated[Optional[Path], option(
+    "config", "TOML file; its \\[roar]/\\[iteroar] table is overridden by explicit flags.")]
 NoReport = Annotated[bool, _o("Skip figures and report.html.", "--no-report")]
 Thresholds = Annotated[OptStr, _o("Percent removed, e.g. 10,30,50,70,90.")]
 Kar = Annotated[bool, _o("Keep-and-retrain: remove the least important t %.", "--kar")]
 Tau = Annotated[Optional[float], _o("Percentile threshold per map \\[default: 95].")]
 Rho = Annotated[Optional[float], _o("Largest masked fraction of the area \\[default: 0.5].")]
 Iterations = Annotated[OptInt, _o("I \\[default: rho / (1 - tau/100)].")]
-Target = Annotated[OptStr, _o("Class explained: predicted (default, as the ROAR code) or label "
-                              "(the paper's z = (x, y); warns: label maps leak the label into "
-                              "the masks, Sec. 4.7) \\[default: predicted].")]
+Target = Annotated[OptStr, option(
+    "target", "Class explained: predicted (default, as the ROAR code) or label (the paper's "
+              "z = (x, y); warns: label maps leak the label into the masks, Sec. 4.7) "
+              "\\[default: predicted].")]
 IterFill = Annotated[OptStr, _o("zero (paper's x*m, default), removed_mean or mean.")]
 Leakage = Annotated[bool, _o("Run the mask-leakage test on the masks afterwards.", "--leakage")]
 LeakageIteration = Annotated[Optional[list[int]], _o(
