@@ -12,7 +12,7 @@ import typer
 
 from attrbench.cli.app import app
 from attrbench.cli.options import (check_known_keys, load_config_file, method_names,
-                                   parse_key_values, parse_method_params)
+                                   option, parse_key_values, parse_method_params)
 from attrbench.errors import AttrbenchError
 
 
@@ -36,13 +36,13 @@ def parse_checkpoint(text: str) -> tuple[str | None, Path]:
 
 @app.command()
 def robustness(
-    checkpoint: Annotated[list[str], typer.Option(help="Checkpoint stem or .safetensors, optionally LABEL=PATH (repeatable: natural vs adversarially trained side by side).")],
-    out: Annotated[Path, typer.Option(help="Results folder (resumes if it holds the same config).")] = Path("runs/robustness"),
-    dataset: Annotated[str, typer.Option(help="Dataset name or directory.")] = "mnist-mini",
-    split: Annotated[str, typer.Option(help="Split to attack.")] = "test",
-    num_images: Annotated[Optional[int], typer.Option(help="Consider the first N images; the correctly classified ones are attacked \\[default: 16].")] = None,
-    method: Annotated[Optional[list[str]], typer.Option(help="Attribution method (repeatable) \\[default: vanilla_gradient].")] = None,
-    method_param: Annotated[Optional[list[str]], typer.Option(help="METHOD.PARAM=VALUE override, e.g. integrated_gradients.steps=20.")] = None,
+    checkpoint: Annotated[list[str], option("checkpoint", "Checkpoint stem or .safetensors, optionally LABEL=PATH (repeatable: natural vs adversarially trained side by side).")],
+    out: Annotated[Path, option("out", "Results folder (resumes if it holds the same config).")] = Path("runs/robustness"),
+    dataset: Annotated[str, option("dataset", "Dataset name or directory.")] = "mnist-mini",
+    split: Annotated[str, option("split", "Split to attack.")] = "test",
+    num_images: Annotated[Optional[int], option("num_images", "Consider the first N images; the correctly classified ones are attacked \\[default: 16].")] = None,
+    method: Annotated[Optional[list[str]], option("method", "Attribution method (repeatable) \\[default: vanilla_gradient].")] = None,
+    method_param: Annotated[Optional[list[str]], option("method_param", "METHOD.PARAM=VALUE override, e.g. integrated_gradients.steps=20.")] = None,
     attack: Annotated[Optional[list[str]], typer.Option(help="random, random_sign, topk, mass_center or lens_topk (repeatable) \\[default: random_sign topk].")] = None,
     eps: Annotated[Optional[list[str]], typer.Option(help="Budget in pixel units, e.g. 8/255 or 0.3 (repeatable) \\[default: 0 1 2 4 8 /255, or 0 1/8 1/4 1/2 1 of the preset eps].")] = None,
     preset: Annotated[Optional[str], typer.Option(help="Attack preset: mnist, flower or imagenet (NOTES §5.3).")] = None,
@@ -50,11 +50,11 @@ def robustness(
     k: Annotated[Optional[int], typer.Option(help="Top-k size, 1 to HxW of the images (checked before anything runs) \\[default: 100 on 28x28, 1000 on >= 128x128].")] = None,
     window: Annotated[Optional[list[int]], typer.Option(help="LENS / NMS radius w (repeatable) \\[default: 1 2 3].")] = None,
     diverse: Annotated[Optional[bool], typer.Option("--diverse/--no-diverse", help="Compute the top-k-div measures \\[default: on].")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed of every random draw \\[default: 0].")] = None,
+    seed: Annotated[Optional[int], option("seed", "Seed of every random draw \\[default: 0].")] = None,
     parity: Annotated[Optional[str], typer.Option(help="code: the LENS code's IG (black image, 100 right-Riemann points; the LENS text fixes none) \\[default: IG from 0 in input space = gray for [-1, 1] inputs, 200 right-Riemann points]; --method-param wins.")] = None,
-    data_root: Annotated[Optional[str], typer.Option(help="Root folder for datasets on disk.")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
-    config: Annotated[Optional[Path], typer.Option(help="TOML file with a \\[robustness] table; explicit flags win.")] = None,
+    data_root: Annotated[Optional[str], option("data_root", "Root folder for datasets on disk.")] = None,
+    device: Annotated[str, option("device", "auto, cpu, cuda or cuda:N.")] = "auto",
+    config: Annotated[Optional[Path], option("config", "TOML file with a \\[robustness] table; explicit flags win.")] = None,
     min_images: Annotated[int, typer.Option(help="Report: a cell with fewer label-kept images shows 'too few' instead of a mean.")] = 5,
     shard: Annotated[Optional[str], typer.Option(help="K/N: compute only the units of work (chunks of each model/method/attack/eps, in loop order) u with u % N == K into --out; auto: from torchrun or SLURM. The shard that finds every unit on disk writes the report.")] = None,
 ) -> None:
