@@ -298,9 +298,44 @@ def progress_lines(run: dict[str, Any], expected: int) -> list[str]:
                          f"{short(v)} {minutes(float(s))}"
                          for v, s in zip(maps["variant"], maps["seconds"])) + ".")
     if not math.isnan(per) and expected > done:
-        lines.append(f"- Estimated time left: about {minutes(per * (expected - done))} of "
-                     "retraining on one core (plus the maps not yet computed).")
+        left = per * (expected - done)
+        maps_left = maps_left_seconds(run)
+        extra = ("" if maps_left is None else
+                 f", plus about {minutes(maps_left)} for the maps not yet computed (scaled from "
+                 "the measured per-gradient rate)")
+        lines.append(f"- Estimated time left: about {minutes(left)} of retraining on one "
+                     f"core{extra}.")
     return lines
+
+
+def gradients_per_image(variant: str, params: dict[str, Any]) -> int | None:
+    """Input gradients per image of a preset estimator (None for others)."""
+    method = variant.partition("|")[0]
+    p = params.get(method, {})
+    counts = {"vanilla_gradient": 1, "integrated_gradients": p.get("steps", 200),
+              "smoothgrad_sq": p.get("n_samples", 15), "vargrad": p.get("n_samples", 15)}
+    return counts.get(method)
+
+
+def maps_left_seconds(run: dict[str, Any]) -> float | None:
+    """Seconds of the estimators' maps not computed yet, from the fastest measured rate."""
+    cfg, maps = run["config"], run["maps"]
+    params = cfg.get("method_params") or {}
+    if maps.empty:
+        return None
+    rates = []
+    for v, sec, n in zip(maps["variant"], maps["seconds"], maps["images"]):
+        g = gradients_per_image(v, params)
+        if g:
+            rates.append(float(sec) / (float(n) * g))
+    if not rates:
+        return None
+    images = float(maps["images"].iloc[0])
+    todo = [v for v in cfg["variants"] if v != RANDOM and v not in set(maps["variant"])]
+    grads = [gradients_per_image(v, params) for v in todo]
+    if any(g is None for g in grads):
+        return None
+    return min(rates) * images * float(sum(grads))  # type: ignore[arg-type]
 
 
 def settings_lines(cfg: dict[str, Any]) -> list[str]:

@@ -131,3 +131,14 @@ def test_iteroar_claims(tmp_path: Path, tiny: dict[str, Any], script: Any) -> No
     assert claims[script.ITEROAR_CLAIMS[3]].startswith("not yet")
     page = script.iteroar_page(run, "PLAN TEXT")
     assert "PLAN TEXT" in page and "Mask overlap" in page
+
+
+def test_maps_left_is_scaled_from_the_measured_rate(tmp_path: Path, tiny: dict[str, Any],
+                                                    script: Any) -> None:
+    cfg = _roar_folder(tmp_path / "roar", tiny, {("none", 0.0): [0.85]})
+    store = ResultStore(tmp_path / "roar", cfg.identity(), cfg.seed, benchmark="roar")
+    # VG: 1 gradient per image, 100 images in 10 s -> 0.1 s per gradient; SG² (15) remains.
+    store.table("maps").write("vg", [{"variant": VG, "model_sha256": "x", "seconds": 10.0,
+                                      "images": 100, "params": "{}"}])
+    run = script.read_run(tmp_path / "roar")
+    assert script.maps_left_seconds(run) == pytest.approx(0.1 * 100 * 15)
