@@ -109,3 +109,44 @@ def test_train_help_shows_the_train_table() -> None:
     page = CliRunner().invoke(app, ["train", "--help"],
                               env={"COLUMNS": "2000", "NO_COLOR": "1"}).output
     assert "TOML file with a [train] table" in page
+
+
+def _documented_command_lines() -> list[str]:
+    """``attrbench ...`` lines of README.md's and docs/*.md's code, backslash continuations joined
+    (inline `attrbench ...` spans of the docs included)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    lines = []
+    for doc in [root / "README.md", *sorted((root / "docs").rglob("*.md"))]:
+        text = doc.read_text(encoding="utf-8").replace("\\\n", " ")
+        for line in text.splitlines():
+            line = line.split(" #", 1)[0]
+            lines += [m.group(0) for m in re.finditer(r"(?<![\w/.-])attrbench [^`\n]*",
+                                                      line.strip())]
+    return lines
+
+
+def test_documented_commands_use_existing_flags() -> None:
+    """Every flag in README.md / docs command lines exists on its command (catches stale docs)."""
+    import shlex
+
+    tree = typer.main.get_command(app)
+    stale = []
+    lines = _documented_command_lines()
+    assert len(lines) > 10
+    for line in lines:
+        try:
+            tokens = shlex.split(line)[1:]
+        except ValueError:
+            continue
+        cmd, i = tree, 0
+        while i < len(tokens) and tokens[i] in (getattr(cmd, "commands", None) or {}):
+            cmd, i = cmd.commands[tokens[i]], i + 1
+        if cmd is tree:
+            continue  # `attrbench` in prose, or an unknown word
+        flags = {f for p in cmd.params for f in (*p.opts, *p.secondary_opts)} | {"--help"}
+        stale += [f"{line!r}: {t}" for t in tokens[i:]
+                  if t.startswith("--") and t.split("=", 1)[0] not in flags]
+    assert not stale, "\n".join(stale)
