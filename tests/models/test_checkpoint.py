@@ -91,7 +91,9 @@ def test_sidecar_contents(tmp_path: Path) -> None:
     assert side["weights_file"] == "ckpt.safetensors" and len(side["weights_sha256"]) == 64
     assert side["num_parameters"] == sum(p.numel() for p in model.parameters())
     assert "git_revision" in side and "created" in side
-    assert read_checkpoint_metadata(tmp_path / "ckpt") == side
+    # read back with the regime record every loader sees (natural training: none was given)
+    assert read_checkpoint_metadata(tmp_path / "ckpt") == {**side, "regime": {
+        "name": "none", "preset": None, "params": {}, "resolved": None}}
 
 
 def test_standard_keys_present_when_not_given(tmp_path: Path) -> None:

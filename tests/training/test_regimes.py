@@ -19,11 +19,12 @@ from torch import nn
 
 from attrbench.adversarial import InputSpace, ig_norm_loss
 from attrbench.errors import AttrbenchError
-from attrbench.models.pretrained import pretrained_metadata
+from attrbench.models import (checkpoint_regime, create_model, load_checkpoint,
+                              read_checkpoint_metadata, save_checkpoint)
+from attrbench.models.pretrained import load_pretrained, pretrained_metadata, pretrained_path
 from attrbench.training import TrainConfig, train
 from attrbench.training.regimes import (
     REGIMES,
-    checkpoint_regime,
     create_regime,
     list_regimes,
     training_step,
@@ -167,15 +168,28 @@ def test_diverged_step_is_refused_before_any_update() -> None:
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
-def test_old_sidecars_read_as_regime_records() -> None:
-    """Sidecars written before regimes kept the record under "adversarial"; both read the same."""
-    shipped = pretrained_metadata("cifar_resnet20.none")
-    assert "adversarial" in shipped and "regime" not in shipped
-    assert checkpoint_regime(shipped) == create_regime("none").record()
-    old_pgd = {"adversarial": {"name": "pgd", "preset": "mnist", "resolved": {"steps": 2}}}
-    assert checkpoint_regime(old_pgd) == {"name": "pgd", "preset": "mnist", "params": {},
-                                          "resolved": {"steps": 2}}
-    assert checkpoint_regime({}) == create_regime("none").record()
+def test_every_loaded_sidecar_has_a_regime_record(tmp_path: Path) -> None:
+    """Sidecars written before regimes kept the record under "adversarial" (shipped models, old
+    PGD runs); read_checkpoint_metadata / load_checkpoint give every one a "regime" record."""
+    natural = create_regime("none").record()
+    raw = json.loads(pretrained_path("cifar_resnet20.none").with_suffix(".json").read_text())
+    assert "adversarial" in raw and "regime" not in raw  # as shipped
+    assert pretrained_metadata("cifar_resnet20.none")["regime"] == natural
+    assert load_pretrained("cifar_resnet20.none")[1]["regime"] == natural
+
+    model = create_model("small_cnn", num_classes=3, in_channels=1)
+    old_pgd = {"name": "pgd", "preset": "mnist", "resolved": {"steps": 2}}
+    save_checkpoint(model, tmp_path / "old", {"adversarial": old_pgd})
+    want = {"name": "pgd", "preset": "mnist", "params": {}, "resolved": {"steps": 2}}
+    assert read_checkpoint_metadata(tmp_path / "old")["regime"] == want
+    meta = load_checkpoint(tmp_path / "old.safetensors")[1]
+    assert meta["regime"] == want and meta["adversarial"] == old_pgd  # the old key is kept
+    save_checkpoint(model, tmp_path / "bare")
+    assert read_checkpoint_metadata(tmp_path / "bare")["regime"] == natural
+    record = create_regime("pgd", "mnist", {"steps": 3}).record()
+    save_checkpoint(model, tmp_path / "new", {"regime": record, "adversarial": old_pgd})
+    assert read_checkpoint_metadata(tmp_path / "new")["regime"] == json.loads(json.dumps(record))
+    assert checkpoint_regime({"regime": "pgd"}) == natural  # not a record: natural
 
 
 def _cfg(**kw) -> TrainConfig:
@@ -228,6 +242,7 @@ def test_ig_norm_run_resumes_exactly(tmp_path: Path) -> None:
     assert all(torch.equal(full[k], resumed[k]) for k in full)
     sidecar = json.loads((tmp_path / "full" / "model.json").read_text())
     assert sidecar["regime"]["name"] == "ig-norm" and sidecar["regime"]["resolved"]["lam"] == 1.0
+    assert load_checkpoint(tmp_path / "full" / "model")[1]["regime"] == sidecar["regime"]
     run = json.loads((tmp_path / "full" / "run.json").read_text())["config"]
     assert run["regime"] == "ig-norm" and run["regime_params"] == {"steps": 1, "ig_steps": 2}
 

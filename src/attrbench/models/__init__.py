@@ -14,6 +14,7 @@ from __future__ import annotations
 from attrbench.models.checkpoint import (
     apply_state_dict,
     checkpoint_paths,
+    checkpoint_regime,
     load_checkpoint,
     load_weights_file,
     read_checkpoint_metadata,
@@ -47,6 +48,7 @@ __all__ = [
     "apply_state_dict",
     "check_input_compatible",
     "checkpoint_paths",
+    "checkpoint_regime",
     "count_parameters",
     "create_model",
     "first_conv_in_channels",

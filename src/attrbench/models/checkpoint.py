@@ -10,8 +10,13 @@ on load.
 Sidecar keys: ``format``, ``format_version``, ``weights_file``, ``weights_sha256``,
 ``num_parameters``, ``architecture``, ``num_classes``, ``in_channels``, ``input_normalization``,
 ``model_kwargs``, ``classes``, ``normalization``, ``augmentation``, ``config``, ``metrics``,
-``seed``, ``input_shape`` (``[C, H, W]`` of the training images, or None), ``versions``, ``git_revision``, ``created``, and any further keys the caller passes in
-``metadata``.
+``seed``, ``input_shape`` (``[C, H, W]`` of the training images, or None), ``versions``,
+``git_revision``, ``created``, and any further keys the caller passes in ``metadata``.
+
+Every sidecar read back (:func:`read_checkpoint_metadata`, hence :func:`load_checkpoint` and the
+shipped models) has a ``"regime"`` record ``{"name", "preset", "params", "resolved"}``: the one the
+training loop wrote, the pre-regime ``"adversarial"`` record of older sidecars (PGD only), or
+natural training when neither is there (:func:`checkpoint_regime`).
 """
 
 from __future__ import annotations
@@ -49,6 +54,34 @@ _WEIGHT_SOURCE_OPTIONS: dict[str, Any] = {"pretrained": False, "allow_download":
 _MODEL_KEYS = ("architecture", "num_classes", "in_channels", "input_normalization", "model_kwargs")
 _WRITTEN_KEYS = ("format", "format_version", "weights_file", "weights_sha256", "num_parameters",
                  "versions", "git_revision", "created")
+#: Sidecar key of the training-regime record before regimes existed (PGD only): ``{"name",
+#: "preset", "resolved"}``.
+LEGACY_REGIME_KEY = "adversarial"
+#: The regime record of natural training (``attrbench.training.regimes.Regime().record()``).
+NATURAL_REGIME: Mapping[str, Any] = {"name": "none", "preset": None, "params": {},
+                                     "resolved": None}
+
+
+def checkpoint_regime(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The training-regime record of a sidecar, also of one written before regimes existed.
+
+    Args:
+        metadata: a sidecar as stored (``"regime"`` written by the training loop, or the older
+            ``"adversarial"`` record, or neither).
+
+    Returns:
+        ``{"name", "preset", "params", "resolved"}`` (a new dict); a sidecar with neither record
+        is natural training (``name == "none"``); missing fields take the natural values.
+    """
+    record = metadata.get("regime")
+    if record is None:
+        record = metadata.get(LEGACY_REGIME_KEY)
+    out = {**NATURAL_REGIME, "params": {}}
+    if isinstance(record, Mapping):
+        out.update({k: record[k] for k in out if k in record})
+    if out["params"] is None:
+        out["params"] = {}
+    return out
 
 
 def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
@@ -311,7 +344,8 @@ def check_checkpoint_input(meta: Mapping[str, Any], image_shape: tuple[int, ...]
 
 
 def read_checkpoint_metadata(path: str | Path) -> dict[str, Any]:
-    """The JSON sidecar of a checkpoint (no weights are read).
+    """The JSON sidecar of a checkpoint (no weights are read), with its ``"regime"`` record
+    (:func:`checkpoint_regime`: older sidecars' ``"adversarial"`` record, or natural training).
 
     Raises:
         AttrbenchError: the sidecar is missing, not JSON, or not an attrbench checkpoint sidecar.
@@ -347,6 +381,7 @@ def read_checkpoint_metadata(path: str | Path) -> dict[str, Any]:
         raise AttrbenchError(
             f"Checkpoint sidecar {str(sidecar_path)!r} lacks {missing}; it cannot be rebuilt."
         )
+    meta["regime"] = checkpoint_regime(meta)
     return meta
 
 

@@ -7,7 +7,6 @@ revision, accuracy and the weights' SHA-256) in ``attrbench/models/weights/``. T
 
 from __future__ import annotations
 
-import json
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -50,9 +49,12 @@ def pretrained_path(name: str) -> Path:
 
 
 def pretrained_metadata(name: str) -> dict[str, Any]:
-    """The sidecar of shipped model ``name`` (no weights are read)."""
-    path = pretrained_path(name)
-    return json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    """The sidecar of shipped model ``name`` as
+    :func:`~attrbench.models.read_checkpoint_metadata` reads it (with its ``"regime"`` record;
+    no weights are read)."""
+    from attrbench.models.checkpoint import read_checkpoint_metadata
+
+    return read_checkpoint_metadata(pretrained_path(name))
 
 
 def load_pretrained(name: str, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:

@@ -9,7 +9,9 @@ and FPA / Rectangle augmentation:
   buffers restored afterwards and parameter ``.grad`` untouched; None for natural training;
 * ``regime.loss(model, x, x_adv, y, label_smoothing=..., reduction=...) -> (loss, logits)``: the
   outer objective the optimiser descends;
-* ``regime.record()``: the JSON-ready record the checkpoint sidecar keeps under ``"regime"``.
+* ``regime.record()``: the JSON-ready record the checkpoint sidecar keeps under ``"regime"``
+  (read back by :func:`attrbench.models.read_checkpoint_metadata`, which maps the pre-regime
+  ``"adversarial"`` record of older sidecars to it).
 
 :func:`training_step` is one SGD step on that objective; the loop calls it for every batch of a
 one-process run (a ``torchrun`` run calls ``perturb`` and ``loss`` itself, to weight its share of
@@ -278,30 +280,3 @@ def training_step(
     loss.backward()
     optimizer.step()
     return loss.detach(), logits.detach()
-
-
-#: Sidecar key of the regime record before regimes existed (PGD only): ``{"name", "preset",
-#: "resolved"}``.
-LEGACY_SIDECAR_KEY = "adversarial"
-
-
-def checkpoint_regime(metadata: Mapping[str, Any]) -> dict[str, Any]:
-    """The regime record of a checkpoint sidecar, also from one written before regimes existed.
-
-    Args:
-        metadata: a sidecar (:func:`attrbench.models.read_checkpoint_metadata`).
-
-    Returns:
-        ``{"name", "preset", "params", "resolved"}``; a sidecar with neither ``"regime"`` nor the
-        older ``"adversarial"`` record is natural training.
-    """
-    record = metadata.get("regime")
-    if record is None:
-        record = metadata.get(LEGACY_SIDECAR_KEY)
-    if not isinstance(record, Mapping):
-        return Regime().record()
-    out = Regime().record()
-    out.update({k: record[k] for k in out if k in record})
-    if out["params"] is None:
-        out["params"] = {}
-    return out
