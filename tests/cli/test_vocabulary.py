@@ -1,4 +1,4 @@
-"""One flag name per concept across every command (issue 12 item 4; docs/design.md, "CLI vocabulary").
+"""One flag name per concept across every command (issue 12 item 4; docs/design.md).
 
 The test walks the whole Typer/Click command tree and looks at every option: a parameter that
 stands for a vocabulary concept (its Python name, or a known other name for it) must use the one
