@@ -42,8 +42,9 @@ def test_metric_table_and_samples(folder: BamFolder, models: dict) -> None:
     main = res.metrics[res.metrics["metric"].isin(["MCS", "IDR", "IIR"])
                        & (res.metrics["method"] != "TCAV")]
     assert len(main) == 2 * 2 * 3  # methods x regions x metrics
-    tcav = res.metrics[res.metrics["method"] == "TCAV"]
-    assert set(tcav["metric"]) == {"TCAV", "MCS"} and len(tcav) == 4
+    tcav = res.metrics[(res.metrics["method"] == "TCAV")
+                       & res.metrics["metric"].isin(["TCAV", "MCS"])]
+    assert len(tcav) == 4
     assert set(main["region"]) == {"object", "random"}
     rates = main[main["metric"] != "MCS"].dropna(subset=["mean"])
     assert ((rates["mean"] >= 0) & (rates["mean"] <= 1)).all()
@@ -149,3 +150,32 @@ def test_iir_uses_similar_deltas_and_the_class_of_x(folder: BamFolder, models: d
     assert (predict(models["f_s"], s["x_0d"]).argmax(1) != t_x).any()  # the test can tell
     black = _black(folder.dataset("scene", "test"))
     torch.testing.assert_close(s["sd"], _maps(models["f_s"], "VG", s["x_0d"], black, 128, t_x))
+
+
+def test_tcav_series_is_tcav_of_f_k_minus_f_1(folder: BamFolder, models: dict) -> None:
+    """TCAV's X^k series (Fig. 6): TCAV(f_k) - TCAV(f_1.0) on the CF class's CF test images."""
+    from attrbench.bam.evaluate import _tcav_sets
+    from attrbench.bam.models import stacked
+    from attrbench.bam.tcav import tcav_layers, tcav_score
+
+    cfg = BamRunConfig(methods=("GC",), delta_steps=1, n_trials=2, trial_size=4, num_images=4,
+                       tcav_random=2)
+    rows = run_bam_metrics(folder, models, cfg).metrics
+    series = rows[(rows["method"] == "TCAV") & (rows["metric"] == "MCS_k")]
+    sets = folder.commonality_sets
+    assert list(series["k"]) == [float(k[1:]) for k in sets[:-1]]
+    cf = folder.info["scenes"].index(folder.info["cf_scene"])
+    data = folder.dataset(sets[-1], "test")
+    x = stacked(data.subset(np.flatnonzero(data.labels.numpy() == cf)))
+    concept, randoms = _tcav_sets(folder)
+
+    def score(k: str) -> float:
+        m = models[f"f_{k}"]
+        return tcav_score(m, tcav_layers(m), x, torch.full((len(x),), cf), concept, randoms,
+                          n_random=2, seed=0)["score"]
+
+    ref = score(sets[-1])
+    expected = [score(k) - ref for k in sets[:-1]]
+    np.testing.assert_allclose(series["mean"].to_numpy(), expected, equal_nan=True)
+    pearson = rows[(rows["method"] == "TCAV") & (rows["metric"] == "MCS_k_pearson")]
+    assert len(pearson) == 1

@@ -15,6 +15,7 @@ BAM Sec. 4-5, App. A, C, G and the authors' ``bam/metrics.py`` (NOTES §2.3-2.4)
 * baselines: the same computations with each region moved to a random place (App. G);
 * MCS series: each X^k model against X^{1.0} on the always-CF class's test images with the CF,
   and its Pearson correlation with the accuracy drop when the CF is removed (Fig. 6).
+  With TCAV on, TCAV's series too: ``TCAV(f_k) - TCAV(f_1.0)`` (Fig. 6, dotted line).
 
 Everything is reported as mean +- std over ``n_trials`` trials of ``trial_size`` pairs.
 """
@@ -408,15 +409,59 @@ def _commonality_rows(folder: BamFolder, models: dict[str, nn.Module], cfg: BamR
                         metric="MCS_k", method=label, region="object", k=float(k[1:]))
             rows.append(row)
             means.append(row["mean"])
-        drop = [drops[k] for k in sets[:-1]]
-        finite = np.isfinite(means) & np.isfinite(drop)
-        r = (stats.pearsonr(np.asarray(means)[finite], np.asarray(drop)[finite]).statistic
-             if finite.sum() >= 3 and np.std(np.asarray(means)[finite]) > 0
-             and np.std(np.asarray(drop)[finite]) > 0 else math.nan)
-        rows.append({"metric": "MCS_k_pearson", "method": label, "region": "object", "k": math.nan,
-                     "mean": float(r), "std": math.nan, "trial_size": 0,
-                     "eligible": int(finite.sum())})
+        rows.append(_pearson_row(label, means, [drops[k] for k in sets[:-1]]))
+    if cfg.tcav:
+        rows.extend(_tcav_series_rows(folder, models, cfg, x, drops))
     return rows
+
+
+def _tcav_sets(folder: BamFolder) -> tuple[torch.Tensor, torch.Tensor]:
+    """TCAV's concept and random images: training X_{o,s} images with the CF object (every
+    scene), and training X_{empty,s} images, (M, C, H, W) and (R, C, H, W)."""
+    cf = folder.info["objects"].index(folder.info["cf_object"])
+    train = folder.dataset("obj", "train")
+    concept = stacked(train.subset(np.flatnonzero(train.labels.numpy() == cf)))
+    return concept, stacked(folder.dataset("scene_only", "train"))
+
+
+def _tcav_series_rows(folder: BamFolder, models: dict[str, nn.Module], cfg: BamRunConfig,
+                      x: torch.Tensor, drops: dict[str, float]) -> list[dict[str, Any]]:
+    """TCAV's X^k series (Fig. 6, dotted line): ``TCAV(f_k) - TCAV(f_1.0)`` for the CF concept.
+
+    Each X^k model's TCAV score (:func:`~attrbench.bam.tcav.tcav_score`, layers with p > 0.01
+    dropped) of the CF-object concept for the always-CF class, on ``x``: that class's test images
+    with the CF. Concept and random sets as in :func:`_tcav_rows`. One score per model, so the
+    rows have no std; ``MCS_k_pearson`` is its Pearson r with the accuracy drop.
+    """
+    from attrbench.bam.tcav import tcav_layers, tcav_score
+
+    sets = folder.commonality_sets
+    cf_label = folder.info["scenes"].index(folder.info["cf_scene"])
+    concept, randoms = _tcav_sets(folder)
+    score = {}
+    for k in sets:
+        model = models[f"f_{k}"]
+        device = next(model.parameters()).device
+        score[k] = tcav_score(model, tcav_layers(model), x.to(device),
+                              torch.full((len(x),), cf_label, device=device), concept.to(device),
+                              randoms.to(device), n_random=cfg.tcav_random,
+                              seed=cfg.seed)["score"]
+    rows = [{"metric": "MCS_k", "method": "TCAV", "region": "object", "k": float(k[1:]),
+             "mean": score[k] - score[sets[-1]], "std": math.nan, "trial_size": len(x),
+             "eligible": len(x)} for k in sets[:-1]]
+    rows.append(_pearson_row("TCAV", [r["mean"] for r in rows], [drops[k] for k in sets[:-1]]))
+    return rows
+
+
+def _pearson_row(label: str, means: list[float], drop: list[float]) -> dict[str, Any]:
+    """``MCS_k_pearson`` row: Pearson r of an MCS series with the accuracy drops (finite pairs;
+    NaN with fewer than 3 or a constant series)."""
+    m, d = np.asarray(means, dtype=float), np.asarray(drop, dtype=float)
+    finite = np.isfinite(m) & np.isfinite(d)
+    r = (stats.pearsonr(m[finite], d[finite]).statistic
+         if finite.sum() >= 3 and np.std(m[finite]) > 0 and np.std(d[finite]) > 0 else math.nan)
+    return {"metric": "MCS_k_pearson", "method": label, "region": "object", "k": math.nan,
+            "mean": float(r), "std": math.nan, "trial_size": 0, "eligible": int(finite.sum())}
 
 
 def _tcav_rows(folder: BamFolder, models: dict[str, nn.Module], cfg: BamRunConfig,
@@ -435,11 +480,10 @@ def _tcav_rows(folder: BamFolder, models: dict[str, nn.Module], cfg: BamRunConfi
     from attrbench.bam.tcav import tcav_layers, tcav_score
 
     cf = folder.info["objects"].index(folder.info["cf_object"])
-    train, test = folder.dataset("obj", "train"), folder.dataset("obj", cfg.split)
-    concept = stacked(train.subset(np.flatnonzero(train.labels.numpy() == cf)))
+    test = folder.dataset("obj", cfg.split)
+    concept, randoms = _tcav_sets(folder)
     test = test.subset(np.flatnonzero(test.labels.numpy() == cf))
     inputs = stacked(test)
-    randoms = stacked(folder.dataset("scene_only", "train"))
     targets = {"f_o": torch.full((len(inputs),), cf),
                "f_s": labels_by_stem(folder, test.files, "scene")}
     result = {}

@@ -43,7 +43,7 @@ def train_bam_models(
     folder: BamFolder, out: str | Path, *, model: str | ModelSource = "small_cnn",
     recipe: str = "quick",
     epochs: int | None = None, seed: int = 0, device: str = "auto", commonality: bool = True,
-    progress: bool = False, **overrides: Any,
+    progress: bool = False, k_epochs: int | None = None, **overrides: Any,
 ) -> dict[str, Path]:
     """Train (or resume, or just load) every BAM model under ``out/models/<name>``.
 
@@ -61,6 +61,7 @@ def train_bam_models(
         device: ``auto``, ``cpu``, ``cuda``.
         commonality: also train the X^k scene models.
         progress: show progress bars.
+        k_epochs: epochs of the X^k models (None = ``epochs``).
         **overrides: further :class:`TrainConfig` fields (``batch_size``, ``lr`` ...).
 
     Returns:
@@ -69,9 +70,10 @@ def train_bam_models(
     paths: dict[str, Path] = {}
     build = None if isinstance(model, str) else fresh_copies(model)  # a user model
     for name, labelling in model_names(folder, commonality).items():
+        n_epochs = epochs if k_epochs is None or name in ("f_o", "f_s") else k_epochs
         cfg = TrainConfig.from_recipe(recipe, dataset=str(folder.tree(labelling)),
                                       model=model if build is None else "user",
-                                      epochs=epochs, seed=seed, device=device, **overrides)
+                                      epochs=n_epochs, seed=seed, device=device, **overrides)
         result = train(cfg, Path(out) / "models" / name, progress=progress, model=build)
         paths[name] = result.checkpoint
     return paths

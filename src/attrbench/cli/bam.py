@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from attrbench.cli.app import app
 from attrbench.errors import AttrbenchError
+
+if TYPE_CHECKING:
+    from attrbench.bam.pipeline import BamTrainOptions
 
 bam_app = typer.Typer(help="BAM: attribution methods vs known relative feature importance.",
                       no_args_is_help=True)
@@ -17,8 +20,15 @@ app.add_typer(bam_app, name="bam")
 DataOpt = Annotated[Optional[Path], typer.Option(
     "--dataset", help="Built BAM folder \\[default: the shipped 64 px bam_mini set].")]
 OutOpt = Annotated[Path, typer.Option(help="Run folder (models resume there).")]
-ModelOpt = Annotated[str, typer.Option(help="Architecture of the BAM models (resnet50 = paper).")]
-EpochsOpt = Annotated[int, typer.Option(help="Training epochs per model.")]
+ModelOpt = Annotated[Optional[str], typer.Option(
+    help="Architecture of the BAM models (resnet50 = paper) \\[default: the preset's, else "
+         "small_cnn].")]
+EpochsOpt = Annotated[Optional[int], typer.Option(
+    help="Training epochs per model \\[default: the preset's, else 30].")]
+PresetOpt = Annotated[Optional[str], typer.Option(
+    help="Named setting (data build, training, metric defaults); explicit options win. cpu: "
+         "the 10 x 10 MiniPlaces set at 32 px, ResNet-20s fine-tuned from cifar_resnet20.none, "
+         "~75 min on one core (docs/design.md, 'BAM CPU preset').")]
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]
 
 
@@ -26,6 +36,22 @@ def _data(data: Path | None) -> Path:
     from attrbench.bam.manifest import bam_mini_path
 
     return data if data is not None else bam_mini_path()
+
+
+def _train_options(preset: str | None, model: str | None, epochs: int | None,
+                   seed: int) -> BamTrainOptions:
+    """The preset's training options (or the plain defaults) with the explicit options applied."""
+    import dataclasses
+
+    from attrbench.bam.pipeline import BamTrainOptions, get_preset
+
+    base = get_preset(preset).train if preset is not None else BamTrainOptions()
+    changes: dict[str, object] = {"seed": seed}
+    if model is not None:
+        changes["model"] = model
+    if epochs is not None:
+        changes["epochs"] = epochs
+    return dataclasses.replace(base, **changes)
 
 
 @bam_app.command("build")
@@ -41,16 +67,22 @@ def build_command(
         "--object", help="Object class to use (repeatable) \\[default: all].")] = None,
     scene_class: Annotated[Optional[list[str]], typer.Option(
         "--scene", help="Scene class to use (repeatable) \\[default: all].")] = None,
-    per_pair: Annotated[int, typer.Option(
+    per_pair: Annotated[Optional[int], typer.Option(
         help="Images per (object, scene) pair. A class with fewer crops is split into disjoint "
-             "train / test crop pools first, so no crop is in both splits.")] = 100,
-    val_fraction: Annotated[float, typer.Option(help="Held-out fraction (test split).")] = 0.1,
-    image_size: Annotated[int, typer.Option(help="Output side in pixels.")] = 128,
+             "train / test crop pools first, so no crop is in both splits \\[default: the "
+             "preset's, else 100].")] = None,
+    val_fraction: Annotated[Optional[float], typer.Option(
+        help="Held-out fraction (test split) \\[default: the preset's, else 0.1].")] = None,
+    image_size: Annotated[Optional[int], typer.Option(
+        help="Output side in pixels \\[default: the preset's, else 128].")] = None,
     seed: Annotated[int, typer.Option(help="Seed of every draw.")] = 0,
     commonality: Annotated[bool, typer.Option(help="Also build the X^k sets.")] = True,
     cf_object: Annotated[Optional[str], typer.Option(help="Common-feature object class.")] = None,
     cf_scene: Annotated[Optional[str], typer.Option(help="Always-CF scene class.")] = None,
     image_format: Annotated[str, typer.Option("--format", help="jpg or png.")] = "jpg",
+    preset: Annotated[Optional[str], typer.Option(
+        help="Build the data of a named 'bam run' preset (cpu: per pair 300, 32 px); explicit "
+             "options win.")] = None,
 ) -> None:
     """Paste object crops into scenes: obj/scene/scene_only/obj_gray trees, masks, manifest."""
     from attrbench.bam.build import BamBuildConfig, build_bam
@@ -60,11 +92,17 @@ def build_command(
         scenes = scenes or miniplaces / "miniplaces-scenes.tar"
     if objects is None or scenes is None:
         raise AttrbenchError("Give --miniplaces DIR, or both --objects and --scenes.")
+    from attrbench.bam.pipeline import get_preset
+
+    sizes: dict = dict(get_preset(preset).build) if preset is not None else {}
+    for key, value in (("per_pair", per_pair), ("val_fraction", val_fraction),
+                       ("image_size", image_size)):
+        if value is not None:
+            sizes[key] = value
     cfg = BamBuildConfig(
         objects=tuple(object_class) if object_class else None,
-        scenes=tuple(scene_class) if scene_class else None, per_pair=per_pair,
-        val_fraction=val_fraction, image_size=image_size, seed=seed, commonality=commonality,
-        cf_object=cf_object, cf_scene=cf_scene, image_format=image_format)
+        scenes=tuple(scene_class) if scene_class else None, seed=seed, commonality=commonality,
+        cf_object=cf_object, cf_scene=cf_scene, image_format=image_format, **sizes)
     manifest = build_bam(objects, scenes, out, cfg)
     counts = manifest.groupby(["set", "split"]).size().to_string()
     typer.echo(f"wrote {out}\n{counts}")
@@ -88,25 +126,25 @@ def coco_crops_command(
 
 @bam_app.command("verify")
 def verify_command(
-    data: DataOpt = None, out: OutOpt = Path("runs/bam"), model: ModelOpt = "small_cnn",
-    epochs: EpochsOpt = 30, seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+    data: DataOpt = None, out: OutOpt = Path("runs/bam"), model: ModelOpt = None,
+    epochs: EpochsOpt = None, seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
     commonality: Annotated[bool, typer.Option(help="Also train/check the X^k models.")] = True,
-    device: DeviceOpt = "auto",
+    device: DeviceOpt = "auto", preset: PresetOpt = None,
 ) -> None:
     """Train (or load) f_o, f_s and the X^k models and print the Fig. 2 checks."""
     from attrbench.atomic import write_text_atomic
     from attrbench.bam.manifest import BamFolder
-    from attrbench.bam.models import load_bam_models, model_names, train_bam_models, verify
-    from attrbench.bam.pipeline import BamTrainOptions, bind_run_folder
+    from attrbench.bam.models import load_bam_models, model_names, verify
+    from attrbench.bam.pipeline import bind_run_folder, check_preset_data, get_preset, train_models
     from attrbench.runtime import resolve_device
 
     folder = BamFolder(_data(data))
-    opts = BamTrainOptions(model=model, epochs=epochs, seed=seed)
+    opts = _train_options(preset, model, epochs, seed)
+    if preset is not None:
+        check_preset_data(get_preset(preset), folder)
     bind_run_folder(folder, out, opts)  # the same folder identity as `bam run`
     use_k = commonality and bool(folder.commonality_sets)
-    train_bam_models(folder, out, model=opts.model, recipe=opts.recipe, epochs=opts.epochs,
-                     seed=opts.seed, device=device, commonality=use_k, batch_size=opts.batch_size,
-                     lr=opts.lr)
+    train_models(folder, out, opts, device=device, commonality=use_k)
     models = load_bam_models(out, list(model_names(folder, use_k)), resolve_device(device))
     table = verify(folder, models)
     out.mkdir(parents=True, exist_ok=True)
@@ -116,19 +154,21 @@ def verify_command(
 
 @bam_app.command("run")
 def run_command(
-    data: DataOpt = None, out: OutOpt = Path("runs/bam"), model: ModelOpt = "small_cnn",
-    epochs: EpochsOpt = 30,
+    data: DataOpt = None, out: OutOpt = Path("runs/bam"), model: ModelOpt = None,
+    epochs: EpochsOpt = None, preset: PresetOpt = None,
     method: Annotated[Optional[list[str]], typer.Option(
         help="Paper label (GC VG SG IG IG-SG GxI GB GGC) or registered method (repeatable) "
              "\\[default: the paper's eight]. As in the authors' code, SG and IG-SG are the "
              "squared forms (mean of squared maps over 25 noisy copies) and IG/IG-SG use 25 "
              "points at linspace(0, 1, 25) from a black baseline.")] = None,
     num_images: Annotated[Optional[int], typer.Option(
-        help="Use N test images \\[default: all].")] = None,
-    trials: Annotated[int, typer.Option(help="Trials for the error bars.")] = 10,
-    trial_size: Annotated[int, typer.Option(
+        help="Use N test images \\[default: the preset's, else all].")] = None,
+    trials: Annotated[Optional[int], typer.Option(
+        help="Trials for the error bars \\[default: the preset's, else 10].")] = None,
+    trial_size: Annotated[Optional[int], typer.Option(
         help="Pairs per trial. With no more eligible pairs than this, the mean over all n is "
-             "reported with n and no std (not resampled).")] = 100,
+             "reported with n and no std (not resampled) \\[default: the preset's, else "
+             "100].")] = None,
     delta_steps: Annotated[int, typer.Option(help="Gradient steps of the delta search.")] = 300,
     delta_step_size: Annotated[float, typer.Option(
         help="Step lambda of the delta search in 0-255 pixel units, where the search runs with "
@@ -146,16 +186,19 @@ def run_command(
 ) -> None:
     """Train/verify the models, score every method (MCS, IDR, IIR + baselines), write the report."""
     from attrbench.bam.evaluate import PAPER_METHODS, BamRunConfig
-    from attrbench.bam.pipeline import BamTrainOptions, run_bam
+    from attrbench.bam.pipeline import get_preset, run_bam
 
-    cfg = BamRunConfig(methods=tuple(method) if method else PAPER_METHODS, num_images=num_images,
-                       n_trials=trials, trial_size=trial_size, delta_steps=delta_steps,
-                       delta_step_size=delta_step_size, delta_tolerance=delta_tolerance,
-                       commonality=commonality, tcav=tcav,
-                       seed=seed)
-    results = run_bam(_data(data), out, train_options=BamTrainOptions(model=model, epochs=epochs,
-                                                                      seed=seed),
-                      run_config=cfg, device=device)
+    metric: dict = dict(get_preset(preset).run) if preset is not None else {}
+    for key, value in (("num_images", num_images), ("n_trials", trials),
+                       ("trial_size", trial_size)):
+        if value is not None:
+            metric[key] = value
+    cfg = BamRunConfig(methods=tuple(method) if method else PAPER_METHODS,
+                       delta_steps=delta_steps, delta_step_size=delta_step_size,
+                       delta_tolerance=delta_tolerance, commonality=commonality, tcav=tcav,
+                       seed=seed, **metric)
+    results = run_bam(_data(data), out, train_options=_train_options(preset, model, epochs, seed),
+                      run_config=cfg, device=device, preset=preset)
     main = results.metrics[results.metrics["metric"].isin(["MCS", "IDR", "IIR"])]
     typer.echo(main.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     typer.echo(f"report: {out / 'report.html'}")
