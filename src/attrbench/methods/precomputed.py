@@ -3,7 +3,8 @@
 Metrics that only read a map per image (the perturbation curves of :func:`attrbench.evaluate`)
 need no explainer: ``maps={"name": values}`` gives one map per image, and the curves are computed
 exactly as for a method whose post-processed maps equal them; BAM's MCS and IDR read the maps
-of given images too (``run_bam_metrics(maps=)``, :func:`attrbench.bam.evaluate.given_maps`).
+of given images too (``run_bam_metrics(maps=)``, :func:`attrbench.bam.evaluate.given_maps`), and
+ROAR / KAR rank by the maps of both splits (``run_roar(maps=)``, :mod:`attrbench.roar.precomputed`).
 Metrics that re-explain perturbed or retrained inputs (robustness, BAM's IIR and X^k series,
 IteROAR) need a method, not maps.
 
