@@ -84,3 +84,22 @@ def test_parse_indices() -> None:
         explain_cli.parse_indices("-1")
     with pytest.raises(AttrbenchError, match=r"selects no positions"):
         explain_cli.parse_indices("3:3")
+
+
+def test_seed_reaches_a_stochastic_method(checkpoint: Path, tmp_path: Path) -> None:
+    """--seed is SmoothGrad's seed (same maps as --method-param seed=S, other maps than seed 0)."""
+    maps = {}
+    for name, extra in {"flag": ["--seed", "7"], "param": ["--method-param", "seed=7"],
+                        "zero": []}.items():
+        result = _run("--checkpoint", str(checkpoint), "--dataset", "cifar10-mini", "--indices",
+                      "0:2", "--method", "SG'_sum", "--method-param", "n_samples=2",
+                      "--out", str(tmp_path / name), "--device", "cpu", *extra)
+        assert result.exit_code == 0, result.output + repr(result.exception)
+        with np.load(tmp_path / name / "maps.npz") as npz:
+            maps[name] = npz["maps"]
+    np.testing.assert_array_equal(maps["flag"], maps["param"])
+    assert not np.array_equal(maps["flag"], maps["zero"])
+    result = _run("--checkpoint", str(checkpoint), "--dataset", "cifar10-mini", "--indices", "0:1",
+                  "--method", "VG_abs", "--seed", "3", "--out", str(tmp_path / "vg"),
+                  "--device", "cpu")
+    assert result.exit_code == 0, result.output + repr(result.exception)

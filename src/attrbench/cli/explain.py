@@ -110,6 +110,9 @@ def explain(
                         "steps=50.")] = None,
     target: Annotated[str, option("target")] = "predicted",
     max_batch: Annotated[int, option("max_batch", min=1)] = 128,
+    seed: Annotated[Optional[int], option(
+        "seed", "Seed of a stochastic method's draws (SmoothGrad, VarGrad, random; no effect on "
+                "the others); as --method-param seed=S \\[default: the method's, 0].")] = None,
     image_size: Annotated[Optional[int], option(
         "image_size", "Resize (then centre-crop) folder images to this side, e.g. the "
                       "checkpoint's training size.")] = None,
@@ -134,6 +137,11 @@ def explain(
     (name,) = method_names(method)
     by_method = parse_method_params(method_param, [name])
     params = by_method.pop(name, {})
+    if seed is not None:  # a deterministic method draws nothing: the seed has no effect there
+        from attrbench.methods import get_method_spec
+
+        if get_method_spec(name).stochastic:
+            params.setdefault("seed", seed)
     if by_method:
         raise AttrbenchError(f"--method-param {', '.join(sorted(by_method))}.* does not fit "
                              f"--method {method!r} (method {name}); write {name}.PARAM=VALUE "
