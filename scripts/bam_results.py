@@ -60,21 +60,39 @@ class BamRun:
     tcav_layers: pd.DataFrame | None
     delta: dict[str, Any]
     histories: dict[str, list[dict[str, Any]]]
+    complete: bool = True
+
+
+METRIC_COLUMNS = ["metric", "method", "region", "k", "mean", "std", "trial_size", "eligible"]
 
 
 def load_run(run: str | Path, data: str | Path | None = None) -> BamRun:
-    """Read a finished run folder (and the data folder recorded in its ``run.json``).
+    """Read a run folder (and the data folder recorded in its ``run.json``).
+
+    A run whose models are trained and verified but whose metrics are still being computed
+    (``verify.csv`` and ``config.json`` but no ``run.json`` yet) is read as incomplete
+    (``complete=False``, no metrics; ``data`` is then required).
 
     Raises:
-        SystemExit: a file is missing (the run has not finished; rerun ``attrbench bam run``).
+        SystemExit: ``verify.csv`` is missing, or the metric files of a finished run.
     """
     run = Path(run)
-    needed = ("run.json", "verify.csv", "metrics.csv", "delta.json")
-    missing = [n for n in needed if not (run / n).is_file()]
-    if missing:
-        raise SystemExit(f"{run} lacks {', '.join(missing)}: the run has not finished; rerun "
+    if not (run / "verify.csv").is_file():
+        raise SystemExit(f"{run} lacks verify.csv: the models are not trained yet; rerun "
                          "'attrbench bam run' with the same options (it resumes).")
-    config = json.loads((run / "run.json").read_text())["config"]
+    complete = (run / "run.json").is_file()
+    if complete:
+        missing = [n for n in ("metrics.csv", "delta.json") if not (run / n).is_file()]
+        if missing:
+            raise SystemExit(f"{run} lacks {', '.join(missing)}: the run has not finished; "
+                             "rerun 'attrbench bam run' with the same options (it resumes).")
+        config = json.loads((run / "run.json").read_text())["config"]
+    else:
+        if data is None:
+            raise SystemExit(f"{run} has no run.json yet (metrics running); pass --data.")
+        bound = json.loads((run / "config.json").read_text())["config"]
+        config = {"root": str(data), "preset": None, "build": bound["data"]["build"],
+                  "train": bound["train"], "run": {}, "seconds": {}}
     root = Path(data) if data is not None else Path(config["root"])
     if not root.is_absolute() and not root.exists():
         root = ROOT / root
@@ -83,9 +101,12 @@ def load_run(run: str | Path, data: str | Path | None = None) -> BamRun:
                  for p in sorted((run / "models").glob("*/history.json"))}
     return BamRun(run=run, config=config, info=json.loads((root / "bam.json").read_text()),
                   manifest=pd.read_csv(root / "manifest.csv", keep_default_na=False),
-                  verify=pd.read_csv(run / "verify.csv"), metrics=pd.read_csv(run / "metrics.csv"),
-                  tcav_layers=pd.read_csv(tcav) if tcav.is_file() else None,
-                  delta=json.loads((run / "delta.json").read_text()), histories=histories)
+                  verify=pd.read_csv(run / "verify.csv"),
+                  metrics=(pd.read_csv(run / "metrics.csv") if complete
+                           else pd.DataFrame(columns=METRIC_COLUMNS)),
+                  tcav_layers=pd.read_csv(tcav) if complete and tcav.is_file() else None,
+                  delta=json.loads((run / "delta.json").read_text()) if complete else {},
+                  histories=histories, complete=complete)
 
 
 # --------------------------------------------------------------------------- formatting
@@ -386,7 +407,7 @@ def render(r: BamRun, commands: list[str]) -> str:
     bar_ok = f_o >= ACCURACY_BAR and f_s >= ACCURACY_BAR
     train_s = sum(e["seconds"] for h in r.histories.values() for e in h)
     seconds = cfg.get("seconds", {})
-    claims = paper_claims(r)
+    claims = paper_claims(r) if r.complete else pd.DataFrame(columns=["verdict"])
     held = claims["verdict"].eq("holds").sum()
     parts = [
         "# BAM at full class count (issue 16, part 1)",
@@ -400,29 +421,35 @@ def render(r: BamRun, commands: list[str]) -> str:
         "",
         *[f"    {c}" for c in commands],
         "",
-        f"Preset `{cfg.get('preset')}`: data {build.get('image_size')} px, "
+        f"Preset `{cfg.get('preset') or 'cpu (see commands)'}`: data {build.get('image_size')} px, "
         f"{build.get('per_pair')} images per (object, scene) pair, held-out fraction "
         f"{build.get('val_fraction')}; models `{train.get('model')}` fine-tuned from "
         f"`{train.get('init')}` (recipe `{train.get('recipe')}`, lr {train.get('lr')}, batch "
         f"{train.get('batch_size')}, f_o / f_s {train.get('epochs')} epochs, X^k "
         f"{train.get('k_epochs') or train.get('epochs')} epochs, bf16 autocast "
-        f"{'on' if train.get('amp') else 'off'}); metrics on {run_cfg.get('num_images')} "
+        f"{'on' if train.get('amp') else 'off'})"
+        + ("." if not r.complete else
+           f"; metrics on {run_cfg.get('num_images')} "
         f"held-out X_{{o,s}} images, {run_cfg.get('n_trials')} trials of "
         f"{run_cfg.get('trial_size')} pairs, IIR t = {run_cfg.get('iir_threshold')}, delta "
-        f"{run_cfg.get('delta_steps')} steps of {run_cfg.get('delta_step_size')} (0-255 units).",
+        f"{run_cfg.get('delta_steps')} steps of {run_cfg.get('delta_step_size')} (0-255 units)."),
         "",
         f"Run time on one CPU core: training {train_s / 60:.1f} min (sum of all epochs of all "
-        f"{len(r.histories)} models), Fig. 2 checks {seconds.get('verify', math.nan):.0f} s, "
-        f"metrics {seconds.get('metrics', math.nan) / 60:.1f} min.",
+        f"{len(r.histories)} models)"
+        + (f", Fig. 2 checks {seconds.get('verify', math.nan):.0f} s, metrics "
+           f"{seconds.get('metrics', math.nan) / 60:.1f} min." if r.complete else "."),
         "",
         "## Summary",
         "",
         f"- f_o reaches {pct(f_o)} and f_s {pct(f_s)} on held-out X_{{o,s}} images: the "
         f"issue's bar of {pct(ACCURACY_BAR)} for both is "
         f"{'met' if bar_ok else '**not met**'}.",
-        f"- The X^k MCS series' Pearson r: "
-        + ", ".join(f"{m} {num(v, 2)}" for m, v in pearson(r).items()) + ".",
-        f"- {held} of {len(claims)} of the paper's findings hold here (table at the end).",
+        *([f"- The X^k MCS series' Pearson r: "
+           + ", ".join(f"{m} {num(v, 2)}" for m, v in pearson(r).items()) + ".",
+           f"- {held} of {len(claims)} of the paper's findings hold here (table at the end)."]
+          if r.complete else
+          ["- **The metric phase (MCS / IDR / IIR, TCAV, X^k series) was still running when this "
+           "page was written; rerun this script when the run folder has run.json.**"]),
         "",
         "## Data",
         "",
@@ -445,6 +472,10 @@ def render(r: BamRun, commands: list[str]) -> str:
         "",
         md_table(commonality_table(r)),
         "",
+    ]
+    if not r.complete:
+        return "\n".join(parts)
+    parts += [
         "## MCS / IDR / IIR per method",
         "",
         "Mean ± std over trials of pairs (only correctly classified inputs count; where the "

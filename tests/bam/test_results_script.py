@@ -149,3 +149,19 @@ def test_main_writes_the_page_and_refuses_unfinished_runs(script, tmp_path: Path
     (run / "metrics.csv").unlink()
     with pytest.raises(SystemExit, match="lacks metrics.csv"):
         script.main([str(run), "--out", str(out)])
+
+
+def test_page_of_a_run_whose_metrics_are_still_running(script, tmp_path: Path) -> None:
+    run = _claims_case(tmp_path)
+    bound = {"data": {"build": {"per_pair": 4, "image_size": 32}},
+             "train": {"model": "m", "epochs": 1}}
+    (run / "config.json").write_text(json.dumps({"config": bound}))
+    for name in ("run.json", "metrics.csv", "delta.json"):
+        (run / name).unlink()
+    with pytest.raises(SystemExit, match="pass --data"):
+        script.load_run(run)
+    r = script.load_run(run, tmp_path / "data")
+    assert not r.complete
+    page = script.render(r, [])
+    assert "was still running" in page and "f_o reaches 50.0 %" in page
+    assert "## MCS / IDR / IIR" not in page and "| 0.5 | 90.0 % |" in page
