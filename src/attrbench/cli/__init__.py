@@ -17,6 +17,7 @@ from attrbench.errors import AttrbenchError
 from attrbench.cli import (bam, data, evaluate, explain, info, models,  # noqa: E402,F401
                            reproduce, roar, robustness, train)
 from attrbench.cli import methods  # noqa: E402,F401
+from attrbench.cli import report  # noqa: E402,F401
 
 __all__ = ["app", "main"]
 

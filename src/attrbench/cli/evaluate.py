@@ -1,5 +1,5 @@
-"""``attrbench evaluate`` (a user's checkpoint on a dataset) and ``attrbench report`` (rebuild tables,
-figures and HTML of a results folder)."""
+"""``attrbench evaluate``: a user's checkpoint on a dataset (``attrbench report`` rebuilds the
+report of any results folder: :mod:`attrbench.cli.report`)."""
 
 from __future__ import annotations
 
@@ -86,15 +86,3 @@ def evaluate(
             return
     paths = build_all(out)
     typer.echo(f"fidelity table: {paths['fidelity_md']}\nreport: {paths['report']}")
-
-
-@app.command()
-def report(
-    root: Annotated[Path, typer.Argument(help="Results folder written by `evaluate` or `reproduce`.")],
-    ci: Annotated[str, typer.Option(help="independent (the paper's) or paired confidence interval.")] = "independent",
-) -> None:
-    """Rebuild the fidelity table, figures and HTML report of a results folder from its stored curves."""
-    from attrbench.reporting import build_all
-
-    for name, path in build_all(root, ci=ci).items():
-        typer.echo(f"  {name:<18} {path}")

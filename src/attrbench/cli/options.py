@@ -218,3 +218,53 @@ def method_names(names: str | list[str]) -> list[str]:
     found = {t for t in tokens if t in registered}
     return sorted(found | ({v.method for v in resolve_variants(rest)} if rest else set()))
 
+
+def build_config(cls: type, config: Path | None, section: str, flags: dict[str, Any], *,
+                 factory: Any = None) -> Any:
+    """The one way a command builds its configuration: a TOML table, then the flags, then ``cls``.
+
+    Reads table ``[section]`` of the TOML file ``config`` (none: no file), refuses keys that are
+    not fields of the frozen dataclass ``cls`` and values of the wrong type (naming the file and
+    the valid keys), applies the ``flags`` that were given (None = not given, so the file's
+    value or the default stays), turns lists into tuples for tuple fields and builds the config
+    with ``factory`` (default ``cls``; e.g. ``RoarConfig.preset`` partially applied). The config
+    validates itself on construction, so a bad value from the file or a flag raises there.
+
+    Args:
+        cls: the config dataclass (``EvalConfig``, ``RobustnessConfig``, ``RoarConfig``,
+            ``IteRoarConfig``, ``FPAReproductionConfig``, ``TrainConfig``, ...).
+        config: the ``--config`` file, or None.
+        section: its table, e.g. ``"roar"`` (a file without that table is read whole).
+        flags: ``{field: value}`` from the command line.
+        factory: builds the config from the merged values (default ``cls``).
+
+    Returns:
+        The config.
+
+    Raises:
+        AttrbenchError: missing or invalid TOML, unknown keys, wrong types, bad values.
+
+    Example:
+        >>> from attrbench.evaluation import EvalConfig
+        >>> build_config(EvalConfig, None, "evaluate", {"num_steps": 8, "seed": None}).num_steps
+        8
+    """
+    import dataclasses
+    import typing
+
+    source = str(config) if config is not None else "the options"
+    values = load_config_file(config, section)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    check_known_keys(values, fields, source)
+    check_value_types(values, cls, source)
+    given = {k: v for k, v in flags.items() if v is not None}
+    check_known_keys(given, fields, "the options")
+    values.update(given)
+    hints = typing.get_type_hints(cls)
+    for key, value in values.items():
+        hint = hints.get(key)
+        options = (*typing.get_args(hint), hint)
+        if isinstance(value, list) and any(typing.get_origin(o) is tuple or o is tuple
+                                           for o in options):
+            values[key] = tuple(value)
+    return (factory or cls)(**values)

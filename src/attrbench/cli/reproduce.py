@@ -5,13 +5,12 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from attrbench.cli.app import app
-from attrbench.cli.options import (check_known_keys, load_config_file, method_names, option,
-                                   parse_method_params)
+from attrbench.cli.options import build_config, method_names, option, parse_method_params
 from attrbench.errors import AttrbenchError
 
 reproduce_app = typer.Typer(help="Reproduce a paper's experiment end to end.", no_args_is_help=True)
@@ -41,33 +40,21 @@ def reproduce_fpa_command(
     """Train without augmentation, with FPA and with Rectangle; score the estimators; write the report."""
     from attrbench.evaluation.fpa_reproduction import FPAReproductionConfig, reproduce_fpa
 
-    values: dict[str, Any] = load_config_file(config, "fpa")
     flags = dict(dataset=dataset, model=model, recipe=recipe, epochs=epochs, train_limit=train_limit,
                  num_images=num_images, tie_break=tie_break, seed=seed, device=device,
-                 data_root=data_root)
-    values.update({k: v for k, v in flags.items() if v is not None})
-    if augmentation:
-        values["augmentations"] = tuple(augmentation)
-    if method:
-        values["variants"] = tuple(method)
-    if method_param:
-        default = {f.name: f.default for f in dataclasses.fields(FPAReproductionConfig)}
-        values["method_params"] = parse_method_params(
-            method_param, method_names(values.get("variants", default["variants"])))
-    if pretrained:
-        values["pretrained"] = tuple(pretrained)
-    for key in ("augmentations", "variants", "pretrained"):
-        if key in values:
-            values[key] = tuple(values[key])
-    check_known_keys(values, {f.name for f in dataclasses.fields(FPAReproductionConfig)},
-                     str(config) if config else "the options")
+                 data_root=data_root, augmentations=augmentation or None,
+                 variants=method or None, pretrained=pretrained or None)
+    cfg = build_config(FPAReproductionConfig, config, "fpa", flags)
+    if method_param:  # names the methods of the merged config (file or flags)
+        cfg = dataclasses.replace(cfg, method_params=parse_method_params(
+            method_param, method_names(list(cfg.variants))))
     t0 = time.perf_counter()
     if seeds is not None:
         from attrbench.evaluation.fpa_seeds import reproduce_fpa_seeds
 
-        paths = reproduce_fpa_seeds(FPAReproductionConfig(**values), out, seeds)
+        paths = reproduce_fpa_seeds(cfg, out, seeds)
     else:
-        paths = reproduce_fpa(FPAReproductionConfig(**values), out)
+        paths = reproduce_fpa(cfg, out)
     typer.echo(f"\nfinished in {time.perf_counter() - t0:.0f} s")
     for name, path in paths.items():
         typer.echo(f"  {name:<12} {path}")

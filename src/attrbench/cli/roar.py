@@ -6,7 +6,7 @@ images); ``--preset paper`` is the papers' setting (ResNet-50 from scratch on fu
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -14,7 +14,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from attrbench.cli.app import app
-from attrbench.cli.options import check_known_keys, load_config_file, option
+from attrbench.cli.options import build_config, option
 from attrbench.errors import AttrbenchError
 
 def _o(text: str, *decls: str) -> Any:
@@ -88,14 +88,7 @@ def _floats(text: str | None, what: str) -> tuple[float, ...] | None:
 
 
 def _build(cls: Any, section: str, config: Path | None, preset: str, flags: dict[str, Any]) -> Any:
-    values = load_config_file(config, section)
-    values.update({k: v for k, v in flags.items() if v is not None})
-    for key in ("variants", "thresholds"):
-        if key in values:
-            values[key] = tuple(values[key])
-    check_known_keys(values, {f.name for f in dataclasses.fields(cls)},
-                     str(config) if config else "the options")
-    return cls.preset(preset, **values)
+    return build_config(cls, config, section, flags, factory=functools.partial(cls.preset, preset))
 
 
 def _finish(out: Path, no_report: bool, t0: float) -> None:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -11,8 +10,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from attrbench.cli.app import app
-from attrbench.cli.options import (check_known_keys, load_config_file, method_names,
-                                   option, parse_key_values, parse_method_params)
+from attrbench.cli.options import (build_config, method_names, option,
+                                   parse_key_values, parse_method_params)
 from attrbench.errors import AttrbenchError
 
 
@@ -76,31 +75,21 @@ def robustness(
     from attrbench.adversarial import InputSpace
     from attrbench.runtime import resolve_device
 
-    values: dict[str, Any] = load_config_file(config, "robustness")
     flags = dict(num_images=num_images, preset=preset, k=k, diverse=diverse, seed=seed,
-                 parity=parity)
-    values.update({key: v for key, v in flags.items() if v is not None})
-    if method:
-        values["methods"] = method
-    if attack:
-        values["attacks"] = attack
-    if eps:
-        values["eps"] = eps
-    if window:
-        values["windows"] = window
-    if method_param:
-        values["method_params"] = parse_method_params(
-            method_param, method_names(method) if method else None)
-    if attack_param:
-        values["attack_params"] = parse_key_values(attack_param, "--attack-param")
-    for key in ("methods", "attacks", "windows"):
-        if key in values:
-            values[key] = tuple(values[key])
-    if "eps" in values:
-        values["eps"] = tuple(parse_eps(e) for e in values["eps"])
-    check_known_keys(values, {f.name for f in dataclasses.fields(RobustnessConfig)},
-                     str(config) if config else "the options")
-    cfg = RobustnessConfig(**values).validate()
+                 parity=parity, methods=method or None, attacks=attack or None, eps=eps or None,
+                 windows=window or None,
+                 method_params=(parse_method_params(method_param,
+                                                    method_names(method) if method else None)
+                                if method_param else None),
+                 attack_params=(parse_key_values(attack_param, "--attack-param")
+                                if attack_param else None))
+
+    def make(**values: Any) -> RobustnessConfig:  # eps as text ("8/255") from flags or file
+        if values.get("eps") is not None:
+            values["eps"] = tuple(parse_eps(e) for e in values["eps"])
+        return RobustnessConfig(**values)
+
+    cfg = build_config(RobustnessConfig, config, "robustness", flags, factory=make)
     check_min_images(min_images)
     from attrbench.results.shards import parse_shard, shard_device
 
