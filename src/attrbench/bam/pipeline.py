@@ -12,6 +12,10 @@ Writes into the run folder::
     figures/*.png, report.html  from the files above (:func:`attrbench.bam.report.write_bam_report`)
     run.json                  configuration (incl. the model-space input range) and provenance
     config.json               the folder's identity: what the models depend on
+    tables/<name>/all.parquet verify, metrics, per_image, tcav_layers as store tables
+
+Every file is written atomically through the folder's :class:`~attrbench.results.ResultStore`
+(benchmark ``bam``); the CSV files are copies of the tables, for the report and for users.
 
 The folder is bound (``config.json``, checked before anything is trained) to what it keeps between
 runs, the trained models: the BAM data's fingerprint (``manifest.csv`` SHA-256 and the build
@@ -24,14 +28,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 
-from attrbench.atomic import atomic_path, write_json_atomic, write_text_atomic
+from attrbench.atomic import atomic_path
 from attrbench.bam.evaluate import (BamResults, BamRunConfig, _input_range, check_maps,
                                    resolve_method, run_bam_metrics)
 from attrbench.bam.manifest import BamFolder
@@ -39,7 +43,7 @@ from attrbench.bam.models import load_bam_models, model_names, train_bam_models,
 from attrbench.bam.report import write_bam_report
 from attrbench.errors import AttrbenchError
 from attrbench.provenance import provenance
-from attrbench.results.identity import differences, normalise, summarise_differences
+from attrbench.results.store import ResultStore
 from attrbench.runtime import resolve_device
 from attrbench.training.user_model import ModelSource, probe_identity
 
@@ -155,40 +159,24 @@ def check_preset_data(preset: BamPreset, folder: BamFolder) -> None:
             f"it with 'attrbench bam build NEW_FOLDER --preset {preset.name} --miniplaces DIR'.")
 
 
-def bind_run_folder(folder: BamFolder, out: str | Path, train_options: BamTrainOptions) -> None:
+def bind_run_folder(folder: BamFolder, out: str | Path,
+                    train_options: BamTrainOptions) -> ResultStore:
     """Bind ``out`` to the BAM data and the training options its models depend on.
 
     Writes ``out/config.json`` on first use; later runs must match it.
+
+    Returns:
+        The folder's :class:`~attrbench.results.ResultStore` (benchmark ``bam``).
 
     Raises:
         AttrbenchError: ``out`` is a file, or holds a run on other data (``manifest.csv`` SHA-256,
             build settings) or with other training options; names each difference.
     """
-    out = Path(out)
     manifest = hashlib.sha256((folder.root / "manifest.csv").read_bytes()).hexdigest()
-    identity = normalise({"data": {"manifest_sha256": manifest,
-                                   "build": folder.info.get("config")},
-                          "train": train_options.identity()})
-    if out.exists() and not out.is_dir():
-        raise AttrbenchError(f"--out {out} is a file; pass a folder (new or a BAM run folder).")
-    config_file = out / "config.json"
-    if not config_file.exists():  # a new folder, or one from before config.json: its models
-        out.mkdir(parents=True, exist_ok=True)  # are still checked by their own run.json
-        write_json_atomic(config_file, provenance(identity, train_options.seed))
-        return
-    try:
-        stored = json.loads(config_file.read_text()).get("config")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-        raise AttrbenchError(f"{config_file} is unreadable; pass a new --out folder or delete "
-                             "this one to start fresh.") from None
-    if stored == identity:
-        return
-    old = stored if isinstance(stored, dict) else {}
-    keys = sorted(k for k in set(old) | set(identity) if old.get(k) != identity.get(k))
-    raise AttrbenchError(
-        f"{out} holds BAM models of other data or training (differs in: {', '.join(keys)}): "
-        f"{summarise_differences(differences(stored, identity))}. Pass a new --out folder or "
-        "delete this one to start fresh (its models would be retrained).")
+    identity = {"data": {"manifest_sha256": manifest, "build": folder.info.get("config")},
+                "train": train_options.identity()}
+    # A folder from before config.json gets one; its models are still checked by their run.json.
+    return ResultStore(out, identity, train_options.seed, benchmark="bam")
 
 
 def train_models(folder: BamFolder, out: str | Path, options: BamTrainOptions, *,
@@ -203,13 +191,41 @@ def train_models(folder: BamFolder, out: str | Path, options: BamTrainOptions, *
                             lr=options.lr, init=options.init, amp=options.amp or None)
 
 
+#: BAM outputs: stored as one-shard tables (``tables/<name>/all.parquet``) and, except
+#: ``per_image``, as the ``<name>.csv`` copies the report and users read.
+OUTPUTS = ("verify", "metrics", "per_image", "tcav_layers")
+
+
+def write_outputs(store: ResultStore, **frames: pd.DataFrame | None) -> None:
+    """Atomically write BAM output tables (names from :data:`OUTPUTS`) into ``store``.
+
+    Each frame replaces its table (BAM metrics are recomputed on every run, not resumed); a
+    None frame removes that output, so no table of an earlier run stands beside these
+    results. ``per_image`` is also kept as ``per_image.parquet`` (its documented name).
+    """
+    for name, frame in frames.items():
+        if name not in OUTPUTS:
+            raise ValueError(f"unknown BAM output {name!r}; valid: {', '.join(OUTPUTS)}")
+        table = store.table(name)
+        for key in table.keys():
+            table.delete(key)
+        copy = "per_image.parquet" if name == "per_image" else f"{name}.csv"
+        if frame is None:
+            (store.root / copy).unlink(missing_ok=True)
+            continue
+        table.write("all", frame)
+        if name == "per_image":
+            store.write_bytes(copy, table.path("all").read_bytes())
+        else:
+            store.write_bytes(copy, frame.to_csv(index=False).encode("utf-8"))
+
+
 def run_bam(root: str | Path, out: str | Path, *,
             train_options: BamTrainOptions = BamTrainOptions(),
             run_config: BamRunConfig = BamRunConfig(), device: str = "auto",
-            progress: bool = False,
+            progress: bool = False, preset: str | None = None,
             model: ModelSource | None = None,
-            maps: dict[str, dict[str, Any]] | None = None,
-            preset: str | None = None) -> BamResults:
+            maps: dict[str, dict[str, Any]] | None = None) -> BamResults:
     """Train/resume the models on a built BAM folder, verify them, compute the metrics, report.
 
     Args:
@@ -247,7 +263,7 @@ def run_bam(root: str | Path, out: str | Path, *,
         image_shape = tuple(folder.dataset("scene", "train").spec.image_shape)
         user = probe_identity(model, len(folder.info["objects"]), image_shape, train_options.seed)
         train_options = dataclasses.replace(train_options, model=user["model"])
-    bind_run_folder(folder, out, train_options)
+    store = bind_run_folder(folder, out, train_options)
     commonality = run_config.commonality and bool(folder.commonality_sets)
     train_models(folder, out, train_options, device=device, commonality=commonality,
                  progress=progress, model=model)
@@ -255,16 +271,12 @@ def run_bam(root: str | Path, out: str | Path, *,
                              model=model)
     t_verify = time.perf_counter()
     checks = verify(folder, models, run_config.split)
-    write_text_atomic(out / "verify.csv", checks.to_csv(index=False))
+    write_outputs(store, verify=checks)
     t_metrics = time.perf_counter()
     results = run_bam_metrics(folder, models, run_config, maps=maps)
-    write_text_atomic(out / "metrics.csv", results.metrics.to_csv(index=False))
-    results.per_image.to_parquet(out / "per_image.parquet", index=False)
-    write_json_atomic(out / "delta.json", results.delta)
-    if results.tcav is not None:
-        write_text_atomic(out / "tcav_layers.csv", results.tcav.to_csv(index=False))
-    else:  # an earlier run's table must not stand beside these results
-        (out / "tcav_layers.csv").unlink(missing_ok=True)
+    write_outputs(store, metrics=results.metrics, per_image=results.per_image,
+                  tcav_layers=results.tcav)
+    store.write_json("delta.json", results.delta)
     for stale in (out / "figures").glob("*.png"):  # the report writes this run's figures
         stale.unlink()
     low, high = _input_range(folder.dataset("scene", run_config.split))
@@ -275,7 +287,7 @@ def run_bam(root: str | Path, out: str | Path, *,
                               "input_range": [float(low.min()), float(high.max())],
                               "seconds": {"verify": t_metrics - t_verify,
                                           "metrics": time.perf_counter() - t_metrics}}
-    write_json_atomic(out / "run.json", provenance(config, run_config.seed))
+    store.write_json("run.json", provenance(config, run_config.seed))
     with atomic_path(out / "samples.pt") as tmp:
         torch.save({m: dict(s) for m, s in results.samples.items()}, tmp)
     write_bam_report(out)

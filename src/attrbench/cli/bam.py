@@ -132,23 +132,22 @@ def verify_command(
     device: DeviceOpt = "auto", preset: PresetOpt = None,
 ) -> None:
     """Train (or load) f_o, f_s and the X^k models and print the Fig. 2 checks."""
-    from attrbench.atomic import write_text_atomic
     from attrbench.bam.manifest import BamFolder
     from attrbench.bam.models import load_bam_models, model_names, verify
-    from attrbench.bam.pipeline import bind_run_folder, check_preset_data, get_preset, train_models
+    from attrbench.bam.pipeline import (bind_run_folder, check_preset_data, get_preset,
+                                        train_models, write_outputs)
     from attrbench.runtime import resolve_device
 
     folder = BamFolder(_data(data))
     opts = _train_options(preset, model, epochs, seed)
     if preset is not None:
         check_preset_data(get_preset(preset), folder)
-    bind_run_folder(folder, out, opts)  # the same folder identity as `bam run`
+    store = bind_run_folder(folder, out, opts)  # the same folder identity as `bam run`
     use_k = commonality and bool(folder.commonality_sets)
     train_models(folder, out, opts, device=device, commonality=use_k)
     models = load_bam_models(out, list(model_names(folder, use_k)), resolve_device(device))
     table = verify(folder, models)
-    out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / "verify.csv", table.to_csv(index=False))
+    write_outputs(store, verify=table)
     typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
