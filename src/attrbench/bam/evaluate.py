@@ -185,7 +185,7 @@ def given_maps(maps: Any, methods: tuple[str, ...], dataset: Any, positions: np.
         maps: ``{label: {"fo_xos" | "fs_xos" | "fs_x0s": values}}`` or None; ``label`` must be
             one of ``methods`` (its method still explains x + delta for IIR and the X^k models);
             ``values`` are raw attributions of the images of ``dataset`` for the class each model
-            predicts, as :class:`~attrbench.methods.precomputed.PrecomputedMaps` reads them (an
+            predicts, as :class:`~attrbench.precomputed.PrecomputedMaps` reads them (an
             array with row i = ``dataset[i]`` or ``{image_id: map}``; (H, W), (1, H, W) or
             (C, H, W) per image). BAM's map (positive channel sum, P99 scaling) is applied to
             them as to a method's output.
@@ -200,9 +200,9 @@ def given_maps(maps: Any, methods: tuple[str, ...], dataset: Any, positions: np.
     Raises:
         AttrbenchError: not a mapping, a label that is not a method of the run, an unknown or
             missing key (all three are needed: MCS uses o and s, IDR s and s0), or any error of
-            :class:`~attrbench.methods.precomputed.PrecomputedMaps` (shapes, rows, ids, NaN).
+            :class:`~attrbench.precomputed.PrecomputedMaps` (shapes, rows, ids, NaN).
     """
-    from attrbench.methods.precomputed import PrecomputedMaps
+    from attrbench.precomputed import PrecomputedMaps
 
     if maps is None:
         return {}

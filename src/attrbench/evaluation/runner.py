@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from attrbench.errors import AttrbenchError
 from attrbench.methods import create_method, get_method_spec
-from attrbench.methods.precomputed import PrecomputedMaps, precomputed_maps
+from attrbench.precomputed import PrecomputedMaps, precomputed_maps
 from attrbench.metrics.functional.perturbation import perturbation_curves, step_schedule
 from attrbench.metrics.functional.ranking import TIE_BREAKS
 from attrbench.progress import progress_bar
@@ -318,7 +318,7 @@ def evaluation_identity(models: Sequence[ModelEntry], dataset: Dataset, cfg: Eva
         dataset: yields ``(image (C,H,W), label)``; ``ids`` / ``labels`` / ``spec`` / ``split``
             attributes are used when present.
         cfg: evaluation settings.
-        maps: precomputed maps (:mod:`attrbench.methods.precomputed`); the identity holds each
+        maps: precomputed maps (:mod:`attrbench.precomputed`); the identity holds each
             set's SHA-256. User methods are recorded by origin (``module.qualname``): a changed
             function body under the same name is not detected.
 
@@ -387,7 +387,7 @@ def run_evaluation(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConf
             (:mod:`attrbench.results.shards`); N processes with K = 0..N-1 and the same ``store``
             together compute every chunk, each resuming on its own. None = all chunks.
         maps: precomputed maps ``{label: values}`` scored beside the variants (see
-            :mod:`attrbench.methods.precomputed`; aligned with the dataset's positions / ids).
+            :mod:`attrbench.precomputed`; aligned with the dataset's positions / ids).
 
     Returns:
         The tidy curve table (:data:`~attrbench.results.schema.CURVE_SCHEMA` columns): with a

@@ -3,7 +3,7 @@
 ``run_roar(cfg, out, maps={key: {"train": values, "test": values}})`` ranks and removes by maps
 the user already has, beside (or instead of) the configured variants. ``key`` is ``"label"`` or
 ``"label|chain"`` and ``values`` are raw attributions read as
-:class:`~attrbench.methods.precomputed.PrecomputedMaps` reads them (the convention of
+:class:`~attrbench.precomputed.PrecomputedMaps` reads them (the convention of
 ``evaluate(maps=)`` and BAM's ``run_bam_metrics(maps=)``):
 
 - an array (tensor or NumPy) whose row i is the map of image i of the split as
@@ -40,7 +40,7 @@ import torch
 
 from attrbench.data import ImageDataset, load_dataset
 from attrbench.errors import AttrbenchError
-from attrbench.methods.precomputed import PrecomputedMaps
+from attrbench.precomputed import PrecomputedMaps
 from attrbench.results.keys import check_key
 from attrbench.roar.removal import element_scores
 from attrbench.roar.store import slug
