@@ -65,6 +65,6 @@ def test_run_bam_with_a_user_model_and_a_method_object(tmp_path: Path) -> None:
                   device="cpu", model=UserNet)
     assert set(res.metrics["method"]) == {"saliency"}
     assert set(res.metrics["metric"]) == {"MCS", "IDR", "IIR"}
-    with pytest.raises(AttrbenchError, match="other data or training"):
+    with pytest.raises(AttrbenchError, match="different configuration"):
         run_bam(bam_mini_path(), tmp_path, train_options=options, run_config=run,
                 device="cpu", model=OtherNet)
