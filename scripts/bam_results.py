@@ -2,7 +2,7 @@
 
 Exactly what was run (one CPU core, ``OMP_NUM_THREADS=1``; see the generated page for times)::
 
-    attrbench bam build runs/bam16/data32 --miniplaces ../shared/data/miniplaces --preset cpu
+    attrbench bam build --out runs/bam16/data32 --miniplaces ../shared/data/miniplaces --preset cpu
     attrbench bam run --preset cpu --dataset runs/bam16/data32 --out runs/bam16/cpu --device cpu
     python scripts/bam_results.py runs/bam16/cpu
 

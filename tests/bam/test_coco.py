@@ -69,7 +69,8 @@ def test_extract_largest_instance(tmp_path: Path) -> None:
     import attrbench.cli.bam  # noqa: F401
     from attrbench.cli.app import app
 
-    result = CliRunner().invoke(app, ["bam", "coco-crops", str(tmp_path / "cli"), "--instances",
+    result = CliRunner().invoke(app, ["bam", "coco-crops", "--out", str(tmp_path / "cli"),
+                                      "--instances",
                                       str(tmp_path / "instances.json"), "--images", str(images),
                                       "--class", "dog", "--class", "cat"])
     assert result.exit_code == 0 and "dog: 1, cat: 1" in result.output, result.output

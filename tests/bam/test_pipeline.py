@@ -77,17 +77,20 @@ def test_unknown_method() -> None:
 
 def test_cli_build_and_errors(tmp_path: Path) -> None:
     objects, scenes = make_sources(tmp_path / "src")
-    result = runner.invoke(app, ["bam", "build", str(tmp_path / "out"), "--objects", str(objects),
+    result = runner.invoke(app, ["bam", "build", "--out", str(tmp_path / "out"), "--objects",
+                                 str(objects),
                                  "--scenes", str(scenes), "--per-pair", "2", "--image-size", "32",
                                  "--format", "png"])
     assert result.exit_code == 0, result.output
     assert BamFolder(tmp_path / "out").info["scenes"] == ["coast", "field", "forest"]
-    bad = runner.invoke(app, ["bam", "build", str(tmp_path / "o2"), "--objects", str(objects),
-                              "--scenes", str(scenes), "--scene", "desert"])
+    bad = runner.invoke(app, ["bam", "build", "--out", str(tmp_path / "o2"), "--objects",
+                              str(objects), "--scenes", str(scenes), "--scene", "desert"])
     assert isinstance(bad.exception, AttrbenchError)
     assert "Unknown scene class 'desert'" in str(bad.exception)
-    missing = runner.invoke(app, ["bam", "build", str(tmp_path / "o3")])
+    missing = runner.invoke(app, ["bam", "build", "--out", str(tmp_path / "o3")])
     assert "--miniplaces" in str(missing.exception)
+    no_out = runner.invoke(app, ["bam", "build", "--objects", str(objects)])
+    assert "Give the output folder as --out DIR" in str(no_out.exception)
 
 
 def test_cli_run_end_to_end(tmp_path: Path) -> None:

@@ -80,10 +80,10 @@ def test_cli_preset_sets_the_build_and_explicit_options_win(sources, tmp_path: P
     objects, scenes = sources
     args = ["bam", "build", "--objects", str(objects), "--scenes", str(scenes), "--preset",
             "cpu", "--format", "png"]
-    result = CliRunner().invoke(app, [*args, str(tmp_path / "a")])
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "a")])
     assert isinstance(result.exception, AttrbenchError)  # 4 scene images < the preset's 300
     assert "per_pair = 300" in str(result.exception)
-    result = CliRunner().invoke(app, [*args, "--per-pair", "3", str(tmp_path / "b")])
+    result = CliRunner().invoke(app, [*args, "--per-pair", "3", "--out", str(tmp_path / "b")])
     assert result.exit_code == 0, result.output
     info = json.loads((tmp_path / "b" / "bam.json").read_text())
     assert info["config"]["per_pair"] == 3 and info["image_size"] == 32

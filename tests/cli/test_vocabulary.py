@@ -95,6 +95,22 @@ def test_an_old_spelling_names_the_new_one() -> None:
     assert proc.returncode == 2 and proc.stderr.startswith("error: --variant is now --method")
 
 
+@pytest.mark.parametrize("command, rest", [
+    ("build", ["--objects", "o"]),
+    ("coco-crops", ["--instances", "i.json", "--images", "im", "--class", "dog"])])
+def test_bam_output_folder_is_out_and_the_old_positional_says_so(command: str,
+                                                                 rest: list[str]) -> None:
+    params = {p.name: p for p in typer.main.get_command(app).commands["bam"]
+              .commands[command].params}
+    assert params["out"].opts == ["--out"]
+    proc = subprocess.run([sys.executable, "-m", "attrbench", "bam", command, "runs/x", *rest],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "error: the output folder is now --out (write --out runs/x); one flag name per concept "
+        "across commands, see `attrbench bam --help`."]
+
+
 def test_method_param_prefix_only_needed_with_several_methods() -> None:
     assert parse_method_params(["steps=8"], ["integrated_gradients"]) == {
         "integrated_gradients": {"steps": 8}}

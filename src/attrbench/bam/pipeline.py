@@ -156,7 +156,7 @@ def check_preset_data(preset: BamPreset, folder: BamFolder) -> None:
     if wrong:
         raise AttrbenchError(
             f"{folder.root} was not built for preset {preset.name!r}: {'; '.join(wrong)}. Build "
-            f"it with 'attrbench bam build NEW_FOLDER --preset {preset.name} --miniplaces DIR'.")
+            f"it with 'attrbench bam build --out NEW_FOLDER --preset {preset.name} --miniplaces DIR'.")
 
 
 def bind_run_folder(folder: BamFolder, out: str | Path,

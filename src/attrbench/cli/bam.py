@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+import typer.core
 
 from attrbench.cli.app import app
+from attrbench.cli.options import option
 from attrbench.errors import AttrbenchError
 
 if TYPE_CHECKING:
@@ -17,19 +19,28 @@ bam_app = typer.Typer(help="BAM: attribution methods vs known relative feature i
                       no_args_is_help=True)
 app.add_typer(bam_app, name="bam")
 
-DataOpt = Annotated[Optional[Path], typer.Option(
-    "--dataset", help="Built BAM folder \\[default: the shipped 64 px bam_mini set].")]
-OutOpt = Annotated[Path, typer.Option(help="Run folder (models resume there).")]
-ModelOpt = Annotated[Optional[str], typer.Option(
-    help="Architecture of the BAM models (resnet50 = paper) \\[default: the preset's, else "
-         "small_cnn].")]
+DataOpt = Annotated[Optional[Path], option(
+    "dataset", "Built BAM folder \\[default: the shipped 64 px bam_mini set].")]
+OutOpt = Annotated[Path, option("out", "Run folder (models resume there).")]
+ModelOpt = Annotated[Optional[str], option(
+    "model", "Architecture of the BAM models (resnet50 = paper) \\[default: the preset's, else "
+             "small_cnn].")]
 EpochsOpt = Annotated[Optional[int], typer.Option(
     help="Training epochs per model \\[default: the preset's, else 30].")]
 PresetOpt = Annotated[Optional[str], typer.Option(
     help="Named setting (data build, training, metric defaults); explicit options win. cpu: "
          "the 10 x 10 MiniPlaces set at 32 px, ResNet-20s fine-tuned from cifar_resnet20.none, "
          "~75 min on one core (docs/design.md, 'BAM CPU preset').")]
-DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]
+DeviceOpt = Annotated[str, option("device")]
+#: the positional OUT of `bam build` / `bam coco-crops` before it became --out
+OldOut = Annotated[Optional[str], typer.Argument(hidden=True)]
+
+
+class _OutFlagCommand(typer.core.TyperCommand):
+    """A command whose hidden positional (the old OUT) stays out of the usage line."""
+
+    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
+        return [self.options_metavar] if self.options_metavar else []
 
 
 def _data(data: Path | None) -> Path:
@@ -54,9 +65,20 @@ def _train_options(preset: str | None, model: str | None, epochs: int | None,
     return dataclasses.replace(base, **changes)
 
 
-@bam_app.command("build")
+def _out_flag(out: Path | None, old_out: str | None) -> Path:
+    """The ``--out`` folder; the old positional spelling (``bam build DIR``) gets a one-line
+    hint."""
+    if old_out is not None:
+        raise AttrbenchError(f"the output folder is now --out (write --out {old_out}); one flag "
+                             "name per concept across commands, see `attrbench bam --help`.")
+    if out is None:
+        raise AttrbenchError("Give the output folder as --out DIR.")
+    return out
+
+
+@bam_app.command("build", cls=_OutFlagCommand)
 def build_command(
-    out: Annotated[Path, typer.Argument(help="New output folder.")],
+    out: Annotated[Optional[Path], option("out", "New output folder (required).")] = None,
     miniplaces: Annotated[Optional[Path], typer.Option(
         help="Folder with miniplaces-objects.tar and miniplaces-scenes.tar.")] = None,
     objects: Annotated[Optional[Path], typer.Option(
@@ -73,9 +95,9 @@ def build_command(
              "preset's, else 100].")] = None,
     val_fraction: Annotated[Optional[float], typer.Option(
         help="Held-out fraction (test split) \\[default: the preset's, else 0.1].")] = None,
-    image_size: Annotated[Optional[int], typer.Option(
-        help="Output side in pixels \\[default: the preset's, else 128].")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of every draw.")] = 0,
+    image_size: Annotated[Optional[int], option(
+        "image_size", "Output side in pixels \\[default: the preset's, else 128].")] = None,
+    seed: Annotated[int, option("seed", "Seed of every draw.")] = 0,
     commonality: Annotated[bool, typer.Option(help="Also build the X^k sets.")] = True,
     cf_object: Annotated[Optional[str], typer.Option(help="Common-feature object class.")] = None,
     cf_scene: Annotated[Optional[str], typer.Option(help="Always-CF scene class.")] = None,
@@ -83,10 +105,12 @@ def build_command(
     preset: Annotated[Optional[str], typer.Option(
         help="Build the data of a named 'bam run' preset (cpu: per pair 300, 32 px); explicit "
              "options win.")] = None,
+    old_out: OldOut = None,
 ) -> None:
     """Paste object crops into scenes: obj/scene/scene_only/obj_gray trees, masks, manifest."""
     from attrbench.bam.build import BamBuildConfig, build_bam
 
+    out = _out_flag(out, old_out)
     if miniplaces is not None:
         objects = objects or miniplaces / "miniplaces-objects.tar"
         scenes = scenes or miniplaces / "miniplaces-scenes.tar"
@@ -108,18 +132,21 @@ def build_command(
     typer.echo(f"wrote {out}\n{counts}")
 
 
-@bam_app.command("coco-crops")
+@bam_app.command("coco-crops", cls=_OutFlagCommand)
 def coco_crops_command(
-    out: Annotated[Path, typer.Argument(help="Output folder of <class>/<id>.png crops.")],
     instances: Annotated[Path, typer.Option(help="COCO instances JSON.")],
     images: Annotated[Path, typer.Option(help="Folder of the COCO images.")],
     coco_class: Annotated[list[str], typer.Option(
         "--class", help="COCO category (repeatable), e.g. dog.")],
+    out: Annotated[Optional[Path], option(
+        "out", "Output folder of <class>/<id>.png crops (required).")] = None,
     per_class: Annotated[int, typer.Option(help="Images per class (paper 1000).")] = 1000,
+    old_out: OldOut = None,
 ) -> None:
     """Cut RGBA object crops from COCO instance masks (the authors' recipe) for 'bam build'."""
     from attrbench.bam.coco import extract_coco_crops
 
+    out = _out_flag(out, old_out)
     counts = extract_coco_crops(instances, images, out, coco_class, per_class)
     typer.echo(", ".join(f"{c}: {n}" for c, n in counts.items()))
 
@@ -127,7 +154,7 @@ def coco_crops_command(
 @bam_app.command("verify")
 def verify_command(
     data: DataOpt = None, out: OutOpt = Path("runs/bam"), model: ModelOpt = None,
-    epochs: EpochsOpt = None, seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+    epochs: EpochsOpt = None, seed: Annotated[int, option("seed", "Training seed.")] = 0,
     commonality: Annotated[bool, typer.Option(help="Also train/check the X^k models.")] = True,
     device: DeviceOpt = "auto", preset: PresetOpt = None,
 ) -> None:
@@ -155,13 +182,13 @@ def verify_command(
 def run_command(
     data: DataOpt = None, out: OutOpt = Path("runs/bam"), model: ModelOpt = None,
     epochs: EpochsOpt = None, preset: PresetOpt = None,
-    method: Annotated[Optional[list[str]], typer.Option(
-        help="Paper label (GC VG SG IG IG-SG GxI GB GGC) or registered method (repeatable) "
+    method: Annotated[Optional[list[str]], option(
+        "method", "Paper label (GC VG SG IG IG-SG GxI GB GGC) or registered method (repeatable) "
              "\\[default: the paper's eight]. As in the authors' code, SG and IG-SG are the "
              "squared forms (mean of squared maps over 25 noisy copies) and IG/IG-SG use 25 "
              "points at linspace(0, 1, 25) from a black baseline.")] = None,
-    num_images: Annotated[Optional[int], typer.Option(
-        help="Use N test images \\[default: the preset's, else all].")] = None,
+    num_images: Annotated[Optional[int], option(
+        "num_images", "Use N test images \\[default: the preset's, else all].")] = None,
     trials: Annotated[Optional[int], typer.Option(
         help="Trials for the error bars \\[default: the preset's, else 10].")] = None,
     trial_size: Annotated[Optional[int], typer.Option(
@@ -180,7 +207,7 @@ def run_command(
     tcav: Annotated[bool, typer.Option(
         help="Also TCAV-MCS (Captum concept module) on every block layer and the logit layer, "
              "each with a two-sided t-test against random CAVs (p > 0.01 dropped).")] = True,
-    seed: Annotated[int, typer.Option(help="Seed of training, subsets and trials.")] = 0,
+    seed: Annotated[int, option("seed", "Seed of training, subsets and trials.")] = 0,
     device: DeviceOpt = "auto",
 ) -> None:
     """Train/verify the models, score every method (MCS, IDR, IIR + baselines), write the report."""
