@@ -120,6 +120,33 @@ class BamRunConfig:
         for label in methods:
             resolve_method(label, 0.0)
         object.__setattr__(self, "methods", methods)
+        if self.split not in ("train", "test"):
+            raise AttrbenchError(f"split must be 'train' or 'test' (the splits 'attrbench bam "
+                                 f"build' writes), got {self.split!r}.")
+        counts = {"n_trials": self.n_trials, "trial_size": self.trial_size,
+                  "delta_steps": self.delta_steps, "tcav_random": self.tcav_random,
+                  "max_batch": self.max_batch, "num_images": self.num_images}
+        for name, value in counts.items():
+            if value is None and name == "num_images":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise AttrbenchError(f"{name} must be an integer >= 1, got {value!r}"
+                                     + (" (None uses all images)." if name == "num_images"
+                                        else "."))
+        if self.tcav and self.tcav_random < 2:
+            raise AttrbenchError(f"tcav_random must be >= 2 for TCAV's t-test, got "
+                                 f"{self.tcav_random}; or turn TCAV off (tcav=False, --no-tcav).")
+        if not 0.0 < self.iir_threshold < 1.0:
+            raise AttrbenchError(f"iir_threshold must lie in (0, 1) (paper 0.1), got "
+                                 f"{self.iir_threshold}.")
+        if not 0.0 < self.delta_tolerance < 1.0:
+            raise AttrbenchError(f"delta_tolerance must lie in (0, 1) (a fraction of ||f(x)||; "
+                                 f"default 0.05), got {self.delta_tolerance}.")
+        for name in ("delta_step_size", "eta1", "eta2"):
+            value = getattr(self, name)
+            if not value > 0:
+                raise AttrbenchError(f"{name} must be > 0 (App. A: lambda 500, eta 0.01), got "
+                                     f"{value}.")
 
 
 def resolve_method(label: Any, black: float | tuple[float, ...],
