@@ -65,7 +65,12 @@ def test_a_user_builder_trains_records_its_identity_and_reloads(tmp_path: Path) 
     assert sidecar["architecture"] == f"user:{__name__}.TinyNet"
     loaded = load_user_weights(result.checkpoint, TinyNet(10))
     x = torch.rand(3, 3, 32, 32)
-    torch.testing.assert_close(loaded(x), result.model.eval()(x), rtol=0, atol=0)
+    trained = result.model.eval()
+    for name, value in trained.state_dict().items():  # the weights come back bit for bit
+        assert torch.equal(loaded.state_dict()[name], value), name
+    # outputs only to float rounding: the loop keeps the trained model channels-last (CPU
+    # convolutions then sum in another order), the reloaded one is contiguous
+    torch.testing.assert_close(loaded(x), trained(x), rtol=1e-5, atol=1e-6)
     # the same builder resumes: the finished run is loaded, not retrained
     again = attrbench.train(_cfg(), tmp_path / "run", progress=False, model=TinyNet)
     assert again.history == result.history
