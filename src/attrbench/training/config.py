@@ -119,13 +119,17 @@ class TrainConfig:
                 raise AttrbenchError(f"Unknown training option {key!r}; valid: {', '.join(sorted(known))}.")
             if value is not None:
                 values[key] = value
-        values["milestones"] = tuple(values["milestones"])
-        cfg = cls(recipe=recipe, dataset=dataset, model=model, **values)
-        cfg.validate()
-        return cfg
+        return cls(recipe=recipe, dataset=dataset, model=model, **values)
+
+    def __post_init__(self) -> None:
+        # One config style (issue 12): validated on construction, whatever builds it
+        # (from_recipe, dataclasses.replace, a run.json read back).
+        object.__setattr__(self, "milestones", tuple(self.milestones))
+        self.validate()
 
     def validate(self) -> None:
-        """Check value ranges; raise :class:`AttrbenchError` with what to change."""
+        """Check value ranges; raise :class:`AttrbenchError` with what to change (run on
+        construction)."""
         if self.epochs < 1:
             raise AttrbenchError(f"epochs must be >= 1, got {self.epochs}.")
         if self.batch_size < 1:
