@@ -13,7 +13,8 @@ import attrbench.roar.benchmark as bench
 from attrbench.errors import AttrbenchError
 from attrbench.methods import create_method
 from attrbench.roar import RoarConfig, run_roar
-from attrbench.roar.benchmark import informative_order, model_digest
+from attrbench.results.identity import state_dict_sha256
+from attrbench.roar.benchmark import informative_order
 from attrbench.roar.config import CIFAR_METHOD_PARAMS
 from attrbench.roar.iterative import IteRoarConfig
 from attrbench.roar.scores import split_scores
@@ -123,7 +124,7 @@ def test_cached_maps_equal_computed(tmp_path: Path, tiny: dict[str, Any],
                      method_params={"smoothgrad_sq": {"n_samples": 3}}, **tiny)
     store = bench.ResultStore(tmp_path, cfg.identity(), cfg.seed)
     x = (torch.randn(5, 3, 32, 32), torch.randn(4, 3, 32, 32))
-    digest = model_digest(small_cnn_model)
+    digest = state_dict_sha256(small_cnn_model)
     first, seconds = bench.cached_split_scores(store, cfg, small_cnn_model, digest,
                                                "smoothgrad_sq|sum", x, torch.device("cpu"))
     again, none = bench.cached_split_scores(store, cfg, small_cnn_model, digest,
@@ -137,7 +138,7 @@ def test_cached_maps_equal_computed(tmp_path: Path, tiny: dict[str, Any],
     # Another model gets other maps (the key holds the weights' digest).
     with torch.no_grad():
         next(small_cnn_model.parameters()).add_(1.0)
-    assert model_digest(small_cnn_model) != digest
+    assert state_dict_sha256(small_cnn_model) != digest
 
 
 def test_stratified_limit(tiny: dict[str, Any]) -> None:

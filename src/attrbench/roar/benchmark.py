@@ -26,7 +26,6 @@ resumes after its last epoch (:func:`attrbench.training.train`).
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from torch import nn
 from attrbench.atomic import atomic_path
 
 from attrbench.results import ResultStore
+from attrbench.results.identity import state_dict_sha256
 from attrbench.roar.config import RetrainConfig
 from attrbench.roar.precomputed import given_maps
 from attrbench.roar.removal import channel_means, check_thresholds, fill_removed, removal_masks
@@ -119,16 +119,6 @@ def informative_order(thresholds: Sequence[float]) -> list[float]:
             order.append(gap[m])
             gaps += [gap[m + 1:], gap[:m]]
     return order
-
-
-def model_digest(model: nn.Module) -> str:
-    """SHA-256 (hex) of a model's parameters and buffers (names, dtypes, shapes and values)."""
-    h = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        t = tensor.detach().cpu().contiguous()
-        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
-        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
-    return h.hexdigest()
 
 
 def _lossless(scores: torch.Tensor) -> np.ndarray:
@@ -232,7 +222,7 @@ def run_roar(cfg: RoarConfig, out: str | Path, *, progress: bool = False,
         result = retrain(f"{ORIGINAL}_t0_r{r}", ORIGINAL, 0.0, r, xtr, xte, 0.0)
         if r == 0:
             original = result.model
-            digest = model_digest(original)
+            digest = state_dict_sha256(original)
         assert original is not None
         for t in informative_order(cfg.thresholds):
             for variant in (*cfg.variants, *given):
