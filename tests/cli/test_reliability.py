@@ -163,3 +163,27 @@ def test_train_config_types_and_out_file(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("x")
     _fails(runner.invoke(app, ["train", "--out", str(tmp_path / "f")]), "is a file; pass a folder")
     assert not (tmp_path / "r").exists()
+
+
+def test_train_config_goes_through_build_config(tmp_path: Path) -> None:
+    """`train --config` is built like every command's config (issue 12 item 2): an unknown key
+    and a pre-regime key are refused naming the file; a --regime-param merges into the file's
+    regime_params key by key; recipe / dataset / model come from the table."""
+    from attrbench.cli.options import build_config
+    from attrbench.training import TrainConfig
+
+    (tmp_path / "c.toml").write_text('[train]\nrecipe = "finetune"\nmodel = "cifar_resnet20"\n'
+                                     'regime = "pgd"\nregime_params = {steps = 3, eps = 0.1}\n')
+    cfg = build_config(TrainConfig, tmp_path / "c.toml", "train",
+                       {"regime_params": {"steps": 5}, "epochs": 7, "lr": None},
+                       factory=TrainConfig.from_values)
+    assert (cfg.recipe, cfg.model, cfg.dataset, cfg.epochs, cfg.lr) == (
+        "finetune", "cifar_resnet20", "cifar10-mini", 7, 0.01)
+    assert cfg.regime_params == {"steps": 5, "eps": 0.1}
+    (tmp_path / "c.toml").write_text('[train]\nadversarial = "pgd"\n')
+    _fails(runner.invoke(app, ["train", "--out", str(tmp_path / "r"), "--config",
+                               str(tmp_path / "c.toml")]), "'adversarial' in ")
+    (tmp_path / "c.toml").write_text('[train]\nepoch = 2\n')
+    _fails(runner.invoke(app, ["train", "--out", str(tmp_path / "r"), "--config",
+                               str(tmp_path / "c.toml")]), "Unknown option(s) epoch in ")
+    assert not (tmp_path / "r").exists()

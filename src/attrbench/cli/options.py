@@ -220,14 +220,15 @@ def method_names(names: str | list[str]) -> list[str]:
 
 
 def build_config(cls: type, config: Path | None, section: str, flags: dict[str, Any], *,
-                 factory: Any = None) -> Any:
+                 factory: Any = None, renamed: dict[str, str] | None = None) -> Any:
     """The one way a command builds its configuration: a TOML table, then the flags, then ``cls``.
 
     Reads table ``[section]`` of the TOML file ``config`` (none: no file), refuses keys that are
     not fields of the frozen dataclass ``cls`` and values of the wrong type (naming the file and
     the valid keys), applies the ``flags`` that were given (None = not given, so the file's
-    value or the default stays), turns lists into tuples for tuple fields and builds the config
-    with ``factory`` (default ``cls``; e.g. ``RoarConfig.preset`` partially applied). The config
+    value or the default stays; a dict flag merges into the file's dict key by key), turns
+    lists into tuples for tuple fields and builds the config with ``factory`` (default ``cls``;
+    e.g. ``RoarConfig.preset`` partially applied, ``TrainConfig.from_values``). The config
     validates itself on construction, so a bad value from the file or a flag raises there.
 
     Args:
@@ -237,6 +238,7 @@ def build_config(cls: type, config: Path | None, section: str, flags: dict[str, 
         section: its table, e.g. ``"roar"`` (a file without that table is read whole).
         flags: ``{field: value}`` from the command line.
         factory: builds the config from the merged values (default ``cls``).
+        renamed: ``{old key: new key}`` of keys a file may still use: refused with the new name.
 
     Returns:
         The config.
@@ -255,11 +257,17 @@ def build_config(cls: type, config: Path | None, section: str, flags: dict[str, 
     source = str(config) if config is not None else "the options"
     values = load_config_file(config, section)
     fields = {f.name for f in dataclasses.fields(cls)}
+    for key in sorted(set(values) & set(renamed or {})):
+        raise AttrbenchError(f"Option {key!r} in {source} is now {renamed[key]!r}; rename it.")
     check_known_keys(values, fields, source)
     check_value_types(values, cls, source)
     given = {k: v for k, v in flags.items() if v is not None}
     check_known_keys(given, fields, "the options")
-    values.update(given)
+    for key, value in given.items():
+        # A dict field (augment_params, regime_params) merges key by key: one --x-param K=V
+        # overrides that key of the file's table and keeps the others.
+        both_dicts = isinstance(value, dict) and isinstance(values.get(key), dict)
+        values[key] = {**values[key], **value} if both_dicts else value
     hints = typing.get_type_hints(cls)
     for key, value in values.items():
         hint = hints.get(key)

@@ -11,8 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from attrbench.cli.app import app
-from attrbench.cli.options import (check_out_folder, check_value_types, load_config_file,
-                                   option, parse_key_values)
+from attrbench.cli.options import build_config, check_out_folder, option, parse_key_values
 from attrbench.errors import AttrbenchError
 
 
@@ -72,26 +71,19 @@ def train(
             raise typer.Exit(subprocess.run(cmd, check=False).returncode)
     from attrbench.training import TrainConfig
     from attrbench.training import train as run_training
+    from attrbench.training.config import LEGACY_REGIME_KEYS
 
     check_out_folder(out)
-    file_cfg = load_config_file(config, "train")
-    check_value_types(file_cfg, TrainConfig, str(config))
-    flags = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed, "device": device,
-             "amp": amp, "train_limit": train_limit, "test_limit": test_limit, "data_root": data_root,
+    flags = {"recipe": recipe, "dataset": dataset, "model": model, "epochs": epochs, "lr": lr,
+             "batch_size": batch_size, "seed": seed, "device": device, "amp": amp,
+             "train_limit": train_limit, "test_limit": test_limit, "data_root": data_root,
              "image_size": image_size, "augment": augment, "augment_preset": augment_preset,
-             "regime": regime, "regime_preset": regime_preset, "init": init,
-             "crop_fill": crop_fill, "sync_bn": sync_bn}
-    params = {**file_cfg.pop("augment_params", {}), **parse_key_values(augment_param, "--augment-param")}
-    regime_params = {**file_cfg.pop("regime_params", {}),
-                     **parse_key_values(regime_param, "--regime-param")}
-    merged = {**file_cfg, **{k: v for k, v in flags.items() if v is not None}}
-    merged["regime_params"] = regime_params
-    for key, value in (("recipe", recipe), ("dataset", dataset), ("model", model)):
-        if value is not None:
-            merged[key] = value
-    cfg = TrainConfig.from_recipe(merged.pop("recipe", "quick"),
-                                  dataset=merged.pop("dataset", "cifar10-mini"),
-                                  model=merged.pop("model", "small_cnn"), augment_params=params, **merged)
+             "augment_params": parse_key_values(augment_param, "--augment-param") or None,
+             "regime": regime, "regime_preset": regime_preset,
+             "regime_params": parse_key_values(regime_param, "--regime-param") or None,
+             "init": init, "crop_fill": crop_fill, "sync_bn": sync_bn}
+    cfg = build_config(TrainConfig, config, "train", flags, factory=TrainConfig.from_values,
+                       renamed={old: new for new, old in LEGACY_REGIME_KEYS.items()})
     result = run_training(cfg, out, dist_backend=dist_backend)
     if env_world()[0] != 0:
         return

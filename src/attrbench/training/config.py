@@ -121,6 +121,19 @@ class TrainConfig:
                 values[key] = value
         return cls(recipe=recipe, dataset=dataset, model=model, **values)
 
+    @classmethod
+    def from_values(cls, recipe: str = "quick", dataset: str = "cifar10-mini",
+                    model: str = "small_cnn", **overrides: Any) -> TrainConfig:
+        """:meth:`from_recipe` with the CLI's defaults for the three names: the factory
+        ``attrbench train`` gives :func:`attrbench.cli.options.build_config` (a ``[train]``
+        TOML table and the flags, merged as every command merges them).
+
+        Example:
+            >>> TrainConfig.from_values(epochs=2).recipe, TrainConfig.from_values(epochs=2).epochs
+            ('quick', 2)
+        """
+        return cls.from_recipe(recipe, dataset=dataset, model=model, **overrides)
+
     def __post_init__(self) -> None:
         # One config style (issue 12): validated on construction, whatever builds it
         # (from_recipe, dataclasses.replace, a run.json read back).
