@@ -99,3 +99,41 @@ def test_cli_run_refuses_an_unknown_preset(tmp_path: Path) -> None:
 
 def test_presets_registry_names_match() -> None:
     assert all(name == p.name for name, p in BAM_PRESETS.items())
+
+
+def test_cli_run_config_file_between_preset_and_flags(monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path) -> None:
+    """`bam run --config`: [bam] -> BamRunConfig, [bam.train] -> BamTrainOptions, built by the
+    one config loader (issue 12 item 2): preset < file < flags; unknown keys refused."""
+    import pandas as pd
+
+    import attrbench.bam.pipeline as pipeline
+
+    seen: dict = {}
+
+    def fake_run_bam(data, out, *, train_options, run_config, device, preset):
+        seen.update(train=train_options, run=run_config, preset=preset)
+        return type("R", (), {"metrics": pd.DataFrame({"metric": ["MCS"], "value": [0.1]})})()
+
+    monkeypatch.setattr(pipeline, "run_bam", fake_run_bam)
+    (tmp_path / "c.toml").write_text(
+        '[bam]\nn_trials = 4\ntrial_size = 20\nmethods = ["GC", "VG"]\nseed = 3\n'
+        '[bam.train]\nepochs = 2\nlr = 0.01\n')
+    result = CliRunner().invoke(app, ["bam", "run", "--preset", "cpu", "--config",
+                                      str(tmp_path / "c.toml"), "--trials", "6",
+                                      "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    run, train = seen["run"], seen["train"]
+    assert (run.n_trials, run.trial_size, run.methods, run.seed) == (6, 20, ("GC", "VG"), 3)
+    assert run.num_images == get_preset("cpu").run["num_images"]  # from the preset
+    assert (train.epochs, train.lr, train.seed) == (2, 0.01, 3)  # file; seed from [bam]
+    assert train.model == get_preset("cpu").train.model and train.k_epochs == 12
+    (tmp_path / "c.toml").write_text('[bam.train]\nepoch = 2\n')
+    bad = CliRunner().invoke(app, ["bam", "run", "--config", str(tmp_path / "c.toml"),
+                                   "--out", str(tmp_path / "run")])
+    assert isinstance(bad.exception, AttrbenchError)
+    assert "Unknown option(s) epoch in " in str(bad.exception)
+    (tmp_path / "c.toml").write_text('[bam]\ntrial_size = 0\n')
+    bad = CliRunner().invoke(app, ["bam", "run", "--config", str(tmp_path / "c.toml"),
+                                   "--out", str(tmp_path / "run")])
+    assert isinstance(bad.exception, AttrbenchError) and "trial_size" in str(bad.exception)

@@ -32,6 +32,11 @@ PresetOpt = Annotated[Optional[str], typer.Option(
          "the 10 x 10 MiniPlaces set at 32 px, ResNet-20s fine-tuned from cifar_resnet20.none, "
          "~75 min on one core (docs/design.md, 'BAM CPU preset').")]
 DeviceOpt = Annotated[str, option("device")]
+ConfigOpt = Annotated[Optional[Path], option(
+    "config", "TOML file: table \\[bam] sets the metric settings (BamRunConfig fields: methods, "
+              "num_images, n_trials, trial_size, delta_*, tcav_random, max_batch ...), table "
+              "\\[bam.train] the training (model, recipe, epochs, batch_size, lr, seed, k_epochs, "
+              "init, amp). Precedence: preset < file < flags.")]
 #: the positional OUT of `bam build` / `bam coco-crops` before it became --out
 OldOut = Annotated[Optional[str], typer.Argument(hidden=True)]
 
@@ -49,20 +54,21 @@ def _data(data: Path | None) -> Path:
     return data if data is not None else bam_mini_path()
 
 
-def _train_options(preset: str | None, model: str | None, epochs: int | None,
-                   seed: int) -> BamTrainOptions:
-    """The preset's training options (or the plain defaults) with the explicit options applied."""
+def _train_options(preset: str | None, config: Path | None, model: str | None,
+                   epochs: int | None, seed: int | None, default_seed: int = 0
+                   ) -> BamTrainOptions:
+    """How the models are trained: the preset's options (or the plain defaults, seed
+    ``default_seed``), then table ``[bam.train]`` of ``config``, then the flags given."""
     import dataclasses
 
     from attrbench.bam.pipeline import BamTrainOptions, get_preset
+    from attrbench.cli.options import build_config
 
     base = get_preset(preset).train if preset is not None else BamTrainOptions()
-    changes: dict[str, object] = {"seed": seed}
-    if model is not None:
-        changes["model"] = model
-    if epochs is not None:
-        changes["epochs"] = epochs
-    return dataclasses.replace(base, **changes)
+    base = dataclasses.replace(base, seed=default_seed)
+    return build_config(BamTrainOptions, config, "bam.train",
+                        {"model": model, "epochs": epochs, "seed": seed},
+                        factory=lambda **values: dataclasses.replace(base, **values))
 
 
 def _out_flag(out: Path | None, old_out: str | None) -> Path:
@@ -154,9 +160,10 @@ def coco_crops_command(
 @bam_app.command("verify")
 def verify_command(
     data: DataOpt = None, out: OutOpt = Path("runs/bam"), model: ModelOpt = None,
-    epochs: EpochsOpt = None, seed: Annotated[int, option("seed", "Training seed.")] = 0,
+    epochs: EpochsOpt = None,
+    seed: Annotated[Optional[int], option("seed", "Training seed \\[default: 0].")] = None,
     commonality: Annotated[bool, typer.Option(help="Also train/check the X^k models.")] = True,
-    device: DeviceOpt = "auto", preset: PresetOpt = None,
+    device: DeviceOpt = "auto", preset: PresetOpt = None, config: ConfigOpt = None,
 ) -> None:
     """Train (or load) f_o, f_s and the X^k models and print the Fig. 2 checks."""
     from attrbench.bam.manifest import BamFolder
@@ -166,7 +173,7 @@ def verify_command(
     from attrbench.runtime import resolve_device
 
     folder = BamFolder(_data(data))
-    opts = _train_options(preset, model, epochs, seed)
+    opts = _train_options(preset, config, model, epochs, seed)
     if preset is not None:
         check_preset_data(get_preset(preset), folder)
     store = bind_run_folder(folder, out, opts)  # the same folder identity as `bam run`
@@ -195,36 +202,43 @@ def run_command(
         help="Pairs per trial. With no more eligible pairs than this, the mean over all n is "
              "reported with n and no std (not resampled) \\[default: the preset's, else "
              "100].")] = None,
-    delta_steps: Annotated[int, typer.Option(help="Gradient steps of the delta search.")] = 300,
-    delta_step_size: Annotated[float, typer.Option(
+    delta_steps: Annotated[Optional[int], typer.Option(
+        help="Gradient steps of the delta search \\[default: 300].")] = None,
+    delta_step_size: Annotated[Optional[float], typer.Option(
         help="Step lambda of the delta search in 0-255 pixel units, where the search runs with "
-             "the paper's eta1 = eta2 = 0.01 (as the authors' code).")] = 500.0,
-    delta_tolerance: Annotated[float, typer.Option(
+             "the paper's eta1 = eta2 = 0.01 (as the authors' code) \\[default: 500].")] = None,
+    delta_tolerance: Annotated[Optional[float], typer.Option(
         help="IIR uses only pairs with ||f(x+delta) - f(x)|| <= this fraction of ||f(x)||; the "
              "others are excluded and counted in delta.json. x + delta is explained for the "
-             "class predicted on x.")] = 0.05,
-    commonality: Annotated[bool, typer.Option(help="Also the X^k MCS series.")] = True,
-    tcav: Annotated[bool, typer.Option(
+             "class predicted on x \\[default: 0.05].")] = None,
+    commonality: Annotated[Optional[bool], typer.Option(
+        "--commonality/--no-commonality", help="Also the X^k MCS series \\[default: on].")] = None,
+    tcav: Annotated[Optional[bool], typer.Option(
+        "--tcav/--no-tcav",
         help="Also TCAV-MCS (Captum concept module) on every block layer and the logit layer, "
-             "each with a two-sided t-test against random CAVs (p > 0.01 dropped).")] = True,
-    seed: Annotated[int, option("seed", "Seed of training, subsets and trials.")] = 0,
-    device: DeviceOpt = "auto",
+             "each with a two-sided t-test against random CAVs (p > 0.01 dropped) "
+             "\\[default: on].")] = None,
+    seed: Annotated[Optional[int], option(
+        "seed", "Seed of training, subsets and trials \\[default: 0].")] = None,
+    device: DeviceOpt = "auto", config: ConfigOpt = None,
 ) -> None:
     """Train/verify the models, score every method (MCS, IDR, IIR + baselines), write the report."""
-    from attrbench.bam.evaluate import PAPER_METHODS, BamRunConfig
-    from attrbench.bam.pipeline import get_preset, run_bam
+    import dataclasses
 
-    metric: dict = dict(get_preset(preset).run) if preset is not None else {}
-    for key, value in (("num_images", num_images), ("n_trials", trials),
-                       ("trial_size", trial_size)):
-        if value is not None:
-            metric[key] = value
-    cfg = BamRunConfig(methods=tuple(method) if method else PAPER_METHODS,
-                       delta_steps=delta_steps, delta_step_size=delta_step_size,
-                       delta_tolerance=delta_tolerance, commonality=commonality, tcav=tcav,
-                       seed=seed, **metric)
-    results = run_bam(_data(data), out, train_options=_train_options(preset, model, epochs, seed),
-                      run_config=cfg, device=device, preset=preset)
+    from attrbench.bam.evaluate import BamRunConfig
+    from attrbench.bam.pipeline import get_preset, run_bam
+    from attrbench.cli.options import build_config
+
+    base = BamRunConfig(**get_preset(preset).run) if preset is not None else BamRunConfig()
+    flags = {"methods": tuple(method) if method else None, "num_images": num_images,
+             "n_trials": trials, "trial_size": trial_size, "delta_steps": delta_steps,
+             "delta_step_size": delta_step_size, "delta_tolerance": delta_tolerance,
+             "commonality": commonality, "tcav": tcav, "seed": seed}
+    cfg = build_config(BamRunConfig, config, "bam", flags, subtables=("train",),
+                       factory=lambda **values: dataclasses.replace(base, **values))
+    options = _train_options(preset, config, model, epochs, seed, default_seed=cfg.seed)
+    results = run_bam(_data(data), out, train_options=options, run_config=cfg, device=device,
+                      preset=preset)
     main = results.metrics[results.metrics["metric"].isin(["MCS", "IDR", "IIR"])]
     typer.echo(main.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     typer.echo(f"report: {out / 'report.html'}")

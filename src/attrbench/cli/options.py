@@ -30,7 +30,11 @@ def parse_key_values(pairs: list[str] | None, what: str) -> dict[str, Any]:
 
 
 def load_config_file(path: Path | None, section: str) -> dict[str, Any]:
-    """Read ``[section]`` of a TOML file (empty dict if no file); CLI flags override what it says."""
+    """Read ``[section]`` of a TOML file (empty dict if no file); CLI flags override what it says.
+
+    A file without the table is read whole (a flat file), except for a dotted section such as
+    ``bam.train`` (a table inside ``[bam]``), which is empty when absent.
+    """
     if path is None:
         return {}
     if not path.is_file():
@@ -39,7 +43,12 @@ def load_config_file(path: Path | None, section: str) -> dict[str, Any]:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise AttrbenchError(f"Config file {path} is not valid TOML: {exc}.") from None
-    table = data.get(section, data)
+    if "." in section:
+        table: Any = data
+        for part in section.split("."):
+            table = table.get(part, {}) if isinstance(table, dict) else table
+    else:
+        table = data.get(section, data)
     if not isinstance(table, dict):
         raise AttrbenchError(f"Section [{section}] of {path} must be a table.")
     return table
@@ -220,7 +229,8 @@ def method_names(names: str | list[str]) -> list[str]:
 
 
 def build_config(cls: type, config: Path | None, section: str, flags: dict[str, Any], *,
-                 factory: Any = None, renamed: dict[str, str] | None = None) -> Any:
+                 factory: Any = None, renamed: dict[str, str] | None = None,
+                 subtables: tuple[str, ...] = ()) -> Any:
     """The one way a command builds its configuration: a TOML table, then the flags, then ``cls``.
 
     Reads table ``[section]`` of the TOML file ``config`` (none: no file), refuses keys that are
@@ -239,6 +249,8 @@ def build_config(cls: type, config: Path | None, section: str, flags: dict[str, 
         flags: ``{field: value}`` from the command line.
         factory: builds the config from the merged values (default ``cls``).
         renamed: ``{old key: new key}`` of keys a file may still use: refused with the new name.
+        subtables: keys of the table that are tables read by another call (``train`` of
+            ``[bam]``, read as section ``bam.train``): skipped here.
 
     Returns:
         The config.
@@ -255,7 +267,7 @@ def build_config(cls: type, config: Path | None, section: str, flags: dict[str, 
     import typing
 
     source = str(config) if config is not None else "the options"
-    values = load_config_file(config, section)
+    values = {k: v for k, v in load_config_file(config, section).items() if k not in subtables}
     fields = {f.name for f in dataclasses.fields(cls)}
     for key in sorted(set(values) & set(renamed or {})):
         raise AttrbenchError(f"Option {key!r} in {source} is now {renamed[key]!r}; rename it.")
