@@ -38,3 +38,27 @@ def make_small_cnn() -> Callable[..., nn.Module]:
 def small_cnn_model() -> nn.Module:
     """A fresh seed-0 ``small_cnn`` for cifar10-mini (10 classes, 3 x 32 x 32, eval mode)."""
     return small_cnn()
+
+
+class UserNet(nn.Module):
+    """A classifier the model registry does not know (the "bring your own model" tests)."""
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+
+
+class OtherNet(UserNet):
+    """Same layers as :class:`UserNet`, another class (so another model identity)."""
+
+
+@pytest.fixture(scope="session")
+def user_nets() -> tuple[type[nn.Module], type[nn.Module]]:
+    """``(UserNet, OtherNet)``: two user model classes for the train / ROAR / BAM entry points;
+    a folder trained with one refuses the other. Their identity names them
+    ``user:<module>.UserNet`` (``UserNet.__module__``)."""
+    return UserNet, OtherNet

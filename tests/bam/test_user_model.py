@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
 from attrbench.bam.evaluate import BamRunConfig
 from attrbench.bam.manifest import BamFolder, bam_mini_path
@@ -16,30 +15,15 @@ from attrbench.bam.pipeline import BamTrainOptions, run_bam
 from attrbench.errors import AttrbenchError
 
 
-class UserNet(nn.Module):
-    """A classifier the registry does not know."""
-
-    def __init__(self, num_classes: int = 5) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 4, 3, padding=1)
-        self.fc = nn.Linear(4, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
-
-
-class OtherNet(UserNet):
-    """Same layers, another class."""
-
-
-def test_train_bam_models_with_a_user_builder(tmp_path: Path) -> None:
+def test_train_bam_models_with_a_user_builder(tmp_path: Path, user_nets) -> None:
+    UserNet, OtherNet = user_nets
     folder = BamFolder(bam_mini_path())
     paths = train_bam_models(folder, tmp_path, model=UserNet, epochs=1, batch_size=32,
                              device="cpu", commonality=False)
     assert set(paths) == {"f_o", "f_s"}
     for name in paths:
         config = json.loads((tmp_path / "models" / name / "run.json").read_text())["config"]
-        assert config["model"] == f"user:{__name__}.UserNet"
+        assert config["model"] == f"user:{UserNet.__module__}.UserNet"
     models = load_bam_models(tmp_path, ["f_o", "f_s"], model=UserNet)
     assert all(isinstance(m, UserNet) and not m.training for m in models.values())
     x = torch.rand(2, 3, 64, 64)
@@ -52,7 +36,8 @@ def test_train_bam_models_with_a_user_builder(tmp_path: Path) -> None:
         load_bam_models(tmp_path, ["f_o"], model=OtherNet)
 
 
-def test_run_bam_with_a_user_model_and_a_method_object(tmp_path: Path) -> None:
+def test_run_bam_with_a_user_model_and_a_method_object(tmp_path: Path, user_nets) -> None:
+    UserNet, OtherNet = user_nets
     def saliency(model, x, target):
         (g,) = torch.autograd.grad(model(x).gather(1, target[:, None]).sum(), x)
         return g.abs()

@@ -8,27 +8,10 @@ from typing import Any
 
 import pytest
 import torch
-from torch import nn
 
 from attrbench.errors import AttrbenchError
 from attrbench.roar import RoarConfig, run_roar
 from attrbench.roar.iterative import IteRoarConfig, run_iteroar
-
-
-class UserNet(nn.Module):
-    """A classifier the registry does not know."""
-
-    def __init__(self, num_classes: int = 10) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 4, 3, padding=1)
-        self.fc = nn.Linear(4, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
-
-
-class OtherNet(UserNet):
-    """Same layers, another class."""
 
 
 def _run_configs(root: Path) -> dict[str, dict[str, Any]]:
@@ -36,14 +19,15 @@ def _run_configs(root: Path) -> dict[str, dict[str, Any]]:
             for p in root.rglob("run.json") if p.parent != root}
 
 
-def test_roar_retrains_a_user_builder_with_fresh_seeded_weights(tmp_path: Path,
-                                                                tiny: dict[str, Any]) -> None:
+def test_roar_retrains_a_user_builder_with_fresh_seeded_weights(
+        tmp_path: Path, tiny: dict[str, Any], user_nets) -> None:
+    UserNet, OtherNet = user_nets
     cfg = RoarConfig(variants="random", thresholds=(50,), repeats=2, **tiny)
     table = run_roar(cfg, tmp_path, model=UserNet)
     assert len(table) == 2 + 2
     runs = _run_configs(tmp_path)
     assert len(runs) == 4 and {c["model"] for c in runs.values()} == {
-        f"user:{__name__}.UserNet"}
+        f"user:{UserNet.__module__}.UserNet"}
     # every retrain starts from its own seed's weights: repeats differ, variants share them
     inits = {name: c["model_init_sha256"] for name, c in runs.items()}
     assert len({inits[n] for n in inits if n.endswith("_r0")}) == 1
@@ -56,14 +40,16 @@ def test_roar_retrains_a_user_builder_with_fresh_seeded_weights(tmp_path: Path,
         run_roar(cfg, tmp_path)  # the registry's small_cnn
 
 
-def test_iteroar_retrains_a_module_template(tmp_path: Path, tiny: dict[str, Any]) -> None:
+def test_iteroar_retrains_a_module_template(tmp_path: Path, tiny: dict[str, Any],
+                                            user_nets) -> None:
+    UserNet, OtherNet = user_nets
     template = UserNet(10)
     before = {k: v.clone() for k, v in template.state_dict().items()}
     cfg = IteRoarConfig(variants="random", iterations=1, repeats=1, **tiny)
     tables = run_iteroar(cfg, tmp_path, model=template)
     assert sorted(tables["accuracy"]["iteration"]) == [0, 1]
     runs = _run_configs(tmp_path)
-    assert {c["model"] for c in runs.values()} == {f"user:{__name__}.UserNet"}
+    assert {c["model"] for c in runs.values()} == {f"user:{UserNet.__module__}.UserNet"}
     assert len({c["model_init_sha256"] for c in runs.values()}) == 2  # seeds 0 and 1
     assert all(torch.equal(v, before[k]) for k, v in template.state_dict().items())
     with pytest.raises(AttrbenchError, match="different configuration"):
