@@ -27,7 +27,6 @@ behind) and are recorded in ``run.json``.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from attrbench.bam.manifest import BamFolder
 from attrbench.bam.models import load_bam_models, model_names, train_bam_models, verify
 from attrbench.bam.report import write_bam_report
 from attrbench.errors import AttrbenchError
+from attrbench.models.checkpoint import file_sha256
 from attrbench.provenance import provenance
 from attrbench.results.store import ResultStore
 from attrbench.runtime import resolve_device
@@ -172,7 +172,7 @@ def bind_run_folder(folder: BamFolder, out: str | Path,
         AttrbenchError: ``out`` is a file, or holds a run on other data (``manifest.csv`` SHA-256,
             build settings) or with other training options; names each difference.
     """
-    manifest = hashlib.sha256((folder.root / "manifest.csv").read_bytes()).hexdigest()
+    manifest = file_sha256(folder.root / "manifest.csv")
     identity = {"data": {"manifest_sha256": manifest, "build": folder.info.get("config")},
                 "train": train_options.identity()}
     # A folder from before config.json gets one; its models are still checked by their run.json.
