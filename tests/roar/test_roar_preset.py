@@ -81,8 +81,8 @@ def test_split_scores_uses_params(small_cnn_model: torch.nn.Module) -> None:
     assert not torch.equal(got, default)  # 4 steps, not the default 200
 
 
-def test_repeat_major_order_and_map_cache(tmp_path: Path, tiny: dict[str, Any],
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_threshold_major_order_and_map_cache(tmp_path: Path, tiny: dict[str, Any],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
     real = bench.split_scores
 
@@ -96,8 +96,10 @@ def test_repeat_major_order_and_map_cache(tmp_path: Path, tiny: dict[str, Any],
     table = run_roar(cfg, tmp_path, log=lines.append)
     order = [line.split(":")[0] for line in lines if not line.startswith("maps")]
     vg = "vanilla_gradient|abs_sum"
-    assert order == [f"roar {v} t={t} repeat {r}" for r in (0, 1) for v, t in
-                     [("none", 0)] + [(w, t) for t in (50, 10) for w in ("random", vg)]]
+    # every repeat's t = 0 model first, then threshold-major with all repeats of a variant
+    assert order == ([f"roar none t=0 repeat {r}" for r in (0, 1)]
+                     + [f"roar {w} t={t} repeat {r}" for t in (50, 10) for w in ("random", vg)
+                        for r in (0, 1)])
     assert calls.count(vg) == 2  # train + test split, once for both thresholds and repeats
     cache = list((tmp_path / "maps").glob("*.npz"))
     assert len(cache) == 1 and cache[0].name.startswith("vanilla_gradient+abs_sum_")

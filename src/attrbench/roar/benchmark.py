@@ -8,10 +8,11 @@ random baseline), threshold ``t`` and repeat ``r`` the train *and* test splits a
 test accuracy of the retrained model is one row of the ``accuracy`` table. ``t = 0`` (the
 unmodified data) is trained once per repeat and shared by all variants.
 
-Run order (so that an interrupted run has the most informative rows first): repeat-major, and
-within a repeat the thresholds in :func:`informative_order` (90, 50, 10, 70, 30 for the paper's
-five) with every variant (the random baseline included) of a threshold before the next one; the
-``t = 0`` retrain of repeat ``r`` opens repeat ``r``. Each variant's maps are computed once, on
+Run order (so that an interrupted run has the most informative rows first): the ``t = 0``
+retrain of every repeat, then threshold-major: the thresholds in :func:`informative_order`
+(90, 50, 10, 70, 30 for the paper's five), and at each threshold every variant (the random
+baseline first) with all its repeats before the next threshold, so a threshold's comparison
+with random, repeat spread included, is complete before the next one starts. Each variant's maps are computed once, on
 first use, and cached in ``maps/<variant>_<model digest>.npz`` (atomic; keyed by the variant and
 the SHA-256 of the repeat-0 model's weights), so a resumed run never recomputes them; their cost
 is the ``maps`` table.
@@ -223,30 +224,33 @@ def run_roar(cfg: RoarConfig, out: str | Path, *, progress: bool = False,
         if r == 0:
             original = result.model
             digest = state_dict_sha256(original)
-        assert original is not None
-        for t in informative_order(cfg.thresholds):
-            for variant in (*cfg.variants, *given):
-                key = f"{slug(variant)}_t{t:g}_r{r}"
-                if accuracy.has(key):
-                    continue
-                if variant in given:
-                    current = (variant, list(given[variant].scores))
-                elif current is None or current[0] != variant:
-                    current = None  # free the previous variant's maps first
-                    scores, seconds = cached_split_scores(store, cfg, original, digest, variant,
-                                                          (xtr, xte), device)
-                    current = (variant, scores)
-                    if seconds is not None:
-                        maps.write(slug(variant), [{
-                            "variant": variant, "model_sha256": digest, "seconds": seconds,
-                            "images": len(xtr) + len(xte),
-                            "params": str(cfg.params_of(variant))}])
-                        say(f"maps {variant}: {seconds:.0f} s")
-                masks = [removal_masks(s, t, keep=cfg.keep) for s in current[1]]
-                removed = float(masks[1].double().mean())
-                xa, xb = (fill_removed(x, m, cfg.fill, dataset_mean=mean)
-                          for x, m in zip((xtr, xte), masks))
-                del masks
-                retrain(key, variant, t, r, xa, xb, removed)
+    assert original is not None
+    for t in informative_order(cfg.thresholds):
+        for variant in (*cfg.variants, *given):
+            todo = [r for r in range(cfg.repeats)
+                    if not accuracy.has(f"{slug(variant)}_t{t:g}_r{r}")]
+            if not todo:
+                continue
+            if variant in given:
+                current = (variant, list(given[variant].scores))
+            elif current is None or current[0] != variant:
+                current = None  # free the previous variant's maps first
+                scores, seconds = cached_split_scores(store, cfg, original, digest, variant,
+                                                      (xtr, xte), device)
+                current = (variant, scores)
+                if seconds is not None:
+                    maps.write(slug(variant), [{
+                        "variant": variant, "model_sha256": digest, "seconds": seconds,
+                        "images": len(xtr) + len(xte),
+                        "params": str(cfg.params_of(variant))}])
+                    say(f"maps {variant}: {seconds:.0f} s")
+            # The removal depends on the maps and t only: one modified data set for all repeats.
+            masks = [removal_masks(s, t, keep=cfg.keep) for s in current[1]]
+            removed = float(masks[1].double().mean())
+            xa, xb = (fill_removed(x, m, cfg.fill, dataset_mean=mean)
+                      for x, m in zip((xtr, xte), masks))
+            del masks
+            for r in todo:
+                retrain(f"{slug(variant)}_t{t:g}_r{r}", variant, t, r, xa, xb, removed)
     return accuracy.read()
 
