@@ -255,7 +255,27 @@ def tcav_table(r: BamRun) -> pd.DataFrame:
     rows.append({"quantity": "random-CAV baseline of TCAV-MCS",
                  "value": num(base["mean"]) if base is not None else "n/a",
                  "layers passing (p <= 0.01)": ""})
+    unfiltered = tcav_mcs_unfiltered(r)
+    if unfiltered is not None:
+        rows.append({"quantity": "sensitivity, not the paper's TCAV-MCS: mean concept score over "
+                                 "all layers (no t-test), f_o minus f_s",
+                     "value": num(unfiltered), "layers passing (p <= 0.01)": "all counted"})
     return pd.DataFrame(rows)
+
+
+def tcav_mcs_unfiltered(r: BamRun) -> float | None:
+    """TCAV(f_o) - TCAV(f_s) with every layer's concept score averaged, the t-test skipped.
+
+    Not the paper's TCAV-MCS (App. F drops layers with p > 0.01, and a model with no passing
+    layer has no TCAV score): a sensitivity check for runs where the filter leaves TCAV-MCS
+    undefined, shown beside it and never used for a verdict.
+    """
+    if r.tcav_layers is None:
+        return None
+    means = r.tcav_layers.groupby("model")["concept"].mean()
+    if not {"f_o", "f_s"} <= set(means.index):
+        return None
+    return float(means["f_o"] - means["f_s"])
 
 
 def tcav_layer_table(r: BamRun) -> pd.DataFrame:
@@ -354,8 +374,12 @@ def paper_claims(r: BamRun) -> pd.DataFrame:
 
     mcs = _means(r.metrics, "MCS", [*saliency, "TCAV"])
     ranked = _ranked(mcs)
+    unfiltered = tcav_mcs_unfiltered(r)
+    aside = ("" if "TCAV" in ranked or unfiltered is None else
+             f"; TCAV-MCS is undefined (a model has no layer passing the t-test); over all layers "
+             f"without the t-test it would be {unfiltered:.3f}")
     add("TCAV and GC have the best MCS", "TCAV and GC are the two highest MCS",
-        "ranking: " + _fmt(mcs, ranked),
+        "ranking: " + _fmt(mcs, ranked) + aside,
         None if {"TCAV", "GC"} - set(ranked) else set(ranked[:2]) == {"TCAV", "GC"})
     rho = pearson(r)
     ranked_r = _ranked(rho)

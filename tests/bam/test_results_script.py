@@ -165,3 +165,21 @@ def test_page_of_a_run_whose_metrics_are_still_running(script, tmp_path: Path) -
     page = script.render(r, [])
     assert "was still running" in page and "f_o reaches 50.0 %" in page
     assert "## MCS / IDR / IIR" not in page and "| 0.5 | 90.0 % |" in page
+
+
+def test_unfiltered_tcav_sensitivity_is_shown_never_judged(script, tmp_path: Path) -> None:
+    """Where f_s has no layer passing the t-test, TCAV-MCS is undefined (App. F); the page shows
+    the all-layer difference as a labelled sensitivity check, and the verdict stays unmeasured."""
+    mcs = {m: 0.1 * i for i, m in enumerate(METHODS)}  # no TCAV MCS row
+    run = _claims_case(tmp_path, mcs=mcs)
+    pd.DataFrame({"model": ["f_o", "f_o", "f_s", "f_s"], "layer": ["a", "b", "a", "b"],
+                  "concept": [0.6, 1.0, 0.5, 0.4], "random": 0.5, "p": [0.001, 0.2, 0.3, 0.4],
+                  "passed": [True, False, False, False]}).to_csv(run / "tcav_layers.csv",
+                                                                 index=False)
+    loaded = script.load_run(run)
+    assert script.tcav_mcs_unfiltered(loaded) == pytest.approx(0.8 - 0.45)
+    claims = script.paper_claims(loaded)
+    assert claims["verdict"][0] == "not measured"
+    assert claims["measured"][0].endswith("without the t-test it would be 0.350")
+    table = script.tcav_table(loaded).set_index("quantity")["value"]
+    assert table.iloc[-1] == "0.350" and table.index[-1].startswith("sensitivity, not the paper")
