@@ -50,7 +50,7 @@ from attrbench.atomic import write_json_atomic  # noqa: E402
 from attrbench.augment import create_augmentation  # noqa: E402
 from attrbench.data import load_dataset  # noqa: E402
 from attrbench.data.base import ArrayImageDataset  # noqa: E402
-from attrbench.evaluation import evaluate  # noqa: E402
+from attrbench.fpa import evaluate  # noqa: E402
 from attrbench.methods import create_method  # noqa: E402
 from attrbench.metrics.functional import perturbation_curves, step_schedule  # noqa: E402
 from attrbench.models import create_model  # noqa: E402

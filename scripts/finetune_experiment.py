@@ -50,8 +50,8 @@ def evaluate() -> None:
     import pandas as pd
 
     import attrbench
+    from attrbench.fpa.comparisons import compare_models
     from attrbench.models import load_checkpoint
-    from attrbench.reporting.comparisons import compare_models
     from attrbench.training import evaluate_accuracy
 
     test = attrbench.load_dataset("cifar10-mini", "test")

@@ -46,13 +46,13 @@ _EXPORTS = {
     "resolve_variants": "attrbench.variants",
     "perturbation_curves": "attrbench.metrics.functional.perturbation",
     "fidelity": "attrbench.metrics.functional.fidelity",
-    "evaluate": "attrbench.evaluation",
-    "EvalConfig": "attrbench.evaluation",
-    "fidelity_table": "attrbench.reporting",
-    "per_image_fidelity": "attrbench.reporting.comparisons",
-    "compare_estimators": "attrbench.reporting.comparisons",
-    "compare_models": "attrbench.reporting.comparisons",
-    "build_all": "attrbench.reporting",
+    "evaluate": "attrbench.fpa.api",
+    "EvalConfig": "attrbench.fpa.runner",
+    "fidelity_table": "attrbench.fpa.tables",
+    "per_image_fidelity": "attrbench.fpa.comparisons",
+    "compare_estimators": "attrbench.fpa.comparisons",
+    "compare_models": "attrbench.fpa.comparisons",
+    "build_all": "attrbench.fpa.report",
 }
 
 __all__ = ["AttrbenchError", "__version__", *sorted(_EXPORTS)]

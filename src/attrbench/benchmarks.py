@@ -133,7 +133,7 @@ def _config(record: Mapping[str, Any]) -> Mapping[str, Any]:
 # --- FPA -------------------------------------------------------------------------------------
 
 def _run_fpa(config: Any, out: Path, **inputs: Any) -> Tables:
-    from attrbench.evaluation.fpa_reproduction import reproduce_fpa
+    from attrbench.fpa.reproduction import reproduce_fpa
     from attrbench.results import read_curves
 
     reproduce_fpa(config, out, **inputs)
@@ -141,7 +141,7 @@ def _run_fpa(config: Any, out: Path, **inputs: Any) -> Tables:
 
 
 def _report_fpa(out: Path, **options: Any) -> Path:
-    from attrbench.reporting import write_fpa_report
+    from attrbench.fpa.report import write_fpa_report
 
     return write_fpa_report(out, **options)
 

@@ -11,7 +11,7 @@ import pytest
 
 from attrbench.cli.options import build_config
 from attrbench.errors import AttrbenchError
-from attrbench.evaluation import EvalConfig
+from attrbench.fpa import EvalConfig
 from attrbench.roar import RoarConfig
 from attrbench.robustness.pipeline import RobustnessConfig
 

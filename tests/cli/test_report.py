@@ -16,7 +16,7 @@ from attrbench.benchmarks import benchmark_of, list_benchmarks
 from attrbench.cli import app
 from attrbench.data import load_dataset
 from attrbench.errors import AttrbenchError
-from attrbench.evaluation import evaluate
+from attrbench.fpa import evaluate
 from attrbench.results import ResultStore, recorded_benchmark
 from attrbench.robustness.results import ROBUSTNESS_ROWS
 

@@ -13,7 +13,7 @@ from torch.utils.data import TensorDataset
 
 import attrbench
 from attrbench.errors import AttrbenchError
-from attrbench.evaluation.runner import EvalConfig
+from attrbench.fpa.runner import EvalConfig
 from attrbench.methods import METHODS, create_method, register_method
 from attrbench.variants import create_variant, resolve_variants
 

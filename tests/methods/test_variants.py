@@ -59,7 +59,7 @@ def test_resolve_dedups_and_splits_commas() -> None:
 
 def test_the_runner_computes_each_method_once_per_chunk(tiny_model, monkeypatch) -> None:
     """fpa-table's ten variants need five raw attributions; the runner makes each once."""
-    import attrbench.evaluation.runner as runner
+    import attrbench.fpa.runner as runner
 
     calls: list[str] = []
     real = runner.create_method

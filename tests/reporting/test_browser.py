@@ -39,14 +39,16 @@ import torch
 from matplotlib.figure import Figure
 
 from attrbench.bam.report import write_bam_report
+from attrbench.fpa.report import write_fpa_report
 from attrbench.metrics.functional.overlap import overlap_summary
-from attrbench.reporting.fpa_report import write_fpa_report
-from attrbench.reporting.plots import figure_png
+from attrbench.reporting.format import figure_png
 from attrbench.results import ResultStore
 from attrbench.roar.report import write_roar_report
 from attrbench.roar.store import slug, write_masks
 from attrbench.robustness.report import write_robustness_report
 from attrbench.robustness.results import ROBUSTNESS_ROWS
+
+from ..fpa.conftest import write_results_folder  # the synthetic FPA folder of tests/fpa
 
 _CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 _FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -250,8 +252,8 @@ def browser() -> Iterator[Browser]:
 # ---------------------------------------------------------------------------------- the reports
 
 
-def _fpa_report(tmp_path: Path, folder_writer) -> Path:
-    root = folder_writer(tmp_path / "fpa")
+def _fpa_report(tmp_path: Path) -> Path:
+    root = write_results_folder(tmp_path / "fpa")
     return write_fpa_report(root, title="FPA in a browser")
 
 
@@ -374,8 +376,8 @@ def test_the_checks_catch_a_broken_page(browser: Browser, tmp_path: Path) -> Non
         check_page(report, facts, min_tables=1)
 
 
-def test_fpa_report_in_chromium(browser: Browser, tmp_path: Path, folder_writer) -> None:
-    report = _fpa_report(tmp_path, folder_writer)
+def test_fpa_report_in_chromium(browser: Browser, tmp_path: Path) -> None:
+    report = _fpa_report(tmp_path)
     facts = open_report(browser, report)
     check_page(report, facts, min_tables=3)
     assert len(facts["images"]) == 7  # curves, area, LIF scores, heatmaps + 3 CD diagrams

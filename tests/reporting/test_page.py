@@ -11,8 +11,8 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from attrbench.errors import AttrbenchError
+from attrbench.reporting.format import figure_png
 from attrbench.reporting.page import Page, flatten_config, html_table
-from attrbench.reporting.plots import figure_png
 
 
 def _figure() -> Figure:

@@ -42,11 +42,11 @@ def evaluate(
     everything else equal extends it. Images must have the checkpoint's training size.
     """
     from attrbench.data import load_dataset
-    from attrbench.evaluation import evaluate as run
-    from attrbench.evaluation.runner import ModelEntry, missing_chunks
+    from attrbench.fpa import evaluate as run
+    from attrbench.fpa.report import build_all
+    from attrbench.fpa.runner import ModelEntry, missing_chunks
     from attrbench.models import check_input_compatible, load_checkpoint
     from attrbench.models.checkpoint import check_checkpoint_input
-    from attrbench.reporting import build_all
     from attrbench.results.shards import parse_shard, shard_device
     from attrbench.runtime import resolve_device
     from attrbench.variants import parity_method_params

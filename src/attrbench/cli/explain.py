@@ -72,8 +72,8 @@ def render_grid(images: np.ndarray, maps: np.ndarray, titles: list[str], heading
     """
     import numpy as np
 
+    from attrbench.reporting.format import figure_png
     from attrbench.reporting.map_grid import Panel, map_grid
-    from attrbench.reporting.plots import figure_png
 
     n = len(images)
     cols = min(n, _GRID_COLUMNS)

@@ -259,7 +259,7 @@ def build_config(cls: type, config: Path | None, section: str, flags: dict[str, 
         AttrbenchError: missing or invalid TOML, unknown keys, wrong types, bad values.
 
     Example:
-        >>> from attrbench.evaluation import EvalConfig
+        >>> from attrbench.fpa import EvalConfig
         >>> build_config(EvalConfig, None, "evaluate", {"num_steps": 8, "seed": None}).num_steps
         8
     """

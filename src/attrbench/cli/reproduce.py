@@ -38,7 +38,7 @@ def reproduce_fpa_command(
     config: Annotated[Optional[Path], option("config", "TOML file with a \\[fpa] table; flags given explicitly are applied on top.")] = None,
 ) -> None:
     """Train without augmentation, with FPA and with Rectangle; score the estimators; write the report."""
-    from attrbench.evaluation.fpa_reproduction import FPAReproductionConfig, reproduce_fpa
+    from attrbench.fpa.reproduction import FPAReproductionConfig, reproduce_fpa
 
     flags = dict(dataset=dataset, model=model, recipe=recipe, epochs=epochs, train_limit=train_limit,
                  num_images=num_images, tie_break=tie_break, seed=seed, device=device,
@@ -50,7 +50,7 @@ def reproduce_fpa_command(
             method_param, method_names(list(cfg.variants))))
     t0 = time.perf_counter()
     if seeds is not None:
-        from attrbench.evaluation.fpa_seeds import reproduce_fpa_seeds
+        from attrbench.fpa.seeds import reproduce_fpa_seeds
 
         paths = reproduce_fpa_seeds(cfg, out, seeds)
     else:
@@ -96,7 +96,7 @@ def demo(
                               tie_break=None, seed=None, data_root=None, pretrained=None,
                               seeds=None, config=None)
         return
-    from attrbench.evaluation.fpa_reproduction import FPAReproductionConfig, reproduce_fpa
+    from attrbench.fpa.reproduction import FPAReproductionConfig, reproduce_fpa
 
     t0 = time.perf_counter()
     from attrbench.models.pretrained import list_pretrained

@@ -25,7 +25,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from attrbench.errors import AttrbenchError
-from attrbench.reporting.plots import margins
+from attrbench.reporting.format import margins
 
 __all__ = ["SIGNED_CMAP", "UNSIGNED_CMAP", "Panel", "map_grid"]
 

@@ -33,7 +33,7 @@ from matplotlib.figure import Figure
 
 from attrbench.atomic import write_bytes_atomic, write_text_atomic
 from attrbench.errors import AttrbenchError
-from attrbench.reporting.plots import figure_png
+from attrbench.reporting.format import figure_png
 
 __all__ = [
     "REPORT_CSS",
@@ -177,7 +177,7 @@ class Page:
 
     def figure(self, name: str, figure: Figure | bytes, caption: str) -> Page:
         """A figure, embedded as PNG; ``figure`` is a matplotlib Figure (rendered here, once, at
-        :data:`~attrbench.reporting.plots.DPI`) or PNG bytes. ``name`` is its ``alt`` text and
+        :data:`~attrbench.reporting.format.DPI`) or PNG bytes. ``name`` is its ``alt`` text and
         file stem in :meth:`write_figures`; names are unique within a page."""
         if name in self.figures:
             raise AttrbenchError(f"The page already has a figure named {name!r}.")

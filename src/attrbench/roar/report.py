@@ -15,7 +15,7 @@ import pandas as pd
 
 from attrbench.atomic import write_text_atomic
 from attrbench.errors import AttrbenchError
-from attrbench.reporting.comparisons import _p
+from attrbench.reporting.format import format_p
 from attrbench.reporting.page import Page
 from attrbench.results import read_table
 from attrbench.roar.compare import BASELINE, compare_to_random, repeats_needed
@@ -62,8 +62,8 @@ def _vs_random_display(table: pd.DataFrame, x: str) -> pd.DataFrame:
                      "repeats (estimator / random)": f"{r['repeats']} / {r['repeats_baseline']}",
                      "accuracy - random (pp)": _pp(r["diff"], True),
                      "SD over repeats (pp)": f"{_pp(r['sd'])} / {_pp(r['sd_baseline'])}",
-                     "Welch 95 % CI (pp)": ci, "Welch p": _p(r["p_welch"]),
-                     "permutation p": _p(r["p_perm"]), "corrected p": _p(r["p_adj"]),
+                     "Welch 95 % CI (pp)": ci, "Welch p": format_p(r["p_welch"]),
+                     "permutation p": format_p(r["p_perm"]), "corrected p": format_p(r["p_adj"]),
                      "significant": verdict})
     return pd.DataFrame(rows).set_index("estimator")
 

@@ -22,9 +22,8 @@ from matplotlib.figure import Figure
 from attrbench.atomic import write_text_atomic
 from attrbench.errors import AttrbenchError
 from attrbench.metrics.functional.robustness import measure_names
-from attrbench.reporting.comparisons import _cell
+from attrbench.reporting.format import format_cell, margins
 from attrbench.reporting.page import Page
-from attrbench.reporting.plots import margins
 from attrbench.robustness.compare import BASELINE, compare_to_baseline
 from attrbench.robustness.results import DEFAULT_MIN_IMAGES, read_robustness, summarise
 
@@ -134,7 +133,7 @@ def comparison_table(compared: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
     for r in compared.to_dict("records"):
         note = str(r["note"]) if isinstance(r["note"], str) else ""
         text.append(f"not enough data (n={r['n']})" if note.startswith("not enough data")
-                    else f"{_cell({**r, 'note': note}, digits)} (n={r['n']})")
+                    else f"{format_cell({**r, 'note': note}, digits)} (n={r['n']})")
     cells = compared.assign(cell=text)
     order = {m: i for i, m in enumerate(_measure_order(list(cells["measure"].unique())))}
     cells = cells.assign(_m=cells["measure"].map(order)).sort_values(

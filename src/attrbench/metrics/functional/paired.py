@@ -1,9 +1,9 @@
 """Paired statistics on per-image scores: which estimator is better, and how sure we are.
 
 Every function here works on *per-image* values (e.g. each image's fidelity area
-``AUC_LIF - AUC_MIF`` in percent units, see :func:`attrbench.reporting.per_image_fidelity`), so
-two estimators evaluated on the same images are compared image by image instead of by whether
-their intervals overlap.
+``AUC_LIF - AUC_MIF`` in percent units, see
+:func:`attrbench.fpa.comparisons.per_image_fidelity`), so two estimators evaluated on the same
+images are compared image by image instead of by whether their intervals overlap.
 
 - :func:`paired_comparison`: mean difference with a paired bootstrap CI (BCa by default), the
   Wilcoxon signed-rank test (``scipy.stats.wilcoxon``), the matched-pairs rank-biserial

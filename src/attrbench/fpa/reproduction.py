@@ -27,7 +27,7 @@ import numpy as np
 from attrbench.atomic import atomic_path
 from attrbench.data import denormalize, load_dataset
 from attrbench.errors import AttrbenchError
-from attrbench.evaluation.runner import EvalConfig, ModelEntry, run_evaluation, sample_maps
+from attrbench.fpa.runner import EvalConfig, ModelEntry, run_evaluation, sample_maps
 from attrbench.results.store import ResultStore
 from attrbench.runtime import resolve_device, use_channels_last
 from attrbench.training import TrainConfig, evaluate_accuracy, train
@@ -167,7 +167,7 @@ def reproduce_fpa(cfg: FPAReproductionConfig, out: str | Path, *, progress: bool
         _write_samples(out / "samples" / f"{entry.augmentation}.npz", entry, eval_set, ecfg,
                        cfg.num_samples, device)
 
-    from attrbench.reporting import build_all
+    from attrbench.fpa.report import build_all
 
     paths = build_all(out)
     return {"root": out, **paths}

@@ -17,7 +17,7 @@ from torch.utils.data import TensorDataset
 
 from attrbench.data import load_dataset
 from attrbench.errors import AttrbenchError
-from attrbench.evaluation import EvalConfig, ModelEntry, evaluate, run_evaluation
+from attrbench.fpa import EvalConfig, ModelEntry, evaluate, run_evaluation
 from attrbench.models import create_model
 from attrbench.results import CURVE_SCHEMA, CURVES, ResultStore
 
@@ -90,7 +90,7 @@ def test_resume_after_kill_9(model, images, tmp_path: Path) -> None:
     script = textwrap.dedent(f"""
         import os, signal, torch
         from attrbench.data import load_dataset
-        from attrbench.evaluation import evaluate
+        from attrbench.fpa import evaluate
         from attrbench.models import create_model
         from attrbench.results import Table
         original = Table.write

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from attrbench.reporting.claims import check_claims, claims_html, claims_markdown
-from attrbench.reporting.paper import PAPER_CIFAR10_FIDELITY
+from attrbench.fpa.claims import check_claims, claims_html, claims_markdown
+from attrbench.fpa.paper import PAPER_CIFAR10_FIDELITY
 
 
 def _table(cells: dict[str, dict[str, tuple[float, float]]]) -> pd.DataFrame:
@@ -59,7 +59,7 @@ def test_renderings_state_every_verdict() -> None:
 
 
 def test_report_and_markdown_carry_claims_and_the_paper_table(results_root) -> None:
-    from attrbench.reporting import build_all
+    from attrbench.fpa.report import build_all
 
     out = build_all(results_root, title="Synthetic check")
     md = out["fidelity_md"].read_text(encoding="utf-8")

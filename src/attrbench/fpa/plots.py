@@ -6,7 +6,6 @@ Built from stored curve rows only. Figures are made with :class:`matplotlib.figu
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,53 +15,23 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from attrbench.atomic import write_bytes_atomic
 from attrbench.errors import unknown_name_error
-from attrbench.reporting.aggregate import mean_curves
-from attrbench.reporting.paper import AUGMENT_LABELS, AUGMENT_ORDER, VARIANT_ORDER, ordered
+from attrbench.fpa.aggregate import mean_curves
+from attrbench.fpa.paper import AUGMENT_LABELS, AUGMENT_ORDER, VARIANT_ORDER, ordered
+from attrbench.reporting.format import margins, save_figure
 
 __all__ = [
-    "DPI",
     "curves_figure",
     "fidelity_area_figure",
-    "figure_png",
     "lif_scores_figure",
     "plot_curves",
     "plot_fidelity_area",
     "plot_lif_scores",
-    "save_figure",
 ]
 
-DPI = 110
 _ORDER_COLOURS = {"MIF": "#1f77b4", "LIF": "#ff7f0e"}  # the paper's Fig. 2: MIF blue, LIF orange
 _AUG_COLOURS = {"none": "#1f77b4", "fpa": "#d62728", "rectangle": "#2ca02c"}
 _EXTRA_COLOURS = ["#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
-
-
-def figure_png(fig: Figure, dpi: int = DPI) -> bytes:
-    """Render ``fig`` to PNG bytes with the Agg canvas."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
-
-
-def save_figure(fig: Figure, path: str | Path, dpi: int = DPI) -> Path:
-    """Atomically write ``fig`` as a PNG file and return its path."""
-    path = Path(path)
-    write_bytes_atomic(path, figure_png(fig, dpi))
-    return path
-
-
-def margins(fig: Figure, *, left: float, right: float, bottom: float, top: float,
-            wspace: float = 0.2, hspace: float = 0.2) -> dict[str, float]:
-    """Subplot margins given in inches, as ``gridspec_kw`` fractions of ``fig``'s size.
-
-    A fixed layout instead of matplotlib's constrained layout, which doubles the rendering time
-    of the 20-panel grid; ``wspace`` / ``hspace`` are fractions of the mean axes width / height.
-    """
-    width, height = fig.get_size_inches()
-    return {"left": left / width, "right": 1.0 - right / width, "bottom": bottom / height,
-            "top": 1.0 - top / height, "wspace": wspace, "hspace": hspace}
 
 
 def _lines(means: pd.DataFrame, augment_order: Sequence[str]) -> list[tuple[str, str, str, str]]:
@@ -150,7 +119,7 @@ def fidelity_area_figure(curves: pd.DataFrame, variant: str = "IG_sum",
         curves: tidy rows with the columns of ``CURVE_SCHEMA``.
         variant: the estimator variant shown (default ``IG_sum``).
         augment_order: panel order.
-        table: optional :func:`~attrbench.reporting.tables.fidelity_table` output for the titles.
+        table: optional :func:`~attrbench.fpa.tables.fidelity_table` output for the titles.
         means: ``mean_curves(curves)`` if already computed.
     """
     means = mean_curves(curves) if means is None else means

@@ -1,6 +1,6 @@
 """``attrbench reproduce fpa --seeds K``: the FPA experiment over K training seeds.
 
-Each seed is a complete, resumable :func:`~attrbench.evaluation.fpa_reproduction.reproduce_fpa`
+Each seed is a complete, resumable :func:`~attrbench.fpa.reproduction.reproduce_fpa`
 run in its own folder ``<out>/seed-<s>/`` (train none / FPA / Rectangle, evaluate, report). The
 summary reads every seed folder that holds curves and writes, at ``<out>``:
 
@@ -21,7 +21,7 @@ import pandas as pd
 
 from attrbench.atomic import write_text_atomic
 from attrbench.errors import AttrbenchError
-from attrbench.evaluation.fpa_reproduction import FPAReproductionConfig, reproduce_fpa
+from attrbench.fpa.reproduction import FPAReproductionConfig, reproduce_fpa
 
 __all__ = ["reproduce_fpa_seeds", "seed_folders", "summarise_seeds"]
 
@@ -50,8 +50,8 @@ def reproduce_fpa_seeds(cfg: FPAReproductionConfig, out: str | Path, seeds: int,
 
 def summarise_seeds(out: str | Path, seeds: list[int]) -> dict[str, Path]:
     """Write ``seeds.md``, ``seeds.csv`` and ``seed_ranking.csv`` from the finished seed folders."""
-    from attrbench.reporting.comparisons import seed_summary
-    from attrbench.reporting.folder import load_results
+    from attrbench.fpa.comparisons import seed_summary
+    from attrbench.fpa.folder import load_results
 
     out = Path(out)
     runs, missing = {}, []

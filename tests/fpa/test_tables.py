@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from attrbench.errors import AttrbenchError
-from attrbench.reporting.tables import (
+from attrbench.fpa.tables import (
     TABLE_COLUMNS,
     best_per_row,
     fidelity_table,

@@ -14,7 +14,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from attrbench.errors import AttrbenchError
-from attrbench.evaluation.runner import (EvalConfig, ModelEntry, evaluation_identity,
+from attrbench.fpa.runner import (EvalConfig, ModelEntry, evaluation_identity,
                                          run_evaluation)
 from attrbench.progress import attached_to_terminal
 from attrbench.results.store import ResultStore
@@ -31,7 +31,7 @@ def evaluate(model: nn.Module, dataset: Dataset, methods: Any = None, *,
              maps: Mapping[str, Any] | None = None, **settings: Any) -> pd.DataFrame:
     """MIF/LIF perturbation curves of ``model`` for each estimator variant, as a tidy DataFrame.
 
-    The settings are one :class:`~attrbench.evaluation.runner.EvalConfig` (``config=``); the
+    The settings are one :class:`~attrbench.fpa.runner.EvalConfig` (``config=``); the
     keywords people type most (``num_images``, ``seed``, ``max_batch``) and any other
     ``EvalConfig`` field given as a keyword (``num_steps=8``, ``chunk_size=16``,
     ``method_params={...}``) replace its fields::

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from attrbench.errors import AttrbenchError
-from attrbench.evaluation.fpa_reproduction import FPAReproductionConfig
-from attrbench.evaluation.fpa_seeds import reproduce_fpa_seeds, summarise_seeds
+from attrbench.fpa.reproduction import FPAReproductionConfig
+from attrbench.fpa.seeds import reproduce_fpa_seeds, summarise_seeds
 
 TINY = dict(epochs=1, train_limit=32, num_images=4, variants=("Random", "IG_sum", "VG_abs"),
             augmentations=("none", "fpa"), method_params={"integrated_gradients": {"steps": 4}},

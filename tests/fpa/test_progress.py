@@ -6,7 +6,7 @@ import io
 
 from attrbench import progress as progress_mod
 from attrbench.data import load_dataset
-from attrbench.evaluation import evaluate
+from attrbench.fpa import evaluate
 from attrbench.progress import attached_to_terminal, progress_bar
 
 

@@ -18,9 +18,9 @@ import pandas as pd
 
 from attrbench.atomic import write_text_atomic
 from attrbench.errors import AttrbenchError
+from attrbench.fpa.paper import AUGMENT_ORDER, VARIANT_ORDER, ordered
 from attrbench.metrics.functional.fidelity import fidelity
 from attrbench.metrics.functional.perturbation import X_AXES
-from attrbench.reporting.paper import AUGMENT_ORDER, VARIANT_ORDER, ordered
 
 __all__ = [
     "ACCURACY_COLUMN",

@@ -128,9 +128,9 @@ def check_claims(table: pd.DataFrame, paired: pd.DataFrame | None = None) -> lis
     """Check claims (a)-(d) on a fidelity table of one architecture.
 
     Args:
-        table: :func:`attrbench.reporting.tables.fidelity_table` rows (``augmentation``,
+        table: :func:`attrbench.fpa.tables.fidelity_table` rows (``augmentation``,
             ``variant``, ``A``, ``ci``), one model architecture.
-        paired: optional :func:`attrbench.reporting.comparisons.compare_models` rows for none vs
+        paired: optional :func:`attrbench.fpa.comparisons.compare_models` rows for none vs
             fpa (``variant``, ``diff``, ``ci_low``, ``ci_high``, ``n``); claim (a) then uses the
             paired CI.
 

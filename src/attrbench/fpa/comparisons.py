@@ -34,6 +34,8 @@ from matplotlib.figure import Figure
 
 from attrbench.atomic import write_bytes_atomic
 from attrbench.errors import AttrbenchError
+from attrbench.fpa.paper import AUGMENT_LABELS, AUGMENT_ORDER, VARIANT_ORDER, ordered
+from attrbench.fpa.tables import aligned_curves, curve_groups, fidelity_table, sort_like_paper
 from attrbench.metrics.functional.fidelity import auc, normalise_curves
 from attrbench.metrics.functional.paired import (
     FriedmanResult,
@@ -47,10 +49,8 @@ from attrbench.metrics.functional.paired import (
     paired_comparison,
     two_level_bootstrap_ci,
 )
+from attrbench.reporting.format import figure_png, format_cell, format_p, format_signed
 from attrbench.reporting.page import escape_html, figure_html, html_table
-from attrbench.reporting.paper import AUGMENT_LABELS, AUGMENT_ORDER, VARIANT_ORDER, ordered
-from attrbench.reporting.tables import (aligned_curves, curve_groups, fidelity_table,
-                                       sort_like_paper)
 
 __all__ = [
     "MODEL_PAIR_COLUMNS",
@@ -224,7 +224,7 @@ class ModelComparison:
         cells = pd.DataFrame("", index=list(self.variants), columns=list(self.variants))
         for x in self.variants:
             for y in self.variants:
-                cells.at[x, y] = "—" if x == y else _cell(self.pair(x, y), digits)
+                cells.at[x, y] = "—" if x == y else format_cell(self.pair(x, y), digits)
         cells.index.name = "X \\ Y"
         return cells
 
@@ -243,18 +243,18 @@ class ModelComparison:
         if row["note"]:
             verdict = f"they are {row['note']}"
         elif row["significant"]:
-            verdict = f"significant after {name} (p = {_p(row['p_adj'])})"
+            verdict = f"significant after {name} (p = {format_p(row['p_adj'])})"
         else:
-            verdict = f"not significant after {name} (p = {_p(row['p_adj'])})"
+            verdict = f"not significant after {name} (p = {format_p(row['p_adj'])})"
         text = (f"{_display(self.label)}: {best} beats {second} on {pct:.0f} % of images (n = "
-                f"{int(row['n'])}; mean difference in A {_signed(row['diff'])}, {level} CI "
-                f"[{_signed(row['ci_low'])}, {_signed(row['ci_high'])}], rank-biserial r = "
-                f"{float(row['rank_biserial']):+.2f}); {verdict}. "
+                f"{int(row['n'])}; mean difference in A {format_signed(row['diff'])}, {level} CI "
+                f"[{format_signed(row['ci_low'])}, {format_signed(row['ci_high'])}], "
+                f"rank-biserial r = {float(row['rank_biserial']):+.2f}); {verdict}. "
                 f"{self.n_significant()} of {len(self.pairs)} estimator pairs differ "
                 f"significantly.")
         if self.friedman is not None and not self.friedman.note:
             text += (f" Friedman chi2 = {self.friedman.statistic:.1f}, p = "
-                     f"{_p(self.friedman.p_value)} over {self.friedman.n} images.")
+                     f"{format_p(self.friedman.p_value)} over {self.friedman.n} images.")
         return text
 
 
@@ -269,29 +269,9 @@ def _flip(row: dict[str, object]) -> dict[str, object]:
     return out
 
 
-def _signed(value: object, digits: int = 1) -> str:
-    v = round(float(value), digits) + 0.0  # type: ignore[arg-type]
-    return f"{v:+.{digits}f}"
-
-
-def _p(value: object) -> str:
-    v = float(value)  # type: ignore[arg-type]
-    if math.isnan(v):
-        return "n/a"
-    return f"{v:.2g}" if v >= 1e-3 else f"{v:.1e}"
-
-
 def _correction_name(correction: str) -> str:
     return {"holm": "Holm correction", "bh": "Benjamini-Hochberg correction",
             "none": "no correction"}[correction]
-
-
-def _cell(row: dict[str, object], digits: int) -> str:
-    if row["note"]:
-        return "="
-    star = " *" if row["significant"] else ""
-    return (f"{_signed(row['diff'], digits)} [{_signed(row['ci_low'], digits)}, "
-            f"{_signed(row['ci_high'], digits)}]{star}")
 
 
 def _pair_rows(wide: pd.DataFrame, pairs: Sequence[tuple[str, str]], *, level: float,
@@ -705,7 +685,7 @@ class PairedReport:
 
     def markdown(self, figure_dir: str = "figures") -> str:
         """The same section as Markdown; CD diagrams are linked from ``figure_dir``."""
-        from attrbench.reporting.tables import layout_to_markdown
+        from attrbench.fpa.tables import layout_to_markdown
 
         parts = ["## Paired comparisons\n", _EXPLAIN + "\n"]
         for label, comp in self.comparisons.items():
@@ -730,7 +710,7 @@ class PairedReport:
     def write(self, root: str | Path) -> dict[str, Path]:
         """Write ``fidelity_per_image.csv``, ``comparisons.csv``, ``model_comparisons.csv`` and
         ``figures/cd_<label>.png`` under ``root``; returns name -> path."""
-        from attrbench.reporting.tables import write_csv
+        from attrbench.fpa.tables import write_csv
 
         root = Path(root)
         out = {"per_image_csv": write_csv(self.per_image, root / "fidelity_per_image.csv",
@@ -777,8 +757,8 @@ def _between_display(frame: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for r in frame.to_dict("records"):
         rows.append({"variant": r["variant"], "images": int(r["n"]),
-                     "mean difference [CI]": _cell(r, 2).replace(" *", ""),
-                     "Wilcoxon p": _p(r["p"]), "corrected p": _p(r["p_adj"]),
+                     "mean difference [CI]": format_cell(r, 2).replace(" *", ""),
+                     "Wilcoxon p": format_p(r["p"]), "corrected p": format_p(r["p_adj"]),
                      "significant": "yes" if r["significant"] else "no",
                      "r": f"{float(r['rank_biserial']):+.2f}",
                      "other wins": f"{100 * float(r['wins']):.0f} %"})
@@ -824,8 +804,6 @@ def paired_report(curves: pd.DataFrame, *, level: float = 0.95, correction: str 
             continue
         comparisons[label] = comp
         if comp.nemenyi is not None:
-            from attrbench.reporting.plots import figure_png
-
             fig = cd_diagram_figure(comp.variants, comp.nemenyi.mean_ranks, comp.nemenyi.cd,
                                     title=f"{_display(label)}: mean rank of per-image A "
                                           f"(1 = best), {comp.nemenyi.n} images")
@@ -834,7 +812,7 @@ def paired_report(curves: pd.DataFrame, *, level: float = 0.95, correction: str 
                 f"Critical-difference diagram, {_display(label)}: mean rank of each estimator "
                 f"over {comp.nemenyi.n} images; bars join estimators within the Nemenyi CD "
                 f"({comp.nemenyi.cd:.2f} at alpha = {comp.nemenyi.alpha:.2g}). Friedman p = "
-                f"{_p(comp.friedman.p_value if comp.friedman else math.nan)}.")
+                f"{format_p(comp.friedman.p_value if comp.friedman else math.nan)}.")
     between: dict[str, pd.DataFrame] = {}
     between_notes: dict[str, str] = {}
     for model in sorted(per_image["model"].unique()):

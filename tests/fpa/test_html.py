@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from attrbench.errors import AttrbenchError
-from attrbench.reporting.folder import load_results, load_samples
-from attrbench.reporting.fpa_report import build_all, write_fpa_report
-from attrbench.reporting.paper import PAPER_SOURCE_LABEL
+from attrbench.fpa.folder import load_results, load_samples
+from attrbench.fpa.paper import PAPER_SOURCE_LABEL
+from attrbench.fpa.report import build_all, write_fpa_report
 
 # Anything a browser would fetch: src/href/url()/@import/srcset pointing at a network location.
 EXTERNAL = re.compile(
@@ -24,7 +24,7 @@ def test_build_all_writes_everything(results_root):
     out = build_all(results_root, title="Synthetic check")
     expected = {"fidelity_md", "fidelity_csv", "fidelity_long_csv", "curves", "fidelity_area",
                 "lif_scores", "heatmaps", "report",
-                # paired comparisons (tests/reporting/test_comparisons.py)
+                # paired comparisons (tests/fpa/test_comparisons.py)
                 "per_image_csv", "comparisons_csv", "model_comparisons_csv", "cd_none", "cd_fpa",
                 "cd_rectangle"}
     assert set(out) == expected

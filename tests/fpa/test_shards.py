@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from attrbench.cli import app
 from attrbench.data import CIFAR10_CLASSES, load_dataset
 from attrbench.errors import AttrbenchError
-from attrbench.evaluation import evaluate
-from attrbench.evaluation.runner import EvalConfig, ModelEntry, missing_chunks, run_evaluation
+from attrbench.fpa import evaluate
+from attrbench.fpa.runner import EvalConfig, ModelEntry, missing_chunks, run_evaluation
 from attrbench.models import create_model, save_checkpoint
 from attrbench.results.shards import in_shard, parse_shard, shard_from_env
 from attrbench.results.store import ResultStore, Table
@@ -97,7 +97,7 @@ def _cfg(**kw: object) -> EvalConfig:
 
 
 def _store(root: Path, model: torch.nn.Module, data: object, cfg: EvalConfig) -> ResultStore:
-    from attrbench.evaluation.runner import evaluation_identity
+    from attrbench.fpa.runner import evaluation_identity
 
     config, images = evaluation_identity([ModelEntry(model, "small_cnn", "none")], data, cfg)
     return ResultStore(root, config, cfg.seed, images=images)

@@ -1,6 +1,6 @@
 """The FPA report: what goes on the page of an FPA results folder, and ``build_all``.
 
-Everything is built from the stored results only (``reporting/folder.py``); the page itself is a
+Everything is built from the stored results only (``fpa/folder.py``); the page itself is a
 :class:`~attrbench.reporting.page.Page` (one offline HTML file, figures embedded). It follows the
 FPA paper's presentation: Table D.2 layout (Sec. 4.3), Figs. 2-5 (Sec. 4.2, 4.4, App. C) and the
 paper's CIFAR-10 numbers beside ours (NOTES §1.8). Entry point: :func:`write_fpa_report`.
@@ -14,33 +14,29 @@ from typing import Any
 
 import pandas as pd
 
-from attrbench.reporting.aggregate import mean_curves
-from attrbench.reporting.beside_paper import paper_comparison_markdown, paper_comparison_rows
-from attrbench.reporting.claims import Claim, check_claims, claims_html, claims_markdown
-from attrbench.reporting.comparisons import PairedReport, paired_report
-from attrbench.reporting.folder import ResultsFolder, load_results
-from attrbench.reporting.heatmaps import heatmaps_figure
-from attrbench.reporting.page import Page, escape_html, html_table
-from attrbench.reporting.paper import (
+from attrbench.fpa.aggregate import mean_curves
+from attrbench.fpa.beside_paper import paper_comparison_markdown, paper_comparison_rows
+from attrbench.fpa.claims import Claim, check_claims, claims_html, claims_markdown
+from attrbench.fpa.comparisons import PairedReport, paired_report
+from attrbench.fpa.folder import ResultsFolder, load_results
+from attrbench.fpa.heatmaps import heatmaps_figure
+from attrbench.fpa.paper import (
     AUGMENT_LABELS,
     PAPER_CIFAR10_ACCURACY,
     PAPER_SOURCE_LABEL,
     VARIANT_ORDER,
     ordered,
 )
-from attrbench.reporting.plots import (
-    curves_figure,
-    fidelity_area_figure,
-    figure_png,
-    lif_scores_figure,
-)
-from attrbench.reporting.tables import (
+from attrbench.fpa.plots import curves_figure, fidelity_area_figure, lif_scores_figure
+from attrbench.fpa.tables import (
     best_per_row,
     fidelity_table,
     paper_layout,
     write_csv,
     write_markdown,
 )
+from attrbench.reporting.format import figure_png
+from attrbench.reporting.page import Page, escape_html, html_table
 
 __all__ = ["DEFAULT_TITLE", "build_all", "write_fpa_report"]
 
@@ -54,7 +50,7 @@ class _Parts:
     layout: pd.DataFrame
     best: dict[str, str]
     figures: dict[str, tuple[bytes, str]]  # name -> (png, caption)
-    paired: PairedReport  # "Paired comparisons" section (reporting/comparisons.py)
+    paired: PairedReport  # "Paired comparisons" section (fpa/comparisons.py)
 
 
 def _pick_signed(variants: set[str]) -> str | None:

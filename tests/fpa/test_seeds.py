@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from attrbench.cli import app
 from attrbench.data import load_dataset
-from attrbench.evaluation import evaluate
+from attrbench.fpa import evaluate
 from attrbench.models import save_checkpoint
 
 VARIANTS = ["Random", "SG'_sum", "SQ-SG_sum"]

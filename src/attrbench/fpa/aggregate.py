@@ -2,7 +2,7 @@
 
 The authors' plots (``perturb.ipynb``; ``papers/NOTES.md`` §1.7) average the raw logits over images
 and divide the *mean* curve by its own first value, which differs slightly from the per-image
-normalisation used for the fidelity A (:mod:`attrbench.reporting.tables`).
+normalisation used for the fidelity A (:mod:`attrbench.fpa.tables`).
 """
 
 from __future__ import annotations

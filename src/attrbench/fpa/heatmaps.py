@@ -14,10 +14,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from attrbench.errors import AttrbenchError
-from attrbench.reporting.folder import SampleSet
+from attrbench.fpa.folder import SampleSet
+from attrbench.fpa.paper import AUGMENT_LABELS, AUGMENT_ORDER, ordered
+from attrbench.reporting.format import save_figure
 from attrbench.reporting.map_grid import Panel, map_grid
-from attrbench.reporting.paper import AUGMENT_LABELS, AUGMENT_ORDER, ordered
-from attrbench.reporting.plots import save_figure
 
 __all__ = ["heatmaps_figure", "plot_heatmaps", "truncate_maps"]
 

@@ -11,10 +11,10 @@ from matplotlib.colors import to_hex
 from PIL import Image
 
 from attrbench.errors import AttrbenchError
-from attrbench.reporting.aggregate import mean_curves
-from attrbench.reporting.folder import load_results
-from attrbench.reporting.heatmaps import heatmaps_figure, plot_heatmaps, truncate_maps
-from attrbench.reporting.plots import (
+from attrbench.fpa.aggregate import mean_curves
+from attrbench.fpa.folder import load_results
+from attrbench.fpa.heatmaps import heatmaps_figure, plot_heatmaps, truncate_maps
+from attrbench.fpa.plots import (
     curves_figure,
     fidelity_area_figure,
     lif_scores_figure,

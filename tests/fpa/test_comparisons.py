@@ -20,8 +20,7 @@ from matplotlib.figure import Figure
 
 import attrbench
 from attrbench.errors import AttrbenchError
-from attrbench.metrics.functional.paired import cd_cliques, nemenyi, two_level_bootstrap_ci
-from attrbench.reporting.comparisons import (
+from attrbench.fpa.comparisons import (
     PAIR_COLUMNS,
     PER_IMAGE_COLUMNS,
     cd_diagram_figure,
@@ -31,7 +30,8 @@ from attrbench.reporting.comparisons import (
     per_image_fidelity,
     seed_summary,
 )
-from attrbench.reporting.tables import fidelity_table
+from attrbench.fpa.tables import fidelity_table
+from attrbench.metrics.functional.paired import cd_cliques, nemenyi, two_level_bootstrap_ci
 
 # exact two-sided Wilcoxon p for n = 6: all differences one sign -> 2/64; IG - VG on FPA has
 # d = 35, 26, 17, 8, -1, -10 -> R- = 1 + 3 = 4, P(W <= 4) = 7/64 one-sided -> 14/64
@@ -165,7 +165,7 @@ def test_cd_diagram_figure_draws_every_name_and_clique():
 
 
 def test_report_section_and_files(results_root):
-    from attrbench.reporting.fpa_report import build_all
+    from attrbench.fpa.report import build_all
 
     out = build_all(results_root)
     for key in ("per_image_csv", "comparisons_csv", "model_comparisons_csv", "cd_none", "cd_fpa",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from attrbench.reporting.paper import (AUGMENT_LABELS, PAPER_CIFAR10_FIDELITY, PAPER_SOURCE_LABEL,
+from attrbench.fpa.paper import (AUGMENT_LABELS, PAPER_CIFAR10_FIDELITY, PAPER_SOURCE_LABEL,
                                        VARIANT_ORDER, ordered)
 
 __all__ = ["paper_comparison_markdown", "paper_comparison_rows"]
@@ -14,7 +14,7 @@ def paper_comparison_rows(table: pd.DataFrame) -> tuple[list[str], list[tuple[bo
     """``(variants, rows)``: per (model, augmentation) our "A ± CI" row, then the paper's row.
 
     Args:
-        table: :func:`attrbench.reporting.tables.fidelity_table` rows.
+        table: :func:`attrbench.fpa.tables.fidelity_table` rows.
 
     Returns:
         The variant columns in the paper's order and ``(is_paper_row, label, cells)`` rows.
