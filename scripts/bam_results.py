@@ -183,6 +183,28 @@ def training_table(r: BamRun) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def pilot_table(r: BamRun, pilots: list[Path]) -> pd.DataFrame:
+    """f_o / f_s held-out accuracy by image size: this run and each ``attrbench bam verify``
+    pilot folder (models trained with this run's options on data built at another size)."""
+    rows = []
+    for folder in [r.run, *pilots]:
+        verify = pd.read_csv(folder / "verify.csv")
+        dataset = json.loads((folder / "models" / "f_o" / "run.json").read_text())["config"][
+            "dataset"]
+        data = Path(dataset).parent
+        data = data if data.is_absolute() else ROOT / data
+        size = json.loads((data / "bam.json").read_text())["image_size"]
+        for name in ("f_o", "f_s"):
+            h = json.loads((folder / "models" / name / "history.json").read_text())
+            rows.append({"image size": f"{size} px", "model": name, "epochs": len(h),
+                         "train accuracy": pct(h[-1]["train_accuracy"]),
+                         "held-out accuracy": pct(_value(verify, name, "X_os")),
+                         "s / epoch (median)": f"{np.median([e['seconds'] for e in h]):.0f}",
+                         "folder": str(folder.relative_to(ROOT) if folder.is_relative_to(ROOT)
+                                       else folder)})
+    return pd.DataFrame(rows)
+
+
 def fig2_table(r: BamRun) -> pd.DataFrame:
     """Fig. 2 (top): f_o and f_s on X_os, X_0s, X_og, with the paper's values."""
     names = {"X_os": "X_{o,s} (object in scene)", "X_0s": "X_{∅,s} (scene only)",
@@ -422,8 +444,10 @@ def paper_claims(r: BamRun) -> pd.DataFrame:
 # --------------------------------------------------------------------------- page
 
 
-def render(r: BamRun, commands: list[str]) -> str:
-    """The Markdown page."""
+def render(r: BamRun, commands: list[str], pilots: tuple[Path, ...] = (),
+           pilot_commands: tuple[str, ...] = ()) -> str:
+    """The Markdown page (``pilots``: f_o / f_s folders at other image sizes, with the
+    commands that made them)."""
     cfg, info = r.config, r.info
     train, run_cfg, build = cfg.get("train", {}), cfg.get("run", {}), info.get("config", {})
     f_o = _value(r.verify, "f_o", "X_os")
@@ -488,6 +512,18 @@ def render(r: BamRun, commands: list[str]) -> str:
         "",
         md_table(training_table(r)),
         "",
+        *(["### Image size (f_o and f_s only)",
+           "",
+           "The same training options on data built at another size (`bam build --image-size`, "
+           "X^k sets skipped), trained and checked by:",
+           "",
+           *[f"    {c}" for c in pilot_commands],
+           "",
+           md_table(pilot_table(r, list(pilots))),
+           "",
+           "Seconds per epoch were measured beside other jobs on the same two cores (ROAR "
+           "retraining, tests): compare them within a row group only.",
+           ""] if pilots else []),
         "## Fig. 2 checks",
         "",
         md_table(fig2_table(r)),
@@ -544,6 +580,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--commands", type=Path, default=None,
                         help="Text file of the commands that made the run, one a line "
                              "[default: RUN/commands.txt if present].")
+    parser.add_argument("--pilot", type=Path, action="append", default=[],
+                        help="An 'attrbench bam verify' folder of f_o / f_s trained on data of "
+                             "another image size (repeatable); its commands.txt is shown.")
     args = parser.parse_args(argv)
     run = load_run(args.run, args.data)
     cmd_file = args.commands or args.run / "commands.txt"
@@ -551,7 +590,9 @@ def main(argv: list[str] | None = None) -> None:
                 if cmd_file.is_file() else ["(commands.txt missing in the run folder)"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".md.tmp")
-    tmp.write_text(render(run, commands))
+    pilot_commands = tuple(c for p in args.pilot if (p / "commands.txt").is_file()
+                           for c in (p / "commands.txt").read_text().splitlines() if c.strip())
+    tmp.write_text(render(run, commands, tuple(args.pilot), pilot_commands))
     tmp.replace(args.out)
     print(f"wrote {args.out}")
 

@@ -183,3 +183,36 @@ def test_unfiltered_tcav_sensitivity_is_shown_never_judged(script, tmp_path: Pat
     assert claims["measured"][0].endswith("without the t-test it would be 0.350")
     table = script.tcav_table(loaded).set_index("quantity")["value"]
     assert table.iloc[-1] == "0.350" and table.index[-1].startswith("sensitivity, not the paper")
+
+
+def test_image_size_pilots_table(script, tmp_path: Path) -> None:
+    """--pilot folders (f_o / f_s trained by `bam verify` on data of another size) get a table
+    beside the run's own models: held-out accuracy from each folder's verify.csv."""
+    run = _claims_case(tmp_path, mcs={m: 0.1 for m in METHODS})
+    pilot_data, pilot = tmp_path / "data48", tmp_path / "pilot"
+    pilot_data.mkdir()
+    pilot.mkdir()
+    (pilot_data / "bam.json").write_text(json.dumps({"image_size": 48}))
+    pd.DataFrame([("f_o", "X_os", "accuracy", 0.61), ("f_s", "X_os", "accuracy", 0.66)],
+                 columns=["model", "test_set", "quantity", "value"]).to_csv(
+        pilot / "verify.csv", index=False)
+    for folder, data in ((run, tmp_path / "data"), (pilot, pilot_data)):
+        for name in ("f_o", "f_s"):
+            (folder / "models" / name).mkdir(parents=True, exist_ok=True)
+            (folder / "models" / name / "run.json").write_text(json.dumps(
+                {"config": {"dataset": str(data / ("obj" if name == "f_o" else "scene"))}}))
+    (pilot / "models" / "f_o" / "history.json").write_text(json.dumps(
+        [{"epoch": e, "train_accuracy": 0.9, "test_accuracy": 0.6, "seconds": s}
+         for e, s in ((1, 100.0), (2, 120.0), (3, 200.0))]))
+    (pilot / "models" / "f_s" / "history.json").write_text(json.dumps(
+        [{"epoch": 1, "train_accuracy": 0.7, "test_accuracy": 0.66, "seconds": 90.0}]))
+    table = script.pilot_table(script.load_run(run), [pilot])
+    assert list(table["image size"]) == ["32 px", "32 px", "48 px", "48 px"]
+    assert list(table["held-out accuracy"]) == ["50.0 %", "80.0 %", "61.0 %", "66.0 %"]
+    assert list(table["epochs"]) == [1, 1, 3, 1] and table["s / epoch (median)"][2] == "120"
+    (pilot / "commands.txt").write_text("attrbench bam verify --dataset data48\n")
+    out = tmp_path / "page.md"
+    script.main([str(run), "--out", str(out), "--pilot", str(pilot)])
+    page = out.read_text()
+    assert "### Image size (f_o and f_s only)" in page
+    assert "    attrbench bam verify --dataset data48" in page and "| 48 px | f_s |" in page
