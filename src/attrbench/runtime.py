@@ -41,7 +41,19 @@ def derive_seed(seed: int, *parts: object) -> int:
         >>> 0 <= derive_seed(1, "method", "smoothgrad") < 2**63
         True
     """
-    digest = hashlib.sha256(repr((seed, *parts)).encode()).digest()
+    return hash_seed(seed, *parts)
+
+
+def hash_seed(*parts: object) -> int:
+    """The 63-bit seed of ``parts``: SHA-256 of ``repr(parts)``, first 8 bytes little-endian, top
+    bit cleared. :func:`derive_seed` is ``hash_seed(seed, *parts)``; DDP's per-rank seeds
+    (:func:`attrbench.training.distributed.rank_seed`) hash ``("rank", seed, rank, world)``.
+
+    Example:
+        >>> hash_seed(0, "a") == derive_seed(0, "a")
+        True
+    """
+    digest = hashlib.sha256(repr(parts).encode()).digest()
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 

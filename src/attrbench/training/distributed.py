@@ -30,7 +30,6 @@ same loop and:
 from __future__ import annotations
 
 import atexit
-import hashlib
 import os
 import re
 import sys
@@ -45,7 +44,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from attrbench.errors import AttrbenchError
-from attrbench.runtime import resolve_device
+from attrbench.runtime import hash_seed, resolve_device
 
 BACKENDS = ("auto", "gloo", "nccl")
 _DEVICE_INDEX_RE = re.compile(r"^cuda:\d+$")
@@ -180,8 +179,7 @@ def rank_seed(seed: int, rank: int, world_size: int) -> int:
     """A 63-bit seed for ``rank`` of ``world_size`` derived from ``seed`` (1 process: ``seed``)."""
     if world_size == 1:
         return seed
-    digest = hashlib.sha256(repr(("rank", seed, rank, world_size)).encode()).digest()
-    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+    return hash_seed("rank", seed, rank, world_size)
 
 
 def local_slice(n: int, rank: int, world_size: int) -> tuple[int, int]:
