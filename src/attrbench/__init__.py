@@ -13,10 +13,8 @@ The public API (names are imported on first use, so ``import attrbench`` stays f
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from attrbench.errors import AttrbenchError
+from attrbench.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -58,12 +56,7 @@ _EXPORTS = {
 __all__ = ["AttrbenchError", "__version__", *sorted(_EXPORTS)]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'attrbench' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 def __dir__() -> list[str]:

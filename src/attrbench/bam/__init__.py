@@ -11,8 +11,8 @@ Names are resolved lazily so that ``attrbench bam build`` does not import matplo
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from attrbench.lazy import lazy_exports
+
 
 _EXPORTS = {
     "BamBuildConfig": "attrbench.bam.build",
@@ -36,7 +36,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'attrbench.bam' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

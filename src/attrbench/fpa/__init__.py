@@ -23,8 +23,8 @@ training code.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from attrbench.lazy import lazy_exports
+
 
 _EXPORTS = {
     "EvalConfig": "attrbench.fpa.runner",
@@ -68,7 +68,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'attrbench.fpa' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)
