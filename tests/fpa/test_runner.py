@@ -280,3 +280,29 @@ def test_dataset_boundary_checks(model, data, message) -> None:
     with pytest.raises(AttrbenchError, match=message):
         evaluate(model, data, ["Random"])
     assert not model.training
+
+
+def test_evaluate_with_out_checks_the_run_once(model, images, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """evaluate(out=) validates once (prepare_run) for both the identity and the run: one
+    check_dataset forward per model, one read of the given maps."""
+    import attrbench.fpa.runner as runner
+
+    calls = {"check": 0, "maps": 0}
+    real_check, real_maps = runner.check_dataset, runner.precomputed_maps
+
+    def check(*args, **kw):
+        calls["check"] += 1
+        return real_check(*args, **kw)
+
+    def maps(*args, **kw):
+        calls["maps"] += 1
+        return real_maps(*args, **kw)
+
+    monkeypatch.setattr(runner, "check_dataset", check)
+    monkeypatch.setattr(runner, "precomputed_maps", maps)
+    given = {"ones": torch.ones(len(images), 32, 32)}
+    table = evaluate(model, images, ["VG_abs"], num_images=4, num_steps=2, out=tmp_path / "r",
+                     maps=given)
+    assert calls == {"check": 1, "maps": 1}
+    assert set(table["variant"]) == {"VG_abs", "ones"}

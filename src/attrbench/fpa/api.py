@@ -14,8 +14,8 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from attrbench.errors import AttrbenchError
-from attrbench.fpa.runner import (EvalConfig, ModelEntry, evaluation_identity,
-                                         run_evaluation)
+from attrbench.fpa.runner import (EvalConfig, ModelEntry, evaluation_identity, prepare_run,
+                                  run_evaluation)
 from attrbench.progress import attached_to_terminal
 from attrbench.results.store import ResultStore
 
@@ -84,16 +84,17 @@ def evaluate(model: nn.Module, dataset: Dataset, methods: Any = None, *,
     cfg = eval_config(config, methods, maps is not None, num_images=num_images, seed=seed,
                       max_batch=max_batch, **settings)
     entry = ModelEntry(model, model_name, augmentation)
+    # Everything is validated here, once, before the folder's config.json is written.
+    prepared = prepare_run([entry], dataset, cfg, maps, device)
     store = None
     if out is not None:
-        # Everything is validated here, before the folder's config.json is written.
-        identity, images = evaluation_identity([entry], dataset, cfg, maps)
+        identity, images = evaluation_identity([entry], dataset, cfg, maps, prepared=prepared)
         store = ResultStore(out, identity, cfg.seed, images=images, benchmark="fpa")
     if progress is None:
         progress = attached_to_terminal()
     return run_evaluation([entry], dataset, cfg, store=store, device=device, progress=progress,
                           run=Path(out).name if out is not None else "api", shard=shard,
-                          maps=maps)
+                          maps=maps, prepared=prepared)
 
 
 def eval_config(config: EvalConfig | None, methods: Any = None, with_maps: bool = False,

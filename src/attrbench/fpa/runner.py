@@ -303,8 +303,8 @@ def check_dataset(dataset: Dataset, models: Sequence[ModelEntry],
 
 
 def evaluation_identity(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConfig,
-                        maps: Mapping[str, Any] | None = None,
-                        ) -> tuple[dict[str, Any], ImageList]:
+                        maps: Mapping[str, Any] | None = None, *,
+                        prepared: Prepared | None = None) -> tuple[dict[str, Any], ImageList]:
     """Validate a run completely and return its identity, before anything is written.
 
     The identity holds everything that changes a number: ``cfg`` (without ``num_images``, which the
@@ -321,6 +321,7 @@ def evaluation_identity(models: Sequence[ModelEntry], dataset: Dataset, cfg: Eva
         maps: precomputed maps (:mod:`attrbench.precomputed`); the identity holds each
             set's SHA-256. User methods are recorded by origin (``module.qualname``): a changed
             function body under the same name is not detected.
+        prepared: the :func:`prepare_run` result for these arguments, if already checked.
 
     Returns:
         ``(config, images)`` for :class:`~attrbench.results.ResultStore`: a JSON-ready dict and the
@@ -329,7 +330,7 @@ def evaluation_identity(models: Sequence[ModelEntry], dataset: Dataset, cfg: Eva
     Raises:
         AttrbenchError: any bad setting, variant or method parameter, no models, empty dataset.
     """
-    n, variants, given = _prepare(models, dataset, cfg, maps)
+    n, variants, given = prepared or prepare_run(models, dataset, cfg, maps)
     methods = sorted({v.method for v in variants})
     entries = {}
     for entry in models:
@@ -371,7 +372,8 @@ def evaluation_identity(models: Sequence[ModelEntry], dataset: Dataset, cfg: Eva
 def run_evaluation(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConfig, *,
                    store: ResultStore | None = None, run: str = "run", device: str | torch.device = "cpu",
                    progress: bool = True, shard: tuple[int, int] | None = None,
-                   maps: Mapping[str, Any] | None = None) -> pd.DataFrame:
+                   maps: Mapping[str, Any] | None = None,
+                   prepared: Prepared | None = None) -> pd.DataFrame:
     """Evaluate every model x variant on the first ``cfg.num_images`` images of ``dataset``.
 
     Args:
@@ -388,6 +390,7 @@ def run_evaluation(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConf
             together compute every chunk, each resuming on its own. None = all chunks.
         maps: precomputed maps ``{label: values}`` scored beside the variants (see
             :mod:`attrbench.precomputed`; aligned with the dataset's positions / ids).
+        prepared: the :func:`prepare_run` result for these arguments, if already checked.
 
     Returns:
         The tidy curve table (:data:`~attrbench.results.schema.CURVE_SCHEMA` columns): with a
@@ -398,7 +401,7 @@ def run_evaluation(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConf
     """
     if shard is not None:
         check_shard(*shard)
-    n, variants, given = _prepare(models, dataset, cfg, maps, device)
+    n, variants, given = prepared or prepare_run(models, dataset, cfg, maps, device)
     ids_all = _dataset_ids(dataset, n)
     n_chunks = math.ceil(n / cfg.chunk_size)
     for entry in models:
@@ -436,10 +439,17 @@ def run_evaluation(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConf
     return pd.concat(frames, ignore_index=True)
 
 
-def _prepare(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConfig,
-             maps: Mapping[str, Any] | None, device: str | torch.device = "cpu",
-             ) -> tuple[int, list[Variant], list[PrecomputedMaps]]:
+#: What :func:`prepare_run` checked and resolved: ``(n images, variants, precomputed maps)``.
+Prepared = tuple[int, list[Variant], list[PrecomputedMaps]]
+
+
+def prepare_run(models: Sequence[ModelEntry], dataset: Dataset, cfg: EvalConfig,
+                maps: Mapping[str, Any] | None, device: str | torch.device = "cpu") -> Prepared:
     """Check everything a run needs before any work: ``(n images, variants, precomputed maps)``.
+
+    :func:`evaluation_identity` and :func:`run_evaluation` take the result as ``prepared=``, so
+    a caller that needs both (``attrbench.evaluate(out=)``) checks the models and reads the given
+    maps once.
 
     Raises:
         AttrbenchError: bad settings, no models, an empty dataset, bad variants or maps, or data
