@@ -183,9 +183,13 @@ def training_table(r: BamRun) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def pilot_table(r: BamRun, pilots: list[Path]) -> pd.DataFrame:
-    """f_o / f_s held-out accuracy by image size: this run and each ``attrbench bam verify``
-    pilot folder (models trained with this run's options on data built at another size)."""
+def pilot_accuracies(r: BamRun, pilots: list[Path]) -> pd.DataFrame:
+    """f_o / f_s accuracy by image size, as numbers: this run and each ``attrbench bam verify``
+    pilot folder (models trained with this run's options on data built at another size).
+
+    Columns ``size`` (px), ``model``, ``epochs``, ``train`` (last epoch), ``held_out``
+    (``verify.csv``, X_{o,s}), ``seconds`` (median per epoch), ``folder``.
+    """
     rows = []
     for folder in [r.run, *pilots]:
         verify = pd.read_csv(folder / "verify.csv")
@@ -196,31 +200,38 @@ def pilot_table(r: BamRun, pilots: list[Path]) -> pd.DataFrame:
         size = json.loads((data / "bam.json").read_text())["image_size"]
         for name in ("f_o", "f_s"):
             h = json.loads((folder / "models" / name / "history.json").read_text())
-            rows.append({"image size": f"{size} px", "model": name, "epochs": len(h),
-                         "train accuracy": pct(h[-1]["train_accuracy"]),
-                         "held-out accuracy": pct(_value(verify, name, "X_os")),
-                         "s / epoch (median)": f"{np.median([e['seconds'] for e in h]):.0f}",
+            rows.append({"size": size, "model": name, "epochs": len(h),
+                         "train": h[-1]["train_accuracy"],
+                         "held_out": _value(verify, name, "X_os"),
+                         "seconds": float(np.median([e["seconds"] for e in h])),
                          "folder": str(folder.relative_to(ROOT) if folder.is_relative_to(ROOT)
                                        else folder)})
     return pd.DataFrame(rows)
 
 
-def pilot_summary(table: pd.DataFrame) -> str:
-    """One summary line: how held-out and train accuracy moved from the smallest image size
-    to the largest (where held-out stays far below train, more pixels did not close the gap)."""
-    def value(text: str) -> float:
-        return float(text.split()[0])
+def pilot_table(a: pd.DataFrame) -> pd.DataFrame:
+    """:func:`pilot_accuracies` formatted for the page."""
+    return pd.DataFrame({"image size": [f"{v} px" for v in a["size"]], "model": a["model"],
+                         "epochs": a["epochs"], "train accuracy": [pct(v) for v in a["train"]],
+                         "held-out accuracy": [pct(v) for v in a["held_out"]],
+                         "s / epoch (median)": [f"{v:.0f}" for v in a["seconds"]],
+                         "folder": a["folder"]})
 
-    sizes = sorted(table["image size"].unique(), key=lambda t: int(t.split()[0]))
-    lo, hi = (table[table["image size"] == s].set_index("model") for s in (sizes[0], sizes[-1]))
+
+def pilot_summary(accuracies: pd.DataFrame) -> str:
+    """One summary line from :func:`pilot_accuracies`: how held-out and train accuracy moved
+    from the smallest image size to the largest (where held-out stays far below train, more
+    pixels did not close the gap)."""
+    sizes = sorted(accuracies["size"].unique())
+    lo, hi = (accuracies[accuracies["size"] == s].set_index("model")
+              for s in (sizes[0], sizes[-1]))
     moves = "; ".join(
-        f"{m} held-out {lo.loc[m, 'held-out accuracy']} -> {hi.loc[m, 'held-out accuracy']}, "
-        f"train {lo.loc[m, 'train accuracy']} -> {hi.loc[m, 'train accuracy']}"
+        f"{m} held-out {pct(lo.loc[m, 'held_out'])} -> {pct(hi.loc[m, 'held_out'])}, "
+        f"train {pct(lo.loc[m, 'train'])} -> {pct(hi.loc[m, 'train'])}"
         for m in ("f_o", "f_s"))
-    gap = min(value(hi.loc[m, "train accuracy"]) - value(hi.loc[m, "held-out accuracy"])
-              for m in ("f_o", "f_s"))
-    return (f"- From {sizes[0]} to {sizes[-1]}: {moves}. "
-            + (f"At {sizes[-1]} both models still fit their training images at least "
+    gap = 100 * min(hi.loc[m, "train"] - hi.loc[m, "held_out"] for m in ("f_o", "f_s"))
+    return (f"- From {sizes[0]} px to {sizes[-1]} px: {moves}. "
+            + (f"At {sizes[-1]} px both models still fit their training images at least "
                f"{gap:.0f} points better than held-out ones, so the limit is what they learn "
                "from (the object crops and scene images per class in the Data table), not the "
                "number of pixels." if gap >= 20 else ""))
@@ -477,6 +488,7 @@ def render(r: BamRun, commands: list[str], pilots: tuple[Path, ...] = (),
     train_s = sum(e["seconds"] for h in r.histories.values() for e in h)
     seconds = cfg.get("seconds", {})
     claims = paper_claims(r) if r.complete else pd.DataFrame(columns=["verdict"])
+    accuracies = pilot_accuracies(r, list(pilots)) if pilots else None
     held = claims["verdict"].eq("holds").sum()
     parts = [
         "# BAM at full class count (issue 16, part 1)",
@@ -513,7 +525,7 @@ def render(r: BamRun, commands: list[str], pilots: tuple[Path, ...] = (),
         f"- f_o reaches {pct(f_o)} and f_s {pct(f_s)} on held-out X_{{o,s}} images: the "
         f"issue's bar of {pct(ACCURACY_BAR)} for both is "
         f"{'met' if bar_ok else '**not met**'}.",
-        *([pilot_summary(pilot_table(r, list(pilots)))] if pilots else []),
+        *([pilot_summary(accuracies)] if accuracies is not None else []),
         *([f"- The X^k MCS series' Pearson r: "
            + ", ".join(f"{m} {num(v, 2)}" for m, v in pearson(r).items()) + ".",
            f"- {held} of {len(claims)} of the paper's findings hold here (table at the end)."]
@@ -541,11 +553,11 @@ def render(r: BamRun, commands: list[str], pilots: tuple[Path, ...] = (),
            "",
            *[f"    {c}" for c in pilot_commands],
            "",
-           md_table(pilot_table(r, list(pilots))),
+           md_table(pilot_table(accuracies)),
            "",
            "Seconds per epoch were measured beside other jobs on the same two cores (ROAR "
            "retraining, tests): compare them within a row group only.",
-           ""] if pilots else []),
+           ""] if accuracies is not None else []),
         "## Fig. 2 checks",
         "",
         md_table(fig2_table(r)),

@@ -206,7 +206,7 @@ def test_image_size_pilots_table(script, tmp_path: Path) -> None:
          for e, s in ((1, 100.0), (2, 120.0), (3, 200.0))]))
     (pilot / "models" / "f_s" / "history.json").write_text(json.dumps(
         [{"epoch": 1, "train_accuracy": 0.9, "test_accuracy": 0.66, "seconds": 90.0}]))
-    table = script.pilot_table(script.load_run(run), [pilot])
+    table = script.pilot_table(script.pilot_accuracies(script.load_run(run), [pilot]))
     assert list(table["image size"]) == ["32 px", "32 px", "48 px", "48 px"]
     assert list(table["held-out accuracy"]) == ["50.0 %", "80.0 %", "61.0 %", "66.0 %"]
     assert list(table["epochs"]) == [1, 1, 3, 1] and table["s / epoch (median)"][2] == "120"

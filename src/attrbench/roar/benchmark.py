@@ -12,10 +12,10 @@ Run order (so that an interrupted run has the most informative rows first): the 
 retrain of every repeat, then threshold-major: the thresholds in :func:`informative_order`
 (90, 50, 10, 70, 30 for the paper's five), and at each threshold every variant (the random
 baseline first) with all its repeats before the next threshold, so a threshold's comparison
-with random, repeat spread included, is complete before the next one starts. Each variant's maps are computed once, on
-first use, and cached in ``maps/<variant>_<model digest>.npz`` (atomic; keyed by the variant and
-the SHA-256 of the repeat-0 model's weights), so a resumed run never recomputes them; their cost
-is the ``maps`` table.
+with random, repeat spread included, is complete before the next one starts. Each variant's
+maps are computed once, on first use, and cached in ``maps/<variant>_<model digest>.npz``
+(atomic; keyed by the variant and the SHA-256 of the repeat-0 model's weights), so a resumed run
+never recomputes them; their cost is the ``maps`` table.
 
 Precomputed maps (``run_roar(maps=)``, :mod:`attrbench.roar.precomputed`) rank like one more
 variant each, after the configured ones; they must come from a model trained on the unmodified
