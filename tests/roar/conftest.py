@@ -14,3 +14,9 @@ TINY: dict[str, Any] = {"epochs": 1, "train_limit": 48, "test_limit": 24, "batch
 def tiny() -> dict[str, Any]:
     """Keyword arguments of a retrain config that trains in well under a second."""
     return dict(TINY)
+
+
+@pytest.fixture(scope="module")
+def tiny_module() -> dict[str, Any]:
+    """:func:`tiny` for module-scoped fixtures (one run shared by a module's tests)."""
+    return dict(TINY)

@@ -127,11 +127,13 @@ def test_cached_maps_equal_computed(tmp_path: Path, tiny: dict[str, Any],
     store = bench.ResultStore(tmp_path, cfg.identity(), cfg.seed)
     x = (torch.randn(5, 3, 32, 32), torch.randn(4, 3, 32, 32))
     digest = state_dict_sha256(small_cnn_model)
-    first, seconds = bench.cached_split_scores(store, cfg, small_cnn_model, digest,
-                                               "smoothgrad_sq|sum", x, torch.device("cpu"))
-    again, none = bench.cached_split_scores(store, cfg, small_cnn_model, digest,
-                                            "smoothgrad_sq|sum", x, torch.device("cpu"))
+    first, seconds, sha = bench.cached_split_scores(store, cfg, small_cnn_model, digest,
+                                                    "smoothgrad_sq|sum", x, torch.device("cpu"))
+    again, none, sha_read = bench.cached_split_scores(store, cfg, small_cnn_model, digest,
+                                                      "smoothgrad_sq|sum", x,
+                                                      torch.device("cpu"))
     assert seconds is not None and none is None
+    assert sha == sha_read == bench.maps_sha256([s.float().numpy() for s in first])
     direct = split_scores(small_cnn_model, x[1], "smoothgrad_sq|sum", "spatial", seed=cfg.seed + 1,
                           params={"n_samples": 3})
     for a, b in zip(first, again):

@@ -22,11 +22,18 @@ variant each, after the configured ones; they must come from a model trained on 
 data, and their SHA-256 is part of the folder's identity.
 
 Resumable per (variant, threshold, repeat): a finished row is skipped, an interrupted retrain
-resumes after its last epoch (:func:`attrbench.training.train`).
+resumes after its last epoch (:func:`attrbench.training.train`). A finished row needs nothing else
+on disk, so a folder reduced to ``config.json``, ``tables/`` and ``train/none_t0_r0/`` (the
+repeat-0 model the maps come from; ``scripts/ledger.py`` keeps such a copy under version control)
+resumes where it stopped. Mixing guards: every row records the SHA-256 of the model it measured,
+the ``maps`` table the SHA-256 of each variant's maps; a retrained repeat-0 model or recomputed
+maps that differ from the recorded ones (other library versions, other code) are refused, so the
+rows of one folder always come from one model and one set of maps.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,14 +46,14 @@ import torch
 from torch import nn
 
 from attrbench.atomic import atomic_path
-
+from attrbench.errors import AttrbenchError
 from attrbench.results import ResultStore
 from attrbench.results.identity import state_dict_sha256
 from attrbench.roar.config import RetrainConfig
 from attrbench.roar.precomputed import given_maps
 from attrbench.roar.removal import channel_means, check_thresholds, fill_removed, removal_masks
 from attrbench.roar.scores import RANDOM, split_scores
-from attrbench.roar.store import slug
+from attrbench.roar.store import recorded_value, slug
 from attrbench.roar.tensor_data import TensorImageDataset, dataset_tensors, train_on_tensors
 from attrbench.runtime import resolve_device
 from attrbench.training.user_model import ModelSource, fresh_copies
@@ -90,7 +97,8 @@ def _row(cfg: RoarConfig, variant: str, t: float, r: int, result: TrainResult, r
             "threshold": float(t), "repeat": r, "seed": cfg.seed + r,
             "test_accuracy": float(result.test_accuracy),
             "train_accuracy": float(last["train_accuracy"]), "removed_fraction": removed,
-            "epochs": int(last["epoch"]), "seconds": seconds}
+            "epochs": int(last["epoch"]), "seconds": seconds,
+            "model_sha256": state_dict_sha256(result.model)}
 
 
 def informative_order(thresholds: Sequence[float]) -> list[float]:
@@ -129,33 +137,60 @@ def _lossless(scores: torch.Tensor) -> np.ndarray:
             else scores.double().numpy())
 
 
+def maps_sha256(arrays: Sequence[np.ndarray]) -> str:
+    """SHA-256 of a variant's maps as cached (each split's dtype, shape and bytes, in order)."""
+    digest = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        digest.update(f"{a.dtype.str}|{a.shape}|".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
+
+
 def cached_split_scores(store: ResultStore, cfg: RoarConfig, model: nn.Module, digest: str,
                         variant: str, splits: Sequence[torch.Tensor],
-                        device: torch.device) -> tuple[list[torch.Tensor], float | None]:
+                        device: torch.device) -> tuple[list[torch.Tensor], float | None, str]:
     """The maps of ``variant`` on ``model`` for the train and test images (float64, CPU).
 
     Computed with :func:`split_scores` (seed ``cfg.seed`` for train, ``+ 1`` for test) and cached
     atomically in ``maps/<variant>_<digest[:16]>.npz`` (no pickle); the random baseline is cheap
-    and never cached. Returns the scores and the seconds spent computing them (None if read).
+    and never cached. Returns the scores, the seconds spent computing them (None if read) and
+    their :func:`maps_sha256` ("" for the random baseline).
     """
     if variant == RANDOM:
         return [split_scores(model, x, variant, cfg.unit, seed=cfg.seed + offset)
-                for offset, x in enumerate(splits)], None
+                for offset, x in enumerate(splits)], None, ""
     path = store.path("maps", f"{slug(variant)}_{digest[:16]}", ".npz")
     if path.exists():
         with np.load(path, allow_pickle=False) as data:
-            return [torch.from_numpy(data[f"split{i}"]).double()
-                    for i in range(len(splits))], None
+            arrays = [data[f"split{i}"] for i in range(len(splits))]
+        return [torch.from_numpy(a).double() for a in arrays], None, maps_sha256(arrays)
     t0 = time.perf_counter()
     scores = [split_scores(model, x, variant, cfg.unit, seed=cfg.seed + offset,
                            batch_size=cfg.batch_maps, device=device,
                            params=cfg.params_of(variant))
               for offset, x in enumerate(splits)]
     seconds = time.perf_counter() - t0
+    arrays = [_lossless(s) for s in scores]
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **{f"split{i}": _lossless(s) for i, s in enumerate(scores)})
-    return scores, seconds
+        np.savez(fh, **{f"split{i}": a for i, a in enumerate(arrays)})
+    return scores, seconds, maps_sha256(arrays)
+
+
+def _check_recorded(store: ResultStore, table: str, key: str, column: str, value: str,
+                    what: str, remedy: str) -> None:
+    """Refuse ``value`` if shard ``key`` of ``table`` recorded another ``column`` (mixing guard).
+
+    A shard without the column (written before it was recorded) is not checked.
+    """
+    recorded = recorded_value(store, table, key, column)
+    if recorded and recorded != value:
+        raise AttrbenchError(
+            f"{what} differs from the one this folder's finished rows used ({column} "
+            f"{recorded[:12]}... recorded in {store.root}/tables/{table}/{key}.parquet, "
+            f"{value[:12]}... now): the library versions, the thread count or the code changed "
+            f"since. The rows would mix two models or two sets of maps; {remedy}")
 
 
 def run_roar(cfg: RoarConfig, out: str | Path, *, progress: bool = False,
@@ -219,12 +254,20 @@ def run_roar(cfg: RoarConfig, out: str | Path, *, progress: bool = False,
     original: nn.Module | None = None
     digest = ""
     current: tuple[str, list[torch.Tensor]] | None = None  # one variant's maps in memory
+    pending = any(not accuracy.has(f"{slug(v)}_t{t:g}_r{r}") for t in cfg.thresholds
+                  for v in (*cfg.variants, *given) for r in range(cfg.repeats))
     for r in range(cfg.repeats):
-        result = retrain(f"{ORIGINAL}_t0_r{r}", ORIGINAL, 0.0, r, xtr, xte, 0.0)
+        key = f"{ORIGINAL}_t0_r{r}"
+        if accuracy.has(key) and (r > 0 or not pending):
+            continue  # a finished row needs nothing else; only repeat 0's model makes maps
+        result = retrain(key, ORIGINAL, 0.0, r, xtr, xte, 0.0)
         if r == 0:
             original = result.model
             digest = state_dict_sha256(original)
-    assert original is not None
+            _check_recorded(store, "accuracy", key, "model_sha256", digest,
+                            "The retrained repeat-0 model (the one the maps come from)",
+                            f"restore its training folder {store.path('train', key)} or start "
+                            "a new results folder.")
     for t in informative_order(cfg.thresholds):
         for variant in (*cfg.variants, *given):
             todo = [r for r in range(cfg.repeats)
@@ -234,15 +277,21 @@ def run_roar(cfg: RoarConfig, out: str | Path, *, progress: bool = False,
             if variant in given:
                 current = (variant, list(given[variant].scores))
             elif current is None or current[0] != variant:
+                assert original is not None  # pending rows retrain repeat 0 above
                 current = None  # free the previous variant's maps first
-                scores, seconds = cached_split_scores(store, cfg, original, digest, variant,
-                                                      (xtr, xte), device)
+                scores, seconds, sha = cached_split_scores(store, cfg, original, digest, variant,
+                                                           (xtr, xte), device)
                 current = (variant, scores)
-                if seconds is not None:
+                if sha:
+                    _check_recorded(store, "maps", slug(variant), "maps_sha256", sha,
+                                    f"The recomputed maps of {variant}",
+                                    f"delete its rows (tables/accuracy/{slug(variant)}_*) to "
+                                    "measure it again with these maps, or start a new folder.")
+                if seconds is not None and not maps.has(slug(variant)):
                     maps.write(slug(variant), [{
                         "variant": variant, "model_sha256": digest, "seconds": seconds,
                         "images": len(xtr) + len(xte),
-                        "params": str(cfg.params_of(variant))}])
+                        "params": str(cfg.params_of(variant)), "maps_sha256": sha}])
                     say(f"maps {variant}: {seconds:.0f} s")
             # The removal depends on the maps and t only: one modified data set for all repeats.
             masks = [removal_masks(s, t, keep=cfg.keep) for s in current[1]]

@@ -18,7 +18,13 @@ prediction; ``target="label"`` is kept and warns (:class:`LabelTargetWarning`).
 Repeat ``r`` is an independent chain; ``f_0`` (unmodified data) is shared by the variants of a
 repeat. Chains run repeat-major (every variant of repeat 0, in the configured order, before
 repeat 1), so an interrupted run has one chain of each estimator first. Resumable per (variant,
-iteration, repeat): finished models and masks are reused.
+iteration, repeat): finished models and masks are reused. A finished chain (all its accuracy rows
+and its overlap row) needs nothing else on disk, so a folder reduced to ``config.json`` and
+``tables/`` (``scripts/ledger.py``) resumes at the first unfinished chain; an unfinished chain
+whose models and masks are gone starts again from ``f_0``. Mixing guard: every accuracy row
+records the SHA-256 of its model; a retrained ``f_0`` that differs from the recorded one (other
+library versions, thread count or code) is refused, so the chains of one repeat always start
+from one model.
 """
 
 from __future__ import annotations
@@ -46,7 +52,8 @@ from attrbench.results import ResultStore
 from attrbench.roar.config import RetrainConfig
 from attrbench.roar.removal import channel_means, check_choice, fill_removed
 from attrbench.roar.scores import split_scores
-from attrbench.roar.store import mask_path, read_masks, slug, write_masks
+from attrbench.results.identity import state_dict_sha256
+from attrbench.roar.store import mask_path, read_masks, recorded_value, slug, write_masks
 from attrbench.roar.tensor_data import TensorImageDataset, dataset_tensors, train_on_tensors
 from attrbench.runtime import resolve_device
 from attrbench.training.user_model import ModelSource, fresh_copies
@@ -131,6 +138,14 @@ def _masks(cfg: IteRoarConfig, model: torch.nn.Module, variant: str, x: torch.Te
     return top_fraction_masks(scores, cfg.tau, sample_dims=scores.dim() - 1)
 
 
+def _finished(store: ResultStore, chain_key: str, r: int, iterations: int) -> bool:
+    """True if chain ``chain_key`` (repeat ``r``) has every accuracy row and its overlap row."""
+    accuracy = store.table("accuracy")
+    rows = [f"original_r{r}_i0", *(f"{chain_key}_i{i}" for i in range(1, iterations + 1))]
+    return (all(accuracy.has(k) for k in rows)
+            and (iterations < 2 or store.table("overlap").has(chain_key)))
+
+
 def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
                  log: Callable[[str], None] | None = None,
                  model: ModelSource | None = None,
@@ -180,6 +195,8 @@ def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
     for r in range(cfg.repeats):  # repeat-major: every variant's chain of repeat 0 first
         for variant in cfg.variants:
             chain_key = f"{slug(variant)}_r{r}"
+            if _finished(store, chain_key, r, iterations):
+                continue  # its rows are all there; its models and masks are not needed
             xtr, xte = x0tr, x0te
             test_masks: list[torch.Tensor] = []
             for i in range(iterations + 1):
@@ -193,6 +210,15 @@ def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
                         store.path("train", key), key=f"iteroar/{key}",
                         seed=cfg.seed + 1000 * r + i, progress=progress,
                         model=build)
+                    sha = state_dict_sha256(result.model)
+                    recorded = recorded_value(store, "accuracy", key, "model_sha256")
+                    if recorded and recorded != sha:
+                        raise AttrbenchError(
+                            f"The retrained model {key} differs from the one this folder's "
+                            f"finished rows used (model_sha256 {recorded[:12]}... recorded, "
+                            f"{sha[:12]}... now): the library versions, the thread count or the "
+                            "code changed since, and the chains would start from two different "
+                            f"models. Restore {store.path('train', key)} or start a new folder.")
                     if not accuracy.has(key):
                         removed = float((xte != x0te).any(1).double().mean()) if i else 0.0
                         accuracy.write(key, [{
@@ -200,7 +226,8 @@ def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
                             "repeat": r, "iteration": i, "seed": cfg.seed + 1000 * r + i,
                             "test_accuracy": float(result.test_accuracy),
                             "train_accuracy": float(result.history[-1]["train_accuracy"]),
-                            "changed_fraction": removed, "seconds": time.perf_counter() - t0}])
+                            "changed_fraction": removed, "seconds": time.perf_counter() - t0,
+                            "model_sha256": sha}])
                         say(f"iteroar {variant} repeat {r} iteration {i}: "
                             f"test accuracy {result.test_accuracy:.3f}")
                 if i == iterations:

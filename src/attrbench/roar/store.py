@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from attrbench.atomic import atomic_path
@@ -32,6 +33,17 @@ def slug(variant: str) -> str:
     ``"vanilla_gradient+abs_sum"``, ``"precomputed:my|sum"`` -> ``"precomputed=my+sum"``); the
     start of every ROAR key (kept as it is: folders written before resume with it)."""
     return variant.replace("|", "+").replace("/", "-").replace(":", "=")
+
+
+def recorded_value(store: ResultStore, table: str, key: str, column: str) -> str | None:
+    """``column`` of the first row of shard ``key`` of ``table``; None if the shard or the
+    column does not exist (shards written before the column was recorded)."""
+    if not store.table(table).has(key):
+        return None
+    frame = pd.read_parquet(store.table(table).path(key))
+    if column not in frame.columns or frame.empty or pd.isna(frame[column].iloc[0]):
+        return None
+    return str(frame[column].iloc[0])
 
 
 def mask_path(store: ResultStore, key: str) -> Path:

@@ -1,0 +1,150 @@
+"""Resuming ROAR / IteROAR from a folder reduced to its results (scripts/ledger.py), mixing guards."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from attrbench.errors import AttrbenchError
+from attrbench.roar import RoarConfig, run_roar
+from attrbench.roar.iterative import IteRoarConfig, run_iteroar
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "ledger.py"
+VG = "vanilla_gradient|abs_sum"
+COLS = ["variant", "threshold", "repeat", "test_accuracy", "train_accuracy", "model_sha256"]
+
+
+@pytest.fixture(scope="module")
+def ledger() -> Any:
+    spec = importlib.util.spec_from_file_location("ledger", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["ledger"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _set_column(shard: Path, column: str, value: str) -> None:
+    frame = pd.read_parquet(shard)
+    frame[column] = value
+    frame.to_parquet(shard, index=False)
+
+
+@pytest.fixture(scope="module")
+def roar_run(tmp_path_factory: pytest.TempPathFactory,
+             tiny_module: dict[str, Any]) -> tuple[RoarConfig, Path, pd.DataFrame]:
+    cfg = RoarConfig(variants=("random", VG), thresholds=(50,), repeats=2, **tiny_module)
+    out = tmp_path_factory.mktemp("roar") / "run"
+    return cfg, out, run_roar(cfg, out)
+
+
+def test_roar_resumes_from_its_ledger(tmp_path: Path, roar_run: Any, ledger: Any) -> None:
+    cfg, out, table = roar_run
+    assert table["model_sha256"].str.len().eq(64).all()
+    maps = pd.read_parquet(next((out / "tables" / "maps").glob("*.parquet")))
+    assert maps["maps_sha256"].str.len().eq(64).all()  # VG's maps; random is not cached
+    kept = [str(p) for p in ledger.kept_files(out)]
+    assert "config.json" in kept and any(p.startswith("train/none_t0_r0/") for p in kept)
+    assert not any(p.startswith(("maps/", "train/none_t0_r1", "train/random")) for p in kept)
+
+    saved = tmp_path / "ledger" / "run"
+    assert ledger.save(out, saved)[0] == len(kept)
+    assert ledger.save(out, saved) == (0, len(kept))  # unchanged files are not rewritten
+    # A new checkout: the ledger only, one finished row lost as well.
+    fresh = tmp_path / "fresh"
+    copied, same, differing = ledger.restore(saved, fresh)
+    assert (copied, same, differing) == (len(kept), 0, [])
+    next((fresh / "tables" / "accuracy").glob("vanilla*_t50_r1.parquet")).unlink()
+    again = run_roar(cfg, fresh)
+    pd.testing.assert_frame_equal(again[COLS], table[COLS])  # maps recomputed, identical
+    assert not (fresh / "train" / "none_t0_r1").exists()  # a finished row is not retrained
+    assert not (fresh / "train" / "random_t50_r0").exists()
+    assert (fresh / "train" / "vanilla_gradient+abs_sum_t50_r1").is_dir()
+
+
+def test_roar_refuses_other_maps(tmp_path: Path, roar_run: Any) -> None:
+    cfg, out, _ = roar_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    shutil.rmtree(copy / "maps")
+    next((copy / "tables" / "accuracy").glob("vanilla*_t50_r1.parquet")).unlink()
+    _set_column(next((copy / "tables" / "maps").glob("*.parquet")), "maps_sha256", "0" * 64)
+    with pytest.raises(AttrbenchError, match="recomputed maps of vanilla_gradient.*differs"):
+        run_roar(cfg, copy)
+
+
+def test_roar_refuses_another_reference_model(tmp_path: Path, roar_run: Any) -> None:
+    cfg, out, _ = roar_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    shutil.rmtree(copy / "train" / "none_t0_r0")
+    next((copy / "tables" / "accuracy").glob("vanilla*_t50_r1.parquet")).unlink()
+    _set_column(copy / "tables" / "accuracy" / "none_t0_r0.parquet", "model_sha256", "f" * 64)
+    with pytest.raises(AttrbenchError, match="repeat-0 model.*differs.*none_t0_r0"):
+        run_roar(cfg, copy)
+
+
+def test_finished_roar_folder_trains_nothing(tmp_path: Path, roar_run: Any, ledger: Any) -> None:
+    cfg, out, table = roar_run
+    copy = tmp_path / "copy"
+    ledger.restore(_saved(out, tmp_path, ledger), copy)
+    shutil.rmtree(copy / "train")  # not even repeat 0's model is needed once every row exists
+    pd.testing.assert_frame_equal(run_roar(cfg, copy)[COLS], table[COLS])
+    assert not (copy / "train").exists()
+
+
+def _saved(out: Path, tmp_path: Path, ledger: Any) -> Path:
+    saved = tmp_path / "ledger"
+    ledger.save(out, saved)
+    return saved
+
+
+def test_iteroar_skips_finished_chains_and_guards_f0(tmp_path: Path, tiny: dict[str, Any],
+                                                      ledger: Any) -> None:
+    cfg = IteRoarConfig(variants=("random", VG), tau=90, rho=0.3, repeats=1, **tiny)
+    out = tmp_path / "run"
+    first = run_iteroar(cfg, out)
+    assert first["accuracy"]["model_sha256"].str.len().eq(64).all()
+    assert ledger.kept_files(out)[0] == Path("config.json")
+    assert not any(p.parts[0] in ("masks", "train") for p in ledger.kept_files(out))
+
+    fresh = tmp_path / "fresh"
+    ledger.restore(_saved(out, tmp_path, ledger), fresh)
+    again = run_iteroar(cfg, fresh)  # both chains finished: nothing is trained
+    assert not (fresh / "train").exists() and not (fresh / "masks").exists()
+    for name in ("accuracy", "overlap"):
+        pd.testing.assert_frame_equal(again[name], first[name])
+
+    # VG's chain lost its last row: it runs again from a retrained f_0, which must be the same.
+    (fresh / "tables" / "accuracy" / "vanilla_gradient+abs_sum_r0_i3.parquet").unlink()
+    (fresh / "tables" / "overlap" / "vanilla_gradient+abs_sum_r0.parquet").unlink()
+    redo = run_iteroar(cfg, fresh)
+    cols = ["variant", "iteration", "test_accuracy", "model_sha256"]
+    pd.testing.assert_frame_equal(redo["accuracy"][cols], first["accuracy"][cols])
+    assert not (fresh / "masks" / "random_r0_i0.npz").exists()  # the random chain stayed done
+
+    (fresh / "tables" / "overlap" / "vanilla_gradient+abs_sum_r0.parquet").unlink()
+    shutil.rmtree(fresh / "train")
+    shutil.rmtree(fresh / "masks")
+    _set_column(fresh / "tables" / "accuracy" / "original_r0_i0.parquet", "model_sha256", "a" * 64)
+    with pytest.raises(AttrbenchError, match="original_r0_i0 differs"):
+        run_iteroar(cfg, fresh)
+
+
+def test_restore_keeps_live_files(tmp_path: Path, roar_run: Any, ledger: Any) -> None:
+    _, out, _ = roar_run
+    saved = _saved(out, tmp_path, ledger)
+    live = tmp_path / "live"
+    ledger.restore(saved, live)
+    (live / "config.json").write_text("{}")
+    copied, same, differing = ledger.restore(saved, live)
+    assert copied == 0 and differing == [live / "config.json"]
+    assert (live / "config.json").read_text() == "{}"
+    with pytest.raises(SystemExit, match="no config.json"):
+        ledger.kept_files(tmp_path / "missing")
