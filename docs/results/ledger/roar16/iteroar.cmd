@@ -1,0 +1,2 @@
+cd /work/main && OMP_NUM_THREADS=1 PYTHONPATH=runs/roar16/snap/src nohup setsid .venv/bin/attrbench iteroar --preset cifar-iteroar --method "smoothgrad_sq|sum,vargrad|sum,integrated_gradients|abs_sum,vanilla_gradient|abs_sum,random" --data-root runs/data --no-report --out runs/roar16/iteroar >> runs/roar16/iteroar.log 2>&1 &
+# runs/roar16/snap/src = `git archive d546a02 src`; estimators ordered SG2, VarGrad, IG, VG, random (expensive chains first: the random and VG chains of repeat 0 were measured in session 4, whose run folders were lost with its checkout)
