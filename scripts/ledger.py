@@ -63,12 +63,23 @@ def kept_files(folder: Path) -> list[Path]:
     names = [Path("config.json")]
     names += [p.relative_to(folder) for p in (folder / "tables").rglob("*.parquet")]
     for sub in KEPT_TRAIN[benchmark_of(folder)]:
-        # a training folder counts once it is finished: resume.pt is written last each epoch
         train = folder / sub
-        if (train / "history.json").is_file() and (train / "resume.pt").is_file():
+        if finished_training(train):
             names += [p.relative_to(folder) for p in train.iterdir()
                       if p.is_file() and not p.name.startswith(".")]
     return sorted(names)
+
+
+def finished_training(train: Path) -> bool:
+    """True if the training folder ``train`` holds its last epoch (``history.json`` as long as
+    ``run.json``'s epochs, and ``resume.pt``); an unfinished one is left out of the ledger, since
+    it changes every epoch and a resume retrains it anyway."""
+    try:
+        epochs = int(json.loads((train / "run.json").read_text())["config"]["epochs"])
+        done = len(json.loads((train / "history.json").read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return done >= epochs and (train / "resume.pt").is_file()
 
 
 def _sidecar(folder: Path) -> Path:

@@ -148,3 +148,14 @@ def test_restore_keeps_live_files(tmp_path: Path, roar_run: Any, ledger: Any) ->
     assert (live / "config.json").read_text() == "{}"
     with pytest.raises(SystemExit, match="no config.json"):
         ledger.kept_files(tmp_path / "missing")
+
+
+def test_unfinished_training_is_not_kept(tmp_path: Path, roar_run: Any, ledger: Any) -> None:
+    _, out, _ = roar_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    history = copy / "train" / "none_t0_r0" / "history.json"
+    assert ledger.finished_training(history.parent)
+    history.write_text("[]")  # as after a crash before the last epoch
+    assert not ledger.finished_training(history.parent)
+    assert not any(p.parts[0] == "train" for p in ledger.kept_files(copy))
