@@ -11,9 +11,11 @@ Usage (from the repository root)::
         --roar runs/roar16/roar --kar runs/roar16/kar --iteroar runs/roar16/iteroar \\
         --out docs/results
 
-A folder that does not exist is reported as "not started". The exact command of a run is read
-from ``<folder>.cmd`` beside it (one shell line, written when the run was started), its log
-from ``<folder>.log``.
+A folder that does not exist is read from its ledger copy instead (``--ledger``, default
+``docs/results/ledger/roar16/<name>``, kept by ``scripts/ledger.py``: config, tables and the
+command, without the in-progress retrain), so the pages regenerate on any checkout; only if
+neither exists is it "not started". The exact command of a run is read from ``<folder>.cmd``
+beside it (one shell line, written when the run was started).
 
 "Beyond the repeat spread" (issue 16): at a threshold, an estimator degrades accuracy faster
 than random when every one of its repeats is below every repeat of random (ROAR; KAR: above), i.e.
@@ -80,10 +82,15 @@ def minutes(seconds: float) -> str:
 # ---------------------------------------------------------------------------------- run folders
 
 
-def read_run(folder: Path) -> dict[str, Any] | None:
-    """The configuration and tables of one run folder, or None if it does not exist."""
+def read_run(folder: Path, ledger: Path | None = None) -> dict[str, Any] | None:
+    """The configuration and tables of one run folder (or, if it does not exist, of its ledger
+    copy ``ledger``); None if neither exists."""
     if not (folder / "config.json").exists():
-        return None
+        if ledger is None or not (ledger / "config.json").exists():
+            return None
+        run = read_run(ledger)
+        assert run is not None
+        return {**run, "ledger": ledger, "ledger_dir": ledger, "folder": folder}
     config = json.loads((folder / "config.json").read_text())
     cfg = config.get("config", config)
     tables = {}
@@ -95,7 +102,33 @@ def read_run(folder: Path) -> dict[str, Any] | None:
     cmd_file = folder.with_suffix(".cmd")
     command = cmd_file.read_text().strip() if cmd_file.exists() else None
     return {"folder": folder, "config": cfg, "command": command, **tables,
-            "in_progress": in_progress(folder, tables["accuracy"])}
+            "in_progress": in_progress(folder, tables["accuracy"]), "ledger": None,
+            "ledger_dir": ledger}
+
+
+def folder_lines(run: dict[str, Any], ledger: Path | None) -> list[str]:
+    """Where the rows are, and how a new checkout resumes the run from the ledger."""
+    folder = run["folder"]
+    if ledger is None:
+        return [f"Folder: `{folder}`", ""]
+    source = ("read from its ledger copy (the run folder is not on this machine)"
+              if run["ledger"] is not None else "read from the run folder")
+    return [f"Folder: `{folder}` ({source}); ledger `{ledger}`. Only git survives from one "
+            "working session to the next, so `scripts/ledger.py save` copies the folder's "
+            "config, tables and (ROAR / KAR) the repeat-0 model into the ledger as rows finish. "
+            "To resume on a new checkout:", "", "```",
+            f"python scripts/ledger.py restore {ledger} {folder}",
+            f"bash {folder}.cmd   # restored beside the folder", "```", "",
+            "The rows record the SHA-256 of their model and (ROAR) of each estimator's maps; a "
+            "resume that would recompute a different reference model or different maps is "
+            "refused, so rows measured in different sessions never mix.", "", LOST, ""]
+
+
+#: Session 4's rows came from run folders that were lost with its checkout (before the ledger).
+LOST = ("History: the partial results published on 2026-12-07 by session 4 (commit 73d6fcc: "
+        "ROAR 16 of 52 retrains, IteROAR 26 of 153) came from run folders in `runs/`, which is "
+        "not in git; they were lost with that session's checkout. Every row on this page was "
+        "measured again, from scratch, with the same presets and seeds.")
 
 
 def in_progress(folder: Path, acc: pd.DataFrame) -> list[tuple[str, int, float]]:
@@ -377,7 +410,7 @@ def roar_page(roar: dict[str, Any] | None, kar: dict[str, Any] | None) -> str:
             continue
         cfg = run["config"]
         out += ["Command:", "", "```", run["command"] or "(no .cmd file beside the folder)", "```",
-                "", f"Folder: `{run['folder']}`", ""]
+                ""] + folder_lines(run, run["ledger_dir"])
         out += settings_lines(cfg) + [""]
         out += progress_lines(run, expected_retrains(cfg)) + [""]
         if run["accuracy"].empty:
@@ -410,8 +443,8 @@ def iteroar_page(run: dict[str, Any] | None, plan: str) -> str:
     iters = int(cfg.get("iterations") or 10)
     variants = list(cfg["variants"])
     expected = int(cfg["repeats"]) * (1 + iters * len(variants))
-    out += ["## Results", "", "Command:", "", "```", run["command"] or "(no .cmd file)", "```", "",
-            f"Folder: `{run['folder']}`", ""]
+    out += ["## Results", "", "Command:", "", "```", run["command"] or "(no .cmd file)", "```",
+            ""] + folder_lines(run, run["ledger_dir"])
     out += settings_lines(cfg) + [f"- τ = {cfg['tau']}, ρ = {cfg['rho']}, I = {iters}, "
                                   f"target {cfg['target']}.", ""]
     out += progress_lines(run, expected) + [""]
@@ -494,16 +527,23 @@ def iteroar_claims(run: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: The estimators in the order this run uses: expensive chains first (session 4 had measured the
+#: cheap random and VG chains of repeat 0 before its folders were lost).
+ITEROAR_ORDER = ("smoothgrad_sq|sum", "vargrad|sum", "integrated_gradients|abs_sum",
+                 "vanilla_gradient|abs_sum", "random")
+
 ITEROAR_COMMAND = (
     "cd /work/main && OMP_NUM_THREADS=1 nohup setsid .venv/bin/attrbench iteroar --preset "
-    "cifar-iteroar --data-root runs/data --no-report --out runs/roar16/iteroar "
-    "> runs/roar16/iteroar.log 2>&1 &")
+    f"cifar-iteroar --method \"{','.join(ITEROAR_ORDER)}\" --data-root runs/data --no-report "
+    "--out runs/roar16/iteroar >> runs/roar16/iteroar.log 2>&1 &")
 
-LEAKAGE_COMMAND = """cd /work/main && OMP_NUM_THREADS=1 nohup setsid .venv/bin/python - \\
+LEAKAGE_COMMAND = f"""cd /work/main && OMP_NUM_THREADS=1 nohup setsid .venv/bin/python - \\
     > runs/roar16/leakage.log 2>&1 <<'EOF' &
 from attrbench.roar.iterative import IteRoarConfig
 from attrbench.roar.leakage import chain_leakage
-cfg = IteRoarConfig.preset("cifar-iteroar", data_root="runs/data")
+ORDER = {ITEROAR_ORDER!r}
+cfg = IteRoarConfig.preset("cifar-iteroar", data_root="runs/data",
+                           variants=ORDER)     # the run's estimator order (its identity)
 for it in (0, 4, 9, 1, 2, 3, 5, 6, 7, 8):      # first, middle, last, then the rest
     for v in cfg.variants:                      # resumes: finished rows are read back
         row = chain_leakage(cfg, "runs/roar16/iteroar", v, 0, it, runs=3, epochs=5)
@@ -522,11 +562,15 @@ train and test image, so the full 60,000 would make each chain cost 10 full retr
 60,000 maps; at 10,000 train images a retrain costs about a fifth. The unmodified accuracy at
 this size is lower than ROAR's (the table's i = 0 column says how much).
 
-Run order: repeat-major, estimators in the order random, VG, SG², VarGrad, IG (cheap maps
-first), so an interrupted run holds one chain of each estimator of repeat 0 first. Then the
-mask-leakage test on repeat 0's masks of every iteration (a ResNet-20 trained on the masks alone,
+Run order: repeat-major, estimators in the order of `--method`: here SG², VarGrad, IG, VG,
+random (the expensive chains first, since session 4 had measured the cheap random and VG chains
+of repeat 0; see "History" below), so an interrupted run holds one chain of each estimator of
+repeat 0 first. A finished chain is in the ledger; an unfinished one starts again from f_0 in a
+new checkout. Then the mask-leakage test on repeat 0's masks of every iteration (a ResNet-20 trained on the masks alone,
 3 runs per arm, 5 epochs, true vs shuffled labels; iterations 0, 4, 9 first). Start it when a core
-is free (after ROAR's or KAR's job); never more than two heavy jobs on this machine.
+is free (after ROAR's or KAR's job); never more than two heavy jobs on this machine. The
+masks are not in the ledger (tens of MB), so a chain's leakage tests run in the session that
+computed its masks.
 
 ```
 {ITEROAR_COMMAND}
@@ -570,9 +614,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--roar", type=Path, default=Path("runs/roar16/roar"))
     ap.add_argument("--kar", type=Path, default=Path("runs/roar16/kar"))
     ap.add_argument("--iteroar", type=Path, default=Path("runs/roar16/iteroar"))
+    ap.add_argument("--ledger", type=Path, default=Path("docs/results/ledger/roar16"),
+                    help="folder of the ledger copies <ledger>/{roar,kar,iteroar}")
     ap.add_argument("--out", type=Path, default=Path("docs/results"))
     args = ap.parse_args(argv)
-    roar, kar, ite = read_run(args.roar), read_run(args.kar), read_run(args.iteroar)
+    runs = {}
+    for name, folder in (("roar", args.roar), ("kar", args.kar), ("iteroar", args.iteroar)):
+        runs[name] = read_run(folder, args.ledger / name)
+    roar, kar, ite = runs["roar"], runs["kar"], runs["iteroar"]
     plan = PLAN + "\n" + iteroar_estimate(roar) + "\n"
     args.out.mkdir(parents=True, exist_ok=True)
     for name, text in (("roar.md", roar_page(roar, kar)), ("iteroar.md", iteroar_page(ite, plan))):

@@ -142,3 +142,20 @@ def test_maps_left_is_scaled_from_the_measured_rate(tmp_path: Path, tiny: dict[s
                                       "images": 100, "params": "{}"}])
     run = script.read_run(tmp_path / "roar")
     assert script.maps_left_seconds(run) == pytest.approx(0.1 * 100 * 15)
+
+
+def test_page_reads_the_ledger_when_the_folder_is_gone(tmp_path: Path, tiny: dict[str, Any],
+                                                       script: Any) -> None:
+    _roar_folder(tmp_path / "ledger" / "roar", tiny, _full(vg=[0.59, 0.63], sq=[0.40, 0.45]))
+    (tmp_path / "ledger" / "roar.cmd").write_text("attrbench roar --preset cifar\n")
+    assert script.read_run(tmp_path / "gone") is None
+    run = script.read_run(tmp_path / "gone", tmp_path / "ledger" / "roar")
+    assert run is not None and run["ledger"] == tmp_path / "ledger" / "roar"
+    page = script.roar_page(run, None)
+    assert "read from its ledger copy" in page and "**14 of 14**" in page
+    assert f"python scripts/ledger.py restore {tmp_path / 'ledger' / 'roar'} " in page
+    assert "attrbench roar --preset cifar" in page  # the command kept beside the ledger copy
+    # The live folder wins over the ledger when both exist.
+    _roar_folder(tmp_path / "live", tiny, {("none", 0.0): [0.85]})
+    live = script.read_run(tmp_path / "live", tmp_path / "ledger" / "roar")
+    assert live is not None and live["ledger"] is None and len(live["accuracy"]) == 1
