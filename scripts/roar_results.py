@@ -534,22 +534,9 @@ ITEROAR_ORDER = ("smoothgrad_sq|sum", "vargrad|sum", "integrated_gradients|abs_s
 
 ITEROAR_COMMAND = (
     "cd /work/main && OMP_NUM_THREADS=1 nohup setsid .venv/bin/attrbench iteroar --preset "
-    f"cifar-iteroar --method \"{','.join(ITEROAR_ORDER)}\" --data-root runs/data --no-report "
+    f"cifar-iteroar --method \"{','.join(ITEROAR_ORDER)}\" --leakage --leakage-iteration 0 "
+    "--leakage-iteration 4 --leakage-iteration 9 --data-root runs/data --no-report "
     "--out runs/roar16/iteroar >> runs/roar16/iteroar.log 2>&1 &")
-
-LEAKAGE_COMMAND = f"""cd /work/main && OMP_NUM_THREADS=1 nohup setsid .venv/bin/python - \\
-    > runs/roar16/leakage.log 2>&1 <<'EOF' &
-from attrbench.roar.iterative import IteRoarConfig
-from attrbench.roar.leakage import chain_leakage
-ORDER = {ITEROAR_ORDER!r}
-cfg = IteRoarConfig.preset("cifar-iteroar", data_root="runs/data",
-                           variants=ORDER)     # the run's estimator order (its identity)
-for it in (0, 4, 9, 1, 2, 3, 5, 6, 7, 8):      # first, middle, last, then the rest
-    for v in cfg.variants:                      # resumes: finished rows are read back
-        row = chain_leakage(cfg, "runs/roar16/iteroar", v, 0, it, runs=3, epochs=5)
-        print(v, it, row["true_accuracy_mean"], row["shuffled_accuracy_mean"], row["p_value"],
-              flush=True)
-EOF"""
 
 PLAN = f"""## Plan and commands
 
@@ -565,12 +552,12 @@ this size is lower than ROAR's (the table's i = 0 column says how much).
 Run order: repeat-major, estimators in the order of `--method`: here SG², VarGrad, IG, VG,
 random (the expensive chains first, since session 4 had measured the cheap random and VG chains
 of repeat 0; see "History" below), so an interrupted run holds one chain of each estimator of
-repeat 0 first. A finished chain is in the ledger; an unfinished one starts again from f_0 in a
-new checkout. Then the mask-leakage test on repeat 0's masks of every iteration (a ResNet-20 trained on the masks alone,
-3 runs per arm, 5 epochs, true vs shuffled labels; iterations 0, 4, 9 first). Start it when a core
-is free (after ROAR's or KAR's job); never more than two heavy jobs on this machine. The
-masks are not in the ledger (tens of MB), so a chain's leakage tests run in the session that
-computed its masks.
+repeat 0 first. Each chain of repeat 0 is followed at once by the mask-leakage test of its
+iterations 0, 4 and 9 (first, middle, last; `--leakage`: a ResNet-20 trained on the masks alone,
+3 runs per arm, 5 epochs, true vs shuffled labels), while its masks are on disk: the masks are
+not in the ledger (tens of MB per chain), and a chain counts as finished only once its tests
+are stored. A finished chain is in the ledger; an unfinished one starts again from f_0 in a new
+checkout. Never more than two heavy jobs on this machine.
 
 ```
 {ITEROAR_COMMAND}
@@ -578,11 +565,6 @@ echo '{ITEROAR_COMMAND}' > runs/roar16/iteroar.cmd  # the page reads the command
 echo -10 > /proc/$(pgrep -f "out runs/roar16/iteroar")/autogroup
 ```
 
-Leakage sweep (after repeat 0's chains):
-
-```
-{LEAKAGE_COMMAND}
-```
 """
 
 

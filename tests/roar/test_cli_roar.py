@@ -47,6 +47,13 @@ def test_cli_errors(tmp_path: Path) -> None:
     with pytest.raises(AttrbenchError, match="more than rho\\*A"):
         runner.invoke(app, ["iteroar", "--out", str(tmp_path), "--iterations", "20", *TINY],
                       catch_exceptions=False)
-    with pytest.raises(AttrbenchError, match="Unknown --mask-op 'convex'"):
-        runner.invoke(app, ["iteroar", "--out", str(tmp_path), "--mask-op", "convex"],
+    with pytest.raises(AttrbenchError, match="Unknown mask operation 'convex'"):
+        runner.invoke(app, ["iteroar", "--out", str(tmp_path), "--leakage", "--mask-op", "convex"],
                       catch_exceptions=False)
+    with pytest.raises(AttrbenchError, match="add --leakage to run them"):
+        runner.invoke(app, ["iteroar", "--out", str(tmp_path), "--leakage-iteration", "0"],
+                      catch_exceptions=False)
+    with pytest.raises(AttrbenchError, match="Leakage iterations must lie in 0..9"):
+        runner.invoke(app, ["iteroar", "--out", str(tmp_path), "--leakage",
+                            "--leakage-iteration", "10"], catch_exceptions=False)
+    assert not (tmp_path / "train").exists()  # refused before anything was trained

@@ -159,3 +159,58 @@ def test_unfinished_training_is_not_kept(tmp_path: Path, roar_run: Any, ledger: 
     history.write_text("[]")  # as after a crash before the last epoch
     assert not ledger.finished_training(history.parent)
     assert not any(p.parts[0] == "train" for p in ledger.kept_files(copy))
+
+
+def test_leakage_runs_per_chain_and_survives_lost_masks(tmp_path: Path, tiny: dict[str, Any],
+                                                        ledger: Any) -> None:
+    from attrbench.roar.leakage import ChainLeakage
+
+    cfg = IteRoarConfig(variants=("random",), tau=90, rho=0.2, repeats=2, **tiny)
+    out = tmp_path / "run"
+    calls: list[tuple[str, int]] = []
+    hook = ChainLeakage(cfg, out, (1,), runs=3, epochs=1)
+
+    class Spy:  # records when the hook runs: right after each chain, before the next
+        def done(self, variant: str, repeat: int) -> bool:
+            return hook.done(variant, repeat)
+
+        def __call__(self, variant: str, repeat: int) -> None:
+            calls.append((variant, repeat))
+            assert (out / "masks" / f"random_r{repeat}_i1.npz").exists()
+            hook(variant, repeat)
+
+    first = run_iteroar(cfg, out, after_chain=Spy())
+    assert calls == [("random", 0), ("random", 1)]
+    rows = pd.read_parquet(out / "tables" / "leakage")
+    assert list(rows["iteration"]) == [1] and list(rows["repeat"]) == [0]  # repeat 0 only
+
+    # A new checkout whose chain finished but whose leakage test did not: the masks are gone,
+    # so the chain is recomputed (the same models, by their SHA-256) and then tested.
+    fresh = tmp_path / "fresh"
+    ledger.restore(_saved(out, tmp_path, ledger), fresh)
+    next((fresh / "tables" / "leakage").glob("*.parquet")).unlink()
+    again = run_iteroar(cfg, fresh, after_chain=ChainLeakage(cfg, fresh, (1,), runs=3, epochs=1))
+    redo = pd.read_parquet(fresh / "tables" / "leakage")
+    pd.testing.assert_frame_equal(redo, rows)
+    pd.testing.assert_frame_equal(again["accuracy"], first["accuracy"])
+    assert not (fresh / "masks" / "random_r1_i0.npz").exists()  # repeat 1 needed no test
+    # Everything stored: a further run trains nothing.
+    shutil.rmtree(fresh / "train")
+    shutil.rmtree(fresh / "masks")
+    run_iteroar(cfg, fresh, after_chain=ChainLeakage(cfg, fresh, (1,), runs=3, epochs=1))
+    assert not (fresh / "train").exists()
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"iterations": (2,)}, "must lie in 0..1"),
+    ({"iterations": ()}, "must lie in 0..1"),
+    ({"iterations": (0,), "ops": ("blur",)}, "Unknown mask operation 'blur'"),
+    ({"iterations": (0,), "runs": 2}, "at least 3 runs"),
+])
+def test_chain_leakage_checks_its_plan(tmp_path: Path, tiny: dict[str, Any],
+                                       kwargs: dict[str, Any], message: str) -> None:
+    from attrbench.roar.leakage import ChainLeakage
+
+    cfg = IteRoarConfig(variants=("random",), tau=90, rho=0.2, repeats=1, **tiny)
+    with pytest.raises(AttrbenchError, match=message):
+        ChainLeakage(cfg, tmp_path, **kwargs)

@@ -63,9 +63,11 @@ Target = Annotated[OptStr, option(
               "z = (x, y); warns: label maps leak the label into the masks, Sec. 4.7) "
               "\\[default: predicted].")]
 IterFill = Annotated[OptStr, _o("zero (paper's x*m, default), removed_mean or mean.")]
-Leakage = Annotated[bool, _o("Run the mask-leakage test on the masks afterwards.", "--leakage")]
+Leakage = Annotated[bool, _o(
+    "Run the mask-leakage test on each repeat-0 chain as soon as it is finished, while its "
+    "masks are on disk; a chain counts as finished once its tests are stored.", "--leakage")]
 LeakageIteration = Annotated[Optional[list[int]], _o(
-    "Iterations whose masks are tested (repeatable) \\[default: the last].")]
+    "Iterations whose masks are tested (repeatable, 0-based) \\[default: the last].")]
 MaskOp = Annotated[Optional[list[str]], _o("Also test after dilate, erode, shift or hull (repeatable).")]
 LeakageRuns = Annotated[int, _o("Runs per arm of the leakage test (>= 3).")]
 LeakageEpochs = Annotated[int, _o("Epochs of each mask classifier.")]
@@ -140,11 +142,11 @@ def iteroar_command(
 ) -> None:
     """IteROAR: retrain, re-explain and occlude the top (100 - tau) % I times; MMO, MAMO, CMA."""
     from attrbench.roar.iterative import IteRoarConfig, run_iteroar
-    from attrbench.roar.leakage import MASK_OPS, chain_leakage
+    from attrbench.roar.leakage import ChainLeakage
 
-    for op in mask_op or []:
-        if op not in MASK_OPS:
-            raise AttrbenchError(f"Unknown --mask-op {op!r}; use one of: {', '.join(MASK_OPS)}.")
+    if (mask_op or leakage_iteration) and not leakage:
+        raise AttrbenchError("--mask-op and --leakage-iteration choose the leakage tests; add "
+                             "--leakage to run them.")
     flags = dict(dataset=dataset, model=model, recipe=recipe, epochs=epochs, batch_size=batch_size,
                  variants=_split_list(method), tau=tau, rho=rho, iterations=iterations,
                  target=target, repeats=repeats, unit=unit, fill=fill, train_limit=train_limit,
@@ -152,20 +154,13 @@ def iteroar_command(
                  image_size=image_size)
     cfg = _build(IteRoarConfig, "iteroar", config, preset, flags)
     out = out or Path("runs/iteroar")
+    assert cfg.iterations is not None
+    hook = None if not leakage else ChainLeakage(
+        cfg, Path(out), tuple(leakage_iteration or [cfg.iterations - 1]),
+        ops=(None, *(mask_op or [])), runs=leakage_runs, epochs=leakage_epochs, log=typer.echo)
     t0 = time.perf_counter()
-    tables = run_iteroar(cfg, out, log=typer.echo)
+    tables = run_iteroar(cfg, out, log=typer.echo, after_chain=hook)
     cols = ["variant", "repeat", "mmo", "mamo", "mamo_frac_mask", "random_mamo", "cma",
             "cma_frac_area", "random_cma"]
     typer.echo(tables["overlap"][cols].round(3).to_string(index=False))
-    if leakage:
-        for v in cfg.variants:
-            for it in leakage_iteration or [cfg.iterations - 1]:
-                for op in [None, *(mask_op or [])]:
-                    row = chain_leakage(cfg, out, v, 0, it, op=op, runs=leakage_runs,
-                                        epochs=leakage_epochs)
-                    typer.echo(f"leakage {v} iteration {it} {row['operation']}: true "
-                               f"{row['true_accuracy_mean']:.3f} ± {row['true_accuracy_std']:.3f}"
-                               f" vs shuffled {row['shuffled_accuracy_mean']:.3f} ± "
-                               f"{row['shuffled_accuracy_std']:.3f}, p = {row['p_value']:.3g}"
-                               f"{' LEAK' if row['flagged'] else ''}")
     _finish(out, no_report, t0)

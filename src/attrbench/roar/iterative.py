@@ -34,7 +34,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 import torch
@@ -59,6 +59,17 @@ from attrbench.runtime import resolve_device
 from attrbench.training.user_model import ModelSource, fresh_copies
 
 TARGETS: tuple[str, ...] = ("predicted", "label")
+
+
+class ChainHook(Protocol):
+    """Work on a chain's masks while they are on disk (e.g.
+    :class:`attrbench.roar.leakage.ChainLeakage`), called by :func:`run_iteroar`."""
+
+    def done(self, variant: str, repeat: int) -> bool:
+        """True if the chain needs nothing more from this hook."""
+
+    def __call__(self, variant: str, repeat: int) -> None:
+        """Run on the finished chain (its masks are all on disk)."""
 
 
 class LabelTargetWarning(UserWarning):
@@ -149,7 +160,8 @@ def _finished(store: ResultStore, chain_key: str, r: int, iterations: int) -> bo
 def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
                  log: Callable[[str], None] | None = None,
                  model: ModelSource | None = None,
-                 maps: object = None) -> dict[str, pd.DataFrame]:
+                 maps: object = None,
+                 after_chain: ChainHook | None = None) -> dict[str, pd.DataFrame]:
     """Run (or resume) IteROAR for every variant and repeat.
 
     Args:
@@ -164,6 +176,11 @@ def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
             KAR, ``run_roar(maps=)``). Give the method as a variant instead: a callable
             ``(model, x, target) -> (B, C, H, W)``, a Captum attribution or a Quantus-style
             function (:mod:`attrbench.methods.custom`).
+        after_chain: called with ``(variant, repeat)`` when a chain is finished, while its masks
+            are on disk (the leakage test, :class:`~attrbench.roar.leakage.ChainLeakage`); a
+            chain counts as finished only once ``after_chain.done`` says so too, and one whose
+            rows exist but whose masks are gone is recomputed for it (models checked against
+            their recorded SHA-256).
 
     Returns:
         Tables ``accuracy`` (variant, repeat, iteration, test/train accuracy, fractions masked),
@@ -195,7 +212,8 @@ def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
     for r in range(cfg.repeats):  # repeat-major: every variant's chain of repeat 0 first
         for variant in cfg.variants:
             chain_key = f"{slug(variant)}_r{r}"
-            if _finished(store, chain_key, r, iterations):
+            if _finished(store, chain_key, r, iterations) and (
+                    after_chain is None or after_chain.done(variant, r)):
                 continue  # its rows are all there; its models and masks are not needed
             xtr, xte = x0tr, x0te
             test_masks: list[torch.Tensor] = []
@@ -250,6 +268,8 @@ def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
                 store.table("overlap_samples").write(chain_key, _sample_rows(variant, r, idte, seq))
                 store.table("overlap").write(chain_key, [{"variant": variant, "repeat": r,
                                                     "tau": cfg.tau, "rho": cfg.rho, **summary}])
+            if after_chain is not None:
+                after_chain(variant, r)
     return {name: store.table(name).read() for name in ("accuracy", "overlap", "overlap_samples")}
 
 
@@ -264,4 +284,4 @@ def chain_masks(out: str | Path, variant: str, repeat: int, split: str = "test")
     return torch.stack([read_masks(f)[split] for f in files])
 
 
-__all__ = ["TARGETS", "IteRoarConfig", "LabelTargetWarning", "chain_masks", "run_iteroar"]
+__all__ = ["TARGETS", "ChainHook", "IteRoarConfig", "LabelTargetWarning", "chain_masks", "run_iteroar"]

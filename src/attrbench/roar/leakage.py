@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from scipy import spatial, stats
 
 from attrbench.data import DatasetSpec
 from attrbench.errors import AttrbenchError
-from attrbench.results import ResultStore
+from attrbench.results import ResultStore, Table
 from attrbench.roar.iterative import IteRoarConfig, chain_masks
 from attrbench.roar.store import slug
 from attrbench.roar.tensor_data import TensorImageDataset, train_on_tensors
@@ -227,6 +228,13 @@ def mask_leakage_test(train_masks: torch.Tensor, train_labels: torch.Tensor,
                          1.0 / num_classes)
 
 
+def leakage_key(variant: str, repeat: int, iteration: int, op: str | None = None,
+                radius: int = 1) -> str:
+    """The ``leakage`` table key of one test: ``<variant>_r<repeat>_i<iteration>_<raw|op radius>``."""
+    name = "raw" if op is None else f"{op}{radius}"
+    return f"{slug(variant)}_r{repeat}_i{iteration}_{name}"
+
+
 def chain_leakage(cfg: IteRoarConfig, out: str | Path, variant: str, repeat: int, iteration: int,
                   *, op: str | None = None, radius: int = 1, runs: int = 3, epochs: int = 5,
                   alpha: float = 0.01, progress: bool = False) -> dict[str, object]:
@@ -241,9 +249,14 @@ def chain_leakage(cfg: IteRoarConfig, out: str | Path, variant: str, repeat: int
         progress: training progress bars.
 
     Returns:
-        The stored row: chain, operation and :meth:`LeakageResult.summary`.
+        The stored row: chain, operation and :meth:`LeakageResult.summary`. A row stored before
+        is read back (its masks need not be on disk any more).
     """
     store = ResultStore(out, cfg.identity(), cfg.seed, benchmark="iteroar")
+    key = leakage_key(variant, repeat, iteration, op, radius)
+    table = store.table("leakage")
+    if table.has(key):  # finished before: a resumed sweep skips it
+        return pd.read_parquet(table.path(key)).iloc[0].to_dict()
     masks = chain_masks(out, variant, repeat, "train"), chain_masks(out, variant, repeat, "test")
     if not 0 <= iteration < len(masks[0]):
         raise AttrbenchError(f"Iteration {iteration} has no masks; use 0..{len(masks[0]) - 1}.")
@@ -252,16 +265,82 @@ def chain_leakage(cfg: IteRoarConfig, out: str | Path, variant: str, repeat: int
         mtr, mte = (postprocess_masks(m, op, radius, seed=cfg.seed + s)
                     for s, m in enumerate((mtr, mte)))
     ytr, yte = cfg.load_split("train").labels, cfg.load_split("test").labels
-    name = "raw" if op is None else f"{op}{radius}"
-    key = f"{slug(variant)}_r{repeat}_i{iteration}_{name}"
-    table = store.table("leakage")
-    if table.has(key):  # finished before: a resumed sweep skips it
-        return pd.read_parquet(table.path(key)).iloc[0].to_dict()
     result = mask_leakage_test(mtr, ytr, mte, yte, cfg.load_split("test").spec.num_classes,
                                store.root / "leakage" / key, runs=runs, model=cfg.model,
                                recipe=cfg.recipe, epochs=epochs, batch_size=cfg.batch_size,
                                alpha=alpha, seed=cfg.seed, device=cfg.device, progress=progress)
     row: dict[str, object] = {"variant": variant, "repeat": repeat, "iteration": iteration,
-                              "operation": name, **result.summary()}
+                              "operation": "raw" if op is None else f"{op}{radius}",
+                              **result.summary()}
     table.write(key, [row])
     return row
+
+
+@dataclass(frozen=True)
+class ChainLeakage:
+    """The leakage tests of each chain, run as soon as the chain is finished (``run_iteroar``'s
+    ``after_chain`` hook), while its masks are still on disk.
+
+    A run longer than one working session keeps only its tables (``scripts/ledger.py``), not
+    its masks (tens of MB per chain); tested after all chains, the early chains' masks would be
+    gone. With this hook a chain counts as finished only once its leakage rows exist too, and a
+    chain whose rows exist but whose masks are lost is recomputed (its models are checked
+    against their recorded SHA-256) to test it.
+
+    Attributes:
+        cfg, out: the IteROAR configuration and folder.
+        iterations: the iterations whose masks are tested (0-based, each < ``cfg.iterations``).
+        ops: ``None`` (raw masks) and/or :data:`MASK_OPS` names, each with ``radius``.
+        repeats: the repeats whose chains are tested (the paper's test: one chain each, repeat 0).
+        runs, epochs, radius: see :func:`chain_leakage`.
+        log: called with one line per finished test.
+    """
+
+    cfg: IteRoarConfig
+    out: Path
+    iterations: tuple[int, ...]
+    ops: tuple[str | None, ...] = (None,)
+    repeats: tuple[int, ...] = (0,)
+    runs: int = 3
+    epochs: int = 5
+    radius: int = 1
+    log: Callable[[str], None] | None = None
+
+    def __post_init__(self) -> None:
+        assert self.cfg.iterations is not None
+        bad = [i for i in self.iterations if not 0 <= i < self.cfg.iterations]
+        if bad or not self.iterations:
+            raise AttrbenchError(
+                f"Leakage iterations must lie in 0..{self.cfg.iterations - 1} (the iterations "
+                f"that make masks), got {list(self.iterations)}.")
+        for op in self.ops:
+            if op is not None and op not in MASK_OPS:
+                raise AttrbenchError(f"Unknown mask operation {op!r}; use one of: "
+                                     f"{', '.join(MASK_OPS)}.")
+        if self.runs < 3:
+            raise AttrbenchError(f"The leakage test needs at least 3 runs per arm, got "
+                                 f"{self.runs}.")
+
+    def done(self, variant: str, repeat: int) -> bool:
+        """True if chain (``variant``, ``repeat``) needs no test or has all its rows."""
+        if repeat not in self.repeats:
+            return True
+        table = Table(self.out, "leakage")
+        return all(table.has(leakage_key(variant, repeat, i, op, self.radius))
+                   for i in self.iterations for op in self.ops)
+
+    def __call__(self, variant: str, repeat: int) -> None:
+        """Run the chain's missing tests (its masks must be on disk)."""
+        if repeat not in self.repeats:
+            return
+        for it in self.iterations:
+            for op in self.ops:
+                row = chain_leakage(self.cfg, self.out, variant, repeat, it, op=op,
+                                    radius=self.radius, runs=self.runs, epochs=self.epochs)
+                if self.log is not None:
+                    self.log(
+                        f"leakage {variant} repeat {repeat} iteration {it} {row['operation']}: "
+                        f"true {row['true_accuracy_mean']:.3f} ± {row['true_accuracy_std']:.3f} "
+                        f"vs shuffled {row['shuffled_accuracy_mean']:.3f} ± "
+                        f"{row['shuffled_accuracy_std']:.3f}, p = {row['p_value']:.3g}"
+                        f"{' LEAK' if row['flagged'] else ''}")
