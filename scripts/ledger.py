@@ -10,11 +10,13 @@ resume needs (:mod:`attrbench.roar.benchmark`, :mod:`attrbench.roar.iterative`):
   maps SHA-256);
 * ROAR / KAR: ``train/none_t0_r0/`` (about 3.5 MB), the repeat-0 model the maps come from, so the
   maps are recomputed from the same weights and checked against their recorded SHA-256;
+  IteROAR: ``train/original_r<r>_i0/``, each repeat's ``f_0``, shared by its chains (retraining
+  it on another machine need not give the same weights, and would be refused);
 * ``<folder>.cmd`` beside the folder: the command that runs (and resumes) it.
 
 What is left out is recomputed on resume: the cached maps (from the kept model, then checked), an
-unfinished retrain (from its first epoch), IteROAR's unfinished chain (from ``f_0``, whose SHA-256
-is checked against its recorded row).
+unfinished retrain (from its first epoch), IteROAR's masks and unfinished chains (computed again
+from the kept ``f_0``, in one piece).
 
 Usage (from the repository root)::
 
@@ -36,7 +38,8 @@ import sys
 from pathlib import Path
 
 #: Training folders a resume cannot do without, per benchmark (relative to the run folder).
-KEPT_TRAIN = {"roar": ("train/none_t0_r0",), "kar": ("train/none_t0_r0",), "iteroar": ()}
+KEPT_TRAIN = {"roar": ("train/none_t0_r0",), "kar": ("train/none_t0_r0",),
+              "iteroar": ("train/original_r*_i0",)}
 
 
 def benchmark_of(folder: Path) -> str:
@@ -62,11 +65,11 @@ def kept_files(folder: Path) -> list[Path]:
     """The files of run folder ``folder`` a resume needs, relative to it, sorted."""
     names = [Path("config.json")]
     names += [p.relative_to(folder) for p in (folder / "tables").rglob("*.parquet")]
-    for sub in KEPT_TRAIN[benchmark_of(folder)]:
-        train = folder / sub
-        if finished_training(train):
-            names += [p.relative_to(folder) for p in train.iterdir()
-                      if p.is_file() and not p.name.startswith(".")]
+    for pattern in KEPT_TRAIN[benchmark_of(folder)]:
+        for train in sorted(folder.glob(pattern)):
+            if finished_training(train):
+                names += [p.relative_to(folder) for p in train.iterdir()
+                          if p.is_file() and not p.name.startswith(".")]
     return sorted(names)
 
 

@@ -20,15 +20,19 @@ repeat. Chains run repeat-major (every variant of repeat 0, in the configured or
 repeat 1), so an interrupted run has one chain of each estimator first. Resumable per (variant,
 iteration, repeat): finished models and masks are reused. A finished chain (all its accuracy rows
 and its overlap row) needs nothing else on disk, so a folder reduced to ``config.json`` and
-``tables/`` (``scripts/ledger.py``) resumes at the first unfinished chain; an unfinished chain
-whose models and masks are gone starts again from ``f_0``. Mixing guard: every accuracy row
-records the SHA-256 of its model; a retrained ``f_0`` that differs from the recorded one (other
-library versions, thread count or code) is refused, so the chains of one repeat always start
-from one model.
+``tables/`` (``scripts/ledger.py``) resumes at the first unfinished chain. A chain is computed in one piece: if a
+row of it exists but the masks it was continued from are gone (a new checkout), its rows
+(``i >= 1``, overlap, leakage) and files are discarded and the chain is computed again from
+``f_0``, so its rows never mix two computations (retraining need not give the same weights on
+another machine). Mixing guard: every accuracy row records the SHA-256 of its model; a
+retrained ``f_0`` that differs from the recorded one (other CPU, library versions, thread count
+or code) is refused, so the chains of one repeat always start from one model (the ledger keeps
+``train/original_r<r>_i0/`` for that).
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 import warnings
 from collections.abc import Callable
@@ -157,6 +161,38 @@ def _finished(store: ResultStore, chain_key: str, r: int, iterations: int) -> bo
             and (iterations < 2 or store.table("overlap").has(chain_key)))
 
 
+def _discard_if_stale(store: ResultStore, chain_key: str, iterations: int,
+                      say: Callable[[str], None]) -> None:
+    """Discard chain ``chain_key``'s rows and files if they cannot be continued from disk.
+
+    Stale: a row of iteration ``i >= 1`` (or the overlap row) exists while a mask it was
+    continued from (iterations ``0 .. i-1``) is missing. Then every row of the chain except the
+    shared ``f_0`` row, its overlap, per-sample overlap and leakage rows, masks and training
+    folders are deleted, so the chain is recomputed in one piece.
+    """
+    accuracy = store.table("accuracy")
+    have = [mask_path(store, f"{chain_key}_i{j}").exists() for j in range(iterations)]
+    rows = [i for i in range(1, iterations + 1) if accuracy.has(f"{chain_key}_i{i}")]
+    stale = any(not all(have[:i]) for i in rows) or (
+        store.table("overlap").has(chain_key) and not all(have))
+    if not stale:
+        return
+    say(f"iteroar {chain_key}: its masks are gone, so its {len(rows)} finished iterations "
+        "cannot be continued; discarding them to compute the chain again from f_0")
+    for i in rows:
+        accuracy.delete(f"{chain_key}_i{i}")
+    for name in ("overlap", "overlap_samples"):
+        store.table(name).delete(chain_key)
+    leakage = store.table("leakage")
+    for key in leakage.keys():
+        if key.startswith(f"{chain_key}_i"):
+            leakage.delete(key)
+    for j in range(iterations):
+        mask_path(store, f"{chain_key}_i{j}").unlink(missing_ok=True)
+    for i in range(1, iterations + 1):
+        shutil.rmtree(store.path("train", f"{chain_key}_i{i}"), ignore_errors=True)
+
+
 def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
                  log: Callable[[str], None] | None = None,
                  model: ModelSource | None = None,
@@ -215,6 +251,7 @@ def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
             if _finished(store, chain_key, r, iterations) and (
                     after_chain is None or after_chain.done(variant, r)):
                 continue  # its rows are all there; its models and masks are not needed
+            _discard_if_stale(store, chain_key, iterations, say)
             xtr, xte = x0tr, x0te
             test_masks: list[torch.Tensor] = []
             for i in range(iterations + 1):
