@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -51,7 +52,10 @@ def test_roar_resumes_from_its_ledger(tmp_path: Path, roar_run: Any, ledger: Any
     assert maps["maps_sha256"].str.len().eq(64).all()  # VG's maps; random is not cached
     kept = [str(p) for p in ledger.kept_files(out)]
     assert "config.json" in kept and any(p.startswith("train/none_t0_r0/") for p in kept)
-    assert not any(p.startswith(("maps/", "train/none_t0_r1", "train/random")) for p in kept)
+    assert not any(p.startswith(("train/none_t0_r1", "train/random")) for p in kept)
+    assert [p for p in kept if p.startswith("maps/")] == [  # the probe, not the cached maps
+        p for p in kept if p.startswith("maps/vanilla_gradient+abs_sum_") and
+        p.endswith(".probe.npz")] != []
 
     saved = tmp_path / "ledger" / "run"
     assert ledger.save(out, saved)[0] == len(kept)
@@ -68,15 +72,47 @@ def test_roar_resumes_from_its_ledger(tmp_path: Path, roar_run: Any, ledger: Any
     assert (fresh / "train" / "vanilla_gradient+abs_sum_t50_r1").is_dir()
 
 
-def test_roar_refuses_other_maps(tmp_path: Path, roar_run: Any) -> None:
-    cfg, out, _ = roar_run
+def _lose_maps(out: Path, tmp_path: Path) -> Path:
+    """A copy of ``out`` without its cached maps (the probe kept) and one finished VG row."""
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
-    shutil.rmtree(copy / "maps")
+    for f in (copy / "maps").glob("*.npz"):
+        if not f.name.endswith(".probe.npz"):
+            f.unlink()
     next((copy / "tables" / "accuracy").glob("vanilla*_t50_r1.parquet")).unlink()
+    return copy
+
+
+def test_recomputed_maps_are_checked_against_the_probe(tmp_path: Path, roar_run: Any) -> None:
+    """Maps that are not bit-identical (as on another CPU) but make the same removal decisions
+    on the probe are used, and recorded; other decisions or no probe are refused."""
+    from attrbench.roar import benchmark
+
+    cfg, out, table = roar_run
+    copy = _lose_maps(out, tmp_path)
     _set_column(next((copy / "tables" / "maps").glob("*.parquet")), "maps_sha256", "0" * 64)
-    with pytest.raises(AttrbenchError, match="recomputed maps of vanilla_gradient.*differs"):
-        run_roar(cfg, copy)
+    lines: list[str] = []
+    again = run_roar(cfg, copy, log=lines.append)
+    pd.testing.assert_frame_equal(again[COLS], table[COLS])
+    assert any("recomputed; not bit-identical" in line and "100.0000 %" in line for line in lines)
+    record = pd.read_parquet(copy / "tables" / "maps_recomputed")
+    assert record["probe_agreement"].tolist() == [1.0] and record["recorded_sha256"][0] == "0" * 64
+
+    # The probe's decisions reversed: the maps are refused.
+    copy2 = _lose_maps(out, tmp_path / "b")
+    _set_column(next((copy2 / "tables" / "maps").glob("*.parquet")), "maps_sha256", "0" * 64)
+    probe = next((copy2 / "maps").glob("*.probe.npz"))
+    with np.load(probe) as data:
+        flipped = {k: -data[k] for k in data.files}
+    np.savez_compressed(probe, **flipped)
+    with pytest.raises(AttrbenchError, match=r"other removal decisions.*agree, fewer than 99.9 %"):
+        run_roar(cfg, copy2)
+    assert benchmark.MIN_AGREEMENT == 0.999
+
+    # No probe (a folder from before probes): only bit-identical maps are used.
+    probe.unlink()
+    with pytest.raises(AttrbenchError, match="recomputed maps of vanilla_gradient.*no probe.*differs"):
+        run_roar(cfg, copy2)
 
 
 def test_roar_refuses_another_reference_model(tmp_path: Path, roar_run: Any) -> None:

@@ -26,9 +26,14 @@ resumes after its last epoch (:func:`attrbench.training.train`). A finished row 
 on disk, so a folder reduced to ``config.json``, ``tables/`` and ``train/none_t0_r0/`` (the
 repeat-0 model the maps come from; ``scripts/ledger.py`` keeps such a copy under version control)
 resumes where it stopped. Mixing guards: every row records the SHA-256 of the model it measured,
-the ``maps`` table the SHA-256 of each variant's maps; a retrained repeat-0 model or recomputed
-maps that differ from the recorded ones (other library versions, other code) are refused, so the
-rows of one folder always come from one model and one set of maps.
+the ``maps`` table the SHA-256 of each variant's maps; a retrained repeat-0 model that differs
+from the recorded one is refused. Recomputed maps (the cache is not kept) may differ in the last
+float bits on another CPU; they are accepted only if they make the same removal decisions as the
+recorded ones on a probe (the maps of the first :data:`PROBE_IMAGES` train and test images,
+``maps/<variant>_<digest>.probe.npz``, kept by the ledger): at least :data:`MIN_AGREEMENT` of
+the probe's (image, feature, threshold) decisions, recorded in the ``maps_recomputed`` table;
+otherwise, or without a probe, they are refused, so the rows of one folder always come from one
+model and, up to float rounding that moves no decision beyond that bound, one set of maps.
 """
 
 from __future__ import annotations
@@ -60,6 +65,13 @@ from attrbench.training.user_model import ModelSource, fresh_copies
 from attrbench.training import TrainResult
 
 ORIGINAL = "none"
+
+#: Images per split whose maps are kept as the probe that recomputed maps are checked against.
+PROBE_IMAGES = 64
+
+#: Share of the probe's removal decisions recomputed maps must repeat to be used (0.1 % may flip:
+#: float rounding of near-tied scores at a threshold's boundary).
+MIN_AGREEMENT = 0.999
 
 
 @dataclass(frozen=True)
@@ -178,6 +190,40 @@ def cached_split_scores(store: ResultStore, cfg: RoarConfig, model: nn.Module, d
     return scores, seconds, maps_sha256(arrays)
 
 
+def probe_path(store: ResultStore, variant: str, digest: str) -> Path:
+    """``maps/<variant>_<digest[:16]>.probe.npz``: the probe of a variant's maps."""
+    return store.path("maps", f"{slug(variant)}_{digest[:16]}", ".probe.npz")
+
+
+def write_probe(store: ResultStore, variant: str, digest: str,
+                scores: Sequence[torch.Tensor]) -> None:
+    """Keep the maps of the first :data:`PROBE_IMAGES` images of each split (as cached)."""
+    path = probe_path(store, variant, digest)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **{f"split{i}": _lossless(s[:PROBE_IMAGES])
+                                   for i, s in enumerate(scores)})
+
+
+def probe_agreement(store: ResultStore, cfg: RoarConfig, variant: str, digest: str,
+                    scores: Sequence[torch.Tensor]) -> float | None:
+    """Share of the probe's removal decisions (every image, feature and threshold of the run)
+    that ``scores`` repeat; None if the folder holds no probe."""
+    path = probe_path(store, variant, digest)
+    if not path.exists():
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        probe = [torch.from_numpy(data[f"split{i}"]).double() for i in range(len(scores))]
+    same = total = 0
+    for old, new in zip(probe, scores):
+        for t in cfg.thresholds:
+            a = removal_masks(old, t, keep=cfg.keep)
+            b = removal_masks(new[:len(old)], t, keep=cfg.keep)
+            same += int((a == b).sum())
+            total += a.numel()
+    return same / total if total else 1.0
+
+
 def _check_recorded(store: ResultStore, table: str, key: str, column: str, value: str,
                     what: str, remedy: str) -> None:
     """Refuse ``value`` if shard ``key`` of ``table`` recorded another ``column`` (mixing guard).
@@ -191,6 +237,39 @@ def _check_recorded(store: ResultStore, table: str, key: str, column: str, value
             f"{recorded[:12]}... recorded in {store.root}/tables/{table}/{key}.parquet, "
             f"{value[:12]}... now): the library versions, the thread count or the code changed "
             f"since. The rows would mix two models or two sets of maps; {remedy}")
+
+
+def _check_maps(store: ResultStore, cfg: RoarConfig, variant: str, digest: str,
+                scores: Sequence[torch.Tensor], sha: str, say: Callable[[str], None]) -> None:
+    """Accept ``variant``'s maps if they are the recorded ones, or repeat the probe's decisions.
+
+    Raises:
+        AttrbenchError: other maps than the recorded ones and no probe, or a probe agreement
+            below :data:`MIN_AGREEMENT`.
+    """
+    recorded = recorded_value(store, "maps", slug(variant), "maps_sha256")
+    if not recorded or recorded == sha:
+        return
+    remedy = (f"delete its rows (tables/accuracy/{slug(variant)}_*) to measure it again with "
+              "these maps, or start a new folder.")
+    agreement = probe_agreement(store, cfg, variant, digest, scores)
+    if agreement is None:
+        _check_recorded(store, "maps", slug(variant), "maps_sha256", sha,
+                        f"The recomputed maps of {variant} (and the folder keeps no probe)",
+                        remedy)
+    assert agreement is not None
+    if agreement < MIN_AGREEMENT:
+        raise AttrbenchError(
+            f"The recomputed maps of {variant} make other removal decisions than the ones this "
+            f"folder's finished rows used: {100 * agreement:.3f} % of the probe's decisions "
+            f"agree, fewer than {100 * MIN_AGREEMENT:.1f} % (maps_sha256 {recorded[:12]}... "
+            f"recorded, {sha[:12]}... now). The code or the estimator changed since; {remedy}")
+    store.table("maps_recomputed").write(f"{slug(variant)}_{sha[:16]}", [{
+        "variant": variant, "recorded_sha256": recorded, "maps_sha256": sha,
+        "probe_agreement": agreement, "probe_images": PROBE_IMAGES}])
+    say(f"maps {variant}: recomputed; not bit-identical to the recorded ones (another CPU or "
+        f"library build) but {100 * agreement:.4f} % of the probe's removal decisions agree, "
+        "so the finished rows stand")
 
 
 def run_roar(cfg: RoarConfig, out: str | Path, *, progress: bool = False,
@@ -283,10 +362,9 @@ def run_roar(cfg: RoarConfig, out: str | Path, *, progress: bool = False,
                                                            (xtr, xte), device)
                 current = (variant, scores)
                 if sha:
-                    _check_recorded(store, "maps", slug(variant), "maps_sha256", sha,
-                                    f"The recomputed maps of {variant}",
-                                    f"delete its rows (tables/accuracy/{slug(variant)}_*) to "
-                                    "measure it again with these maps, or start a new folder.")
+                    _check_maps(store, cfg, variant, digest, scores, sha, say)
+                    if not probe_path(store, variant, digest).exists():
+                        write_probe(store, variant, digest, scores)
                 if seconds is not None and not maps.has(slug(variant)):
                     maps.write(slug(variant), [{
                         "variant": variant, "model_sha256": digest, "seconds": seconds,
