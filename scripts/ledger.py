@@ -10,7 +10,7 @@ resume needs (:mod:`attrbench.roar.benchmark`, :mod:`attrbench.roar.iterative`):
   maps SHA-256);
 * ROAR / KAR: ``train/none_t0_r0/`` (about 3.5 MB), the repeat-0 model the maps come from, so the
   maps are recomputed from the same weights and checked against their recorded SHA-256, or,
-  if another CPU rounds them differently, against ``maps/*.probe.npz`` (each estimator's maps
+  if another CPU rounds them differently, against ``probes/*.npz`` (each estimator's maps
   of 128 images, about 0.3 MB: the removal decisions must agree);
   IteROAR: ``train/original_r<r>_i0/``, each repeat's ``f_0``, shared by its chains (retraining
   it on another machine need not give the same weights, and would be refused);
@@ -67,7 +67,7 @@ def kept_files(folder: Path) -> list[Path]:
     """The files of run folder ``folder`` a resume needs, relative to it, sorted."""
     names = [Path("config.json")]
     names += [p.relative_to(folder) for p in (folder / "tables").rglob("*.parquet")]
-    names += [p.relative_to(folder) for p in (folder / "maps").glob("*.probe.npz")]
+    names += [p.relative_to(folder) for p in (folder / "probes").glob("*.npz")]
     for pattern in KEPT_TRAIN[benchmark_of(folder)]:
         for train in sorted(folder.glob(pattern)):
             if finished_training(train):

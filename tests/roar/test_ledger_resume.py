@@ -53,9 +53,9 @@ def test_roar_resumes_from_its_ledger(tmp_path: Path, roar_run: Any, ledger: Any
     kept = [str(p) for p in ledger.kept_files(out)]
     assert "config.json" in kept and any(p.startswith("train/none_t0_r0/") for p in kept)
     assert not any(p.startswith(("train/none_t0_r1", "train/random")) for p in kept)
-    assert [p for p in kept if p.startswith("maps/")] == [  # the probe, not the cached maps
-        p for p in kept if p.startswith("maps/vanilla_gradient+abs_sum_") and
-        p.endswith(".probe.npz")] != []
+    assert not any(p.startswith("maps/") for p in kept)  # the cached maps are left out
+    assert [p for p in kept if p.startswith("probes/")] == [  # VG's probe (random has none)
+        f"probes/{p.name}" for p in (out / "probes").glob("vanilla_gradient+abs_sum_*.npz")]
 
     saved = tmp_path / "ledger" / "run"
     assert ledger.save(out, saved)[0] == len(kept)
@@ -76,9 +76,7 @@ def _lose_maps(out: Path, tmp_path: Path) -> Path:
     """A copy of ``out`` without its cached maps (the probe kept) and one finished VG row."""
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
-    for f in (copy / "maps").glob("*.npz"):
-        if not f.name.endswith(".probe.npz"):
-            f.unlink()
+    shutil.rmtree(copy / "maps")
     next((copy / "tables" / "accuracy").glob("vanilla*_t50_r1.parquet")).unlink()
     return copy
 
@@ -101,7 +99,7 @@ def test_recomputed_maps_are_checked_against_the_probe(tmp_path: Path, roar_run:
     # The probe's decisions reversed: the maps are refused.
     copy2 = _lose_maps(out, tmp_path / "b")
     _set_column(next((copy2 / "tables" / "maps").glob("*.parquet")), "maps_sha256", "0" * 64)
-    probe = next((copy2 / "maps").glob("*.probe.npz"))
+    probe = next((copy2 / "probes").glob("*.npz"))
     with np.load(probe) as data:
         flipped = {k: -data[k] for k in data.files}
     np.savez_compressed(probe, **flipped)

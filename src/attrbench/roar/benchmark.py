@@ -30,7 +30,7 @@ the ``maps`` table the SHA-256 of each variant's maps; a retrained repeat-0 mode
 from the recorded one is refused. Recomputed maps (the cache is not kept) may differ in the last
 float bits on another CPU; they are accepted only if they make the same removal decisions as the
 recorded ones on a probe (the maps of the first :data:`PROBE_IMAGES` train and test images,
-``maps/<variant>_<digest>.probe.npz``, kept by the ledger): at least :data:`MIN_AGREEMENT` of
+``probes/<variant>_<digest>.npz``, kept by the ledger): at least :data:`MIN_AGREEMENT` of
 the probe's (image, feature, threshold) decisions, recorded in the ``maps_recomputed`` table;
 otherwise, or without a probe, they are refused, so the rows of one folder always come from one
 model and, up to float rounding that moves no decision beyond that bound, one set of maps.
@@ -191,8 +191,9 @@ def cached_split_scores(store: ResultStore, cfg: RoarConfig, model: nn.Module, d
 
 
 def probe_path(store: ResultStore, variant: str, digest: str) -> Path:
-    """``maps/<variant>_<digest[:16]>.probe.npz``: the probe of a variant's maps."""
-    return store.path("maps", f"{slug(variant)}_{digest[:16]}", ".probe.npz")
+    """``probes/<variant>_<digest[:16]>.npz``: the probe of a variant's maps (beside, not in,
+    the ``maps/`` cache, which the ledger leaves out)."""
+    return store.path("probes", f"{slug(variant)}_{digest[:16]}", ".npz")
 
 
 def write_probe(store: ResultStore, variant: str, digest: str,
