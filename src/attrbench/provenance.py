@@ -6,6 +6,7 @@ import datetime as _dt
 import functools
 import importlib
 import importlib.metadata
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -53,6 +54,33 @@ def git_revision(path: str | Path | None = None) -> str:
     return rev + ("-dirty" if dirty else "")
 
 
+def hardware() -> dict[str, Any]:
+    """What decides the float kernels a run uses: the CPU instruction set torch dispatches to
+    (e.g. ``"AVX512"``), the CPU's bf16 / AMX support, torch's thread count and the GPU's name.
+
+    Runs with the same seed and code are bit-identical only on the same hardware and thread
+    count (bf16 autocast and float32 reductions use other kernels elsewhere), so this is what
+    to compare when two sessions' numbers differ.
+    """
+    import torch
+
+    flags: set[str] = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    return {
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_bf16_amx": sorted(f for f in flags if "bf16" in f or f.startswith("amx")),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda_device": (torch.cuda.get_device_name(0) if torch.cuda.is_available() else None),
+    }
+
+
 def provenance(config: dict[str, Any], seed: int) -> dict[str, Any]:
     """The record written beside every run's results."""
     return {
@@ -60,6 +88,7 @@ def provenance(config: dict[str, Any], seed: int) -> dict[str, Any]:
         "config": config,
         "git_revision": git_revision(),
         "versions": library_versions(),
+        "hardware": hardware(),
         "platform": platform.platform(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
