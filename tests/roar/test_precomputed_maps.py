@@ -18,6 +18,8 @@ from attrbench.models import load_checkpoint
 from attrbench.postprocess import postprocess
 from attrbench.results.identity import normalise
 from attrbench.roar import IteRoarConfig, RoarConfig, run_iteroar, run_roar
+from attrbench.roar.benchmark import MIN_AGREEMENT
+from attrbench.roar.removal import removal_masks
 from attrbench.roar.tensor_data import dataset_tensors
 
 
@@ -47,8 +49,17 @@ def test_maps_equal_to_a_methods_retrain_the_same(tmp_path: Path, tiny: dict[str
     model, _ = load_checkpoint(a / "train" / "none_t0_r0" / "model")
     x, _, _ = dataset_tensors(cfg.load_split("test"))
     raw = create_method("vanilla_gradient", model)(x, None)
-    assert torch.allclose(postprocess(raw.double(), x.double(), "abs_sum"),
-                          torch.from_numpy(test).double(), rtol=1e-5, atol=1e-9)
+    # Not bit-identical: the run computed its maps with the trained, channels_last module and
+    # this reload is contiguous, so other conv kernels round differently, and with more than one
+    # thread a rounding difference can flip a ReLU gate, which moves a few gradients by far more
+    # than rounding (measured on a 2-core CPU: 99.88 % of values within 1e-4, 99.992 % of the
+    # 50 % removal decisions equal). The bar is the one resumed ROAR maps must meet
+    # (benchmark.MIN_AGREEMENT); a wrong post-processing chain fails it by far.
+    mine = postprocess(raw.double(), x.double(), "abs_sum")
+    cached = torch.from_numpy(test).double()
+    close = torch.isclose(mine, cached, rtol=1e-4, atol=1e-9).double().mean()
+    agree = (removal_masks(mine, 50) == removal_masks(cached, 50)).double().mean()
+    assert close >= 0.995 and agree >= MIN_AGREEMENT, (close, agree)
 
     b = tmp_path / "b"
     lines: list[str] = []
