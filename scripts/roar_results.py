@@ -94,7 +94,7 @@ def read_run(folder: Path, ledger: Path | None = None) -> dict[str, Any] | None:
     config = json.loads((folder / "config.json").read_text())
     cfg = config.get("config", config)
     tables = {}
-    for name in ("accuracy", "maps", "overlap", "leakage"):
+    for name in ("accuracy", "maps", "maps_recomputed", "overlap", "leakage"):
         try:
             tables[name] = read_table(folder, name)
         except Exception:  # noqa: BLE001 - a table not written yet
@@ -330,6 +330,13 @@ def progress_lines(run: dict[str, Any], expected: int) -> list[str]:
                      f"{int(maps['images'].iloc[0])} images): " + ", ".join(
                          f"{short(v)} {minutes(float(s))}"
                          for v, s in zip(maps["variant"], maps["seconds"])) + ".")
+    again = run.get("maps_recomputed", pd.DataFrame())
+    if not again.empty:
+        lines.append("- Maps recomputed on resume and not bit-identical to the first computation "
+                     "(another CPU or library build), used because the probe's removal "
+                     "decisions agree: " + ", ".join(
+                         f"{short(v)} {100 * float(a):.3f} %"
+                         for v, a in zip(again["variant"], again["probe_agreement"])) + ".")
     if not math.isnan(per) and expected > done:
         left = per * (expected - done)
         maps_left = maps_left_seconds(run)

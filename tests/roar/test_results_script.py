@@ -159,3 +159,13 @@ def test_page_reads_the_ledger_when_the_folder_is_gone(tmp_path: Path, tiny: dic
     _roar_folder(tmp_path / "live", tiny, {("none", 0.0): [0.85]})
     live = script.read_run(tmp_path / "live", tmp_path / "ledger" / "roar")
     assert live is not None and live["ledger"] is None and len(live["accuracy"]) == 1
+
+
+def test_page_names_recomputed_maps(tmp_path: Path, tiny: dict[str, Any], script: Any) -> None:
+    _roar_folder(tmp_path / "roar", tiny, _full(vg=[0.59, 0.63], sq=[0.40, 0.45]))
+    ResultStore(tmp_path / "roar", RoarConfig(variants=("random", VG, SQ), thresholds=(50, 90),
+                                              repeats=2, **tiny).identity(), 0,
+                benchmark="roar").table("maps_recomputed").write(
+        "vg", [{"variant": VG, "probe_agreement": 0.99995}])
+    page = script.roar_page(script.read_run(tmp_path / "roar"), None)
+    assert "used because the probe's removal decisions agree: VG 99.995 %." in page
