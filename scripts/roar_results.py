@@ -125,10 +125,13 @@ def folder_lines(run: dict[str, Any], ledger: Path | None) -> list[str]:
 
 
 #: Session 4's rows came from run folders that were lost with its checkout (before the ledger).
-LOST = ("History: the partial results published on 2026-12-07 by session 4 (commit 73d6fcc: "
-        "ROAR 16 of 52 retrains, IteROAR 26 of 153) came from run folders in `runs/`, which is "
-        "not in git; they were lost with that session's checkout. Every row on this page was "
-        "measured again, from scratch, with the same presets and seeds.")
+LOST = ("History: the partial results published on 2026-12-07 by session 4 (ROAR 16 of 52 "
+        "retrains, IteROAR 26 of 153; archived in `docs/results/archive/session4-roar.md` and "
+        "`session4-iteroar.md`) came from run folders in `runs/`, which is not in git; they were "
+        "lost with that session's checkout, before the ledger existed. Every row on this page "
+        "was measured again, from scratch, with the same presets and seeds, on a machine whose "
+        "CPU rounds differently (IteROAR's f_0: 57.9 % here, 58.9 % then), so the two sets of "
+        "numbers agree only up to that.")
 
 
 def in_progress(folder: Path, acc: pd.DataFrame) -> list[tuple[str, int, float]]:
