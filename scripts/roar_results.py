@@ -115,7 +115,8 @@ def folder_lines(run: dict[str, Any], ledger: Path | None) -> list[str]:
               if run["ledger"] is not None else "read from the run folder")
     return [f"Folder: `{folder}` ({source}); ledger `{ledger}`. Only git survives from one "
             "working session to the next, so `scripts/ledger.py save` copies the folder's "
-            "config, tables and (ROAR / KAR) the repeat-0 model into the ledger as rows finish. "
+            "config, tables and the reference models into the ledger as rows finish "
+            "(`scripts/ledger_autosave.sh` commits it every 10 minutes). "
             "To resume on a new checkout:", "", "```",
             f"python scripts/ledger.py restore {ledger} {folder}",
             f"bash {folder}.cmd   # restored beside the folder", "```", "",

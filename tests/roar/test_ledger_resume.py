@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -269,3 +270,38 @@ def test_iteroar_chain_without_its_masks_is_recomputed_in_one_piece(
                for line in lines)
     pd.testing.assert_frame_equal(again.drop(columns="seconds"), first.drop(columns="seconds"))
     assert (out / "tables" / "overlap" / "random_r0.parquet").exists()
+
+
+def test_autosave_commits_only_the_ledger(tmp_path: Path, roar_run: Any) -> None:
+    """scripts/ledger_autosave.sh: one round commits the ledger on top of HEAD, leaves other
+    changes in the working tree alone, and the index follows (a plain commit keeps the ledger)."""
+    import subprocess
+
+    _, out, _ = roar_run
+    repo = tmp_path / "repo"
+    (repo / "scripts").mkdir(parents=True)
+    for name in ("ledger.py", "ledger_autosave.sh"):
+        shutil.copy(SCRIPT.parent / name, repo / "scripts" / name)
+    (repo / "README").write_text("one\n")
+    shutil.copytree(out, repo / "runs" / "roar16" / "roar")
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                              cwd=repo, check=True, capture_output=True, text=True).stdout
+
+    git("init", "-q", "-b", "main")
+    git("add", "README", "scripts")
+    git("commit", "-q", "-m", "start")
+    (repo / "README").write_text("two\n")  # an uncommitted change of someone else
+    env = {**os.environ, "ONCE": "1", "PY": sys.executable, "GIT_AUTHOR_NAME": "t",
+           "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    done = subprocess.run(["bash", "scripts/ledger_autosave.sh"], cwd=repo, env=env,
+                          capture_output=True, text=True, check=True)
+    assert "committed" in done.stdout
+    files = git("show", "--name-only", "--format=", "HEAD").split()
+    assert "docs/results/ledger/roar16/roar/config.json" in files and "README" not in files
+    assert git("show", "HEAD:README") == "one\n" and (repo / "README").read_text() == "two\n"
+    assert git("status", "--porcelain", "--", "docs") == ""  # the index follows the ledger
+    again = subprocess.run(["bash", "scripts/ledger_autosave.sh"], cwd=repo, env=env,
+                           capture_output=True, text=True, check=True)
+    assert "committed" not in again.stdout  # nothing new: no empty commit
