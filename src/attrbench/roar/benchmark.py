@@ -236,8 +236,8 @@ def _check_recorded(store: ResultStore, table: str, key: str, column: str, value
         raise AttrbenchError(
             f"{what} differs from the one this folder's finished rows used ({column} "
             f"{recorded[:12]}... recorded in {store.root}/tables/{table}/{key}.parquet, "
-            f"{value[:12]}... now): the library versions, the thread count or the code changed "
-            f"since. The rows would mix two models or two sets of maps; {remedy}")
+            f"{value[:12]}... now): the CPU, the library versions, the thread count or the code "
+            f"changed since. The rows would mix two models or two sets of maps; {remedy}")
 
 
 def _check_maps(store: ResultStore, cfg: RoarConfig, variant: str, digest: str,

@@ -271,8 +271,8 @@ def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
                         raise AttrbenchError(
                             f"The retrained model {key} differs from the one this folder's "
                             f"finished rows used (model_sha256 {recorded[:12]}... recorded, "
-                            f"{sha[:12]}... now): the library versions, the thread count or the "
-                            "code changed since, and the chains would start from two different "
+                            f"{sha[:12]}... now): the CPU, the library versions, the thread count "
+                            "or the code changed since, and the chains would start from two different "
                             f"models. Restore {store.path('train', key)} or start a new folder.")
                     if not accuracy.has(key):
                         removed = float((xte != x0te).any(1).double().mean()) if i else 0.0
