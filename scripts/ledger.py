@@ -1,4 +1,4 @@
-"""Keep the small, irreplaceable part of long ROAR / KAR / IteROAR run folders under version control.
+"""Keep the small, irreplaceable part of long ROAR / KAR / IteROAR runs under version control.
 
 A run folder of issue 16 holds hours of retraining. Only what lands in git survives from one
 working session to the next, and the folder itself is too large to commit (cached maps: ~0.5 GB per

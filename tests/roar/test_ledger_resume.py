@@ -1,4 +1,4 @@
-"""Resuming ROAR / IteROAR from a folder reduced to its results (scripts/ledger.py), mixing guards."""
+"""Resuming ROAR / IteROAR from a folder reduced to its results (scripts/ledger.py); guards."""
 
 from __future__ import annotations
 
@@ -110,7 +110,8 @@ def test_recomputed_maps_are_checked_against_the_probe(tmp_path: Path, roar_run:
 
     # No probe (a folder from before probes): only bit-identical maps are used.
     probe.unlink()
-    with pytest.raises(AttrbenchError, match="recomputed maps of vanilla_gradient.*no probe.*differs"):
+    with pytest.raises(AttrbenchError,
+                       match="recomputed maps of vanilla_gradient.*no probe.*differs"):
         run_roar(cfg, copy2)
 
 

@@ -20,8 +20,8 @@ repeat. Chains run repeat-major (every variant of repeat 0, in the configured or
 repeat 1), so an interrupted run has one chain of each estimator first. Resumable per (variant,
 iteration, repeat): finished models and masks are reused. A finished chain (all its accuracy rows
 and its overlap row) needs nothing else on disk, so a folder reduced to ``config.json`` and
-``tables/`` (``scripts/ledger.py``) resumes at the first unfinished chain. A chain is computed in one piece: if a
-row of it exists but the masks it was continued from are gone (a new checkout), its rows
+``tables/`` (``scripts/ledger.py``) resumes at the first unfinished chain. A chain is computed
+in one piece: if a row of it exists but the masks it was continued from are gone (a new checkout), its rows
 (``i >= 1``, overlap, leakage) and files are discarded and the chain is computed again from
 ``f_0``, so its rows never mix two computations (retraining need not give the same weights on
 another machine). Mixing guard: every accuracy row records the SHA-256 of its model; a
@@ -271,9 +271,10 @@ def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
                         raise AttrbenchError(
                             f"The retrained model {key} differs from the one this folder's "
                             f"finished rows used (model_sha256 {recorded[:12]}... recorded, "
-                            f"{sha[:12]}... now): the CPU, the library versions, the thread count "
-                            "or the code changed since, and the chains would start from two different "
-                            f"models. Restore {store.path('train', key)} or start a new folder.")
+                            f"{sha[:12]}... now): the CPU, the library versions, the thread "
+                            "count or the code changed since, and the chains would start from "
+                            f"two different models. Restore {store.path('train', key)} or "
+                            "start a new folder.")
                     if not accuracy.has(key):
                         removed = float((xte != x0te).any(1).double().mean()) if i else 0.0
                         accuracy.write(key, [{
@@ -321,4 +322,5 @@ def chain_masks(out: str | Path, variant: str, repeat: int, split: str = "test")
     return torch.stack([read_masks(f)[split] for f in files])
 
 
-__all__ = ["TARGETS", "ChainHook", "IteRoarConfig", "LabelTargetWarning", "chain_masks", "run_iteroar"]
+__all__ = ["TARGETS", "ChainHook", "IteRoarConfig", "LabelTargetWarning", "chain_masks",
+           "run_iteroar"]

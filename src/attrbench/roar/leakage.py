@@ -230,7 +230,8 @@ def mask_leakage_test(train_masks: torch.Tensor, train_labels: torch.Tensor,
 
 def leakage_key(variant: str, repeat: int, iteration: int, op: str | None = None,
                 radius: int = 1) -> str:
-    """The ``leakage`` table key of one test: ``<variant>_r<repeat>_i<iteration>_<raw|op radius>``."""
+    """The ``leakage`` table key of one test:
+    ``<variant>_r<repeat>_i<iteration>_<raw|op radius>``."""
     name = "raw" if op is None else f"{op}{radius}"
     return f"{slug(variant)}_r{repeat}_i{iteration}_{name}"
 
