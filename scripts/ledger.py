@@ -39,6 +39,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from attrbench.atomic import atomic_path
+
 #: Training folders a resume cannot do without, per benchmark (relative to the run folder).
 KEPT_TRAIN = {"roar": ("train/none_t0_r0",), "kar": ("train/none_t0_r0",),
               "iteroar": ("train/original_r*_i0",)}
@@ -93,6 +95,12 @@ def _sidecar(folder: Path) -> Path:
     return folder.with_name(folder.name + ".cmd")
 
 
+def _copy(src: Path, dst: Path) -> None:
+    """Copy ``src`` to ``dst`` atomically (a ledger or run file is never half written)."""
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
+
+
 def save(run: Path, ledger: Path) -> tuple[int, int]:
     """Copy the kept files of ``run`` into ``ledger``; returns (copied, unchanged)."""
     copied = unchanged = 0
@@ -103,10 +111,7 @@ def save(run: Path, ledger: Path) -> tuple[int, int]:
         if dst.is_file() and filecmp.cmp(src, dst, shallow=False):
             unchanged += 1
             continue
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_name(f".{dst.name}.tmp")
-        shutil.copyfile(src, tmp)
-        tmp.replace(dst)  # atomic: a ledger file is never half written
+        _copy(src, dst)
         copied += 1
     return copied, unchanged
 
@@ -127,10 +132,7 @@ def restore(ledger: Path, run: Path) -> tuple[int, int, list[Path]]:
             else:
                 differing.append(dst)
             continue
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_name(f".{dst.name}.tmp")
-        shutil.copyfile(src, tmp)
-        tmp.replace(dst)
+        _copy(src, dst)
         copied += 1
     return copied, same, differing
 

@@ -121,8 +121,10 @@ def folder_lines(run: dict[str, Any], ledger: Path | None) -> list[str]:
             f"python scripts/ledger.py restore {ledger} {folder}",
             f"bash {folder}.cmd   # restored beside the folder", "```", "",
             "The rows record the SHA-256 of their model and (ROAR) of each estimator's maps; a "
-            "resume that would recompute a different reference model or different maps is "
-            "refused, so rows measured in different sessions never mix.", "", LOST, ""]
+            "resume that would retrain a different reference model is refused, and recomputed "
+            "maps are used only if they are the recorded ones or repeat at least 99.9 % of the "
+            "removal decisions of a kept probe, so rows measured in different sessions never "
+            "mix.", "", LOST, ""]
 
 
 #: Session 4's rows came from run folders that were lost with its checkout (before the ledger).
@@ -611,10 +613,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="folder of the ledger copies <ledger>/{roar,kar,iteroar}")
     ap.add_argument("--out", type=Path, default=Path("docs/results"))
     args = ap.parse_args(argv)
-    runs = {}
-    for name, folder in (("roar", args.roar), ("kar", args.kar), ("iteroar", args.iteroar)):
-        runs[name] = read_run(folder, args.ledger / name)
-    roar, kar, ite = runs["roar"], runs["kar"], runs["iteroar"]
+    roar, kar, ite = (read_run(folder, args.ledger / name) for name, folder in
+                      (("roar", args.roar), ("kar", args.kar), ("iteroar", args.iteroar)))
     plan = PLAN + "\n" + iteroar_estimate(roar) + "\n"
     args.out.mkdir(parents=True, exist_ok=True)
     for name, text in (("roar.md", roar_page(roar, kar)), ("iteroar.md", iteroar_page(ite, plan))):

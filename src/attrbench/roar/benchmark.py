@@ -58,7 +58,7 @@ from attrbench.roar.config import RetrainConfig
 from attrbench.roar.precomputed import given_maps
 from attrbench.roar.removal import channel_means, check_thresholds, fill_removed, removal_masks
 from attrbench.roar.scores import RANDOM, split_scores
-from attrbench.roar.store import recorded_value, slug
+from attrbench.roar.store import check_recorded, recorded_value, slug
 from attrbench.roar.tensor_data import TensorImageDataset, dataset_tensors, train_on_tensors
 from attrbench.runtime import resolve_device
 from attrbench.training.user_model import ModelSource, fresh_copies
@@ -225,21 +225,6 @@ def probe_agreement(store: ResultStore, cfg: RoarConfig, variant: str, digest: s
     return same / total if total else 1.0
 
 
-def _check_recorded(store: ResultStore, table: str, key: str, column: str, value: str,
-                    what: str, remedy: str) -> None:
-    """Refuse ``value`` if shard ``key`` of ``table`` recorded another ``column`` (mixing guard).
-
-    A shard without the column (written before it was recorded) is not checked.
-    """
-    recorded = recorded_value(store, table, key, column)
-    if recorded and recorded != value:
-        raise AttrbenchError(
-            f"{what} differs from the one this folder's finished rows used ({column} "
-            f"{recorded[:12]}... recorded in {store.root}/tables/{table}/{key}.parquet, "
-            f"{value[:12]}... now): the CPU, the library versions, the thread count or the code "
-            f"changed since. The rows would mix two models or two sets of maps; {remedy}")
-
-
 def _check_maps(store: ResultStore, cfg: RoarConfig, variant: str, digest: str,
                 scores: Sequence[torch.Tensor], sha: str, say: Callable[[str], None]) -> None:
     """Accept ``variant``'s maps if they are the recorded ones, or repeat the probe's decisions.
@@ -255,9 +240,9 @@ def _check_maps(store: ResultStore, cfg: RoarConfig, variant: str, digest: str,
               "these maps, or start a new folder.")
     agreement = probe_agreement(store, cfg, variant, digest, scores)
     if agreement is None:
-        _check_recorded(store, "maps", slug(variant), "maps_sha256", sha,
-                        f"The recomputed maps of {variant} (and the folder keeps no probe)",
-                        remedy)
+        # No probe: only the recorded maps themselves will do, so this refuses.
+        check_recorded(store, "maps", slug(variant), "maps_sha256", sha,
+                       f"The recomputed maps of {variant} (and the folder keeps no probe)", remedy)
     assert agreement is not None
     if agreement < MIN_AGREEMENT:
         raise AttrbenchError(
@@ -344,10 +329,10 @@ def run_roar(cfg: RoarConfig, out: str | Path, *, progress: bool = False,
         if r == 0:
             original = result.model
             digest = state_dict_sha256(original)
-            _check_recorded(store, "accuracy", key, "model_sha256", digest,
-                            "The retrained repeat-0 model (the one the maps come from)",
-                            f"restore its training folder {store.path('train', key)} or start "
-                            "a new results folder.")
+            check_recorded(store, "accuracy", key, "model_sha256", digest,
+                           "The retrained repeat-0 model (the one the maps come from)",
+                           f"restore its training folder {store.path('train', key)} or start "
+                           "a new results folder.")
     for t in informative_order(cfg.thresholds):
         for variant in (*cfg.variants, *given):
             todo = [r for r in range(cfg.repeats)

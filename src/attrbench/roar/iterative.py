@@ -21,9 +21,9 @@ repeat 1), so an interrupted run has one chain of each estimator first. Resumabl
 iteration, repeat): finished models and masks are reused. A finished chain (all its accuracy rows
 and its overlap row) needs nothing else on disk, so a folder reduced to ``config.json`` and
 ``tables/`` (``scripts/ledger.py``) resumes at the first unfinished chain. A chain is computed
-in one piece: if a row of it exists but the masks it was continued from are gone (a new checkout), its rows
-(``i >= 1``, overlap, leakage) and files are discarded and the chain is computed again from
-``f_0``, so its rows never mix two computations (retraining need not give the same weights on
+in one piece: if a row of it exists but the masks it was continued from are gone (a new
+checkout), its rows (``i >= 1``, overlap, leakage) and files are discarded and the chain is
+computed again from ``f_0``, so its rows never mix two computations (retraining need not give the same weights on
 another machine). Mixing guard: every accuracy row records the SHA-256 of its model; a
 retrained ``f_0`` that differs from the recorded one (other CPU, library versions, thread count
 or code) is refused, so the chains of one repeat always start from one model (the ledger keeps
@@ -57,7 +57,7 @@ from attrbench.roar.config import RetrainConfig
 from attrbench.roar.removal import channel_means, check_choice, fill_removed
 from attrbench.roar.scores import split_scores
 from attrbench.results.identity import state_dict_sha256
-from attrbench.roar.store import mask_path, read_masks, recorded_value, slug, write_masks
+from attrbench.roar.store import check_recorded, mask_path, read_masks, slug, write_masks
 from attrbench.roar.tensor_data import TensorImageDataset, dataset_tensors, train_on_tensors
 from attrbench.runtime import resolve_device
 from attrbench.training.user_model import ModelSource, fresh_copies
@@ -266,15 +266,9 @@ def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
                         seed=cfg.seed + 1000 * r + i, progress=progress,
                         model=build)
                     sha = state_dict_sha256(result.model)
-                    recorded = recorded_value(store, "accuracy", key, "model_sha256")
-                    if recorded and recorded != sha:
-                        raise AttrbenchError(
-                            f"The retrained model {key} differs from the one this folder's "
-                            f"finished rows used (model_sha256 {recorded[:12]}... recorded, "
-                            f"{sha[:12]}... now): the CPU, the library versions, the thread "
-                            "count or the code changed since, and the chains would start from "
-                            f"two different models. Restore {store.path('train', key)} or "
-                            "start a new folder.")
+                    check_recorded(store, "accuracy", key, "model_sha256", sha,
+                                   f"The retrained model {key}",
+                                   f"restore {store.path('train', key)} or start a new folder.")
                     if not accuracy.has(key):
                         removed = float((xte != x0te).any(1).double().mean()) if i else 0.0
                         accuracy.write(key, [{

@@ -228,12 +228,16 @@ def mask_leakage_test(train_masks: torch.Tensor, train_labels: torch.Tensor,
                          1.0 / num_classes)
 
 
+def operation_name(op: str | None, radius: int = 1) -> str:
+    """The ``operation`` of a leakage row: ``"raw"`` or the post-processing and its radius."""
+    return "raw" if op is None else f"{op}{radius}"
+
+
 def leakage_key(variant: str, repeat: int, iteration: int, op: str | None = None,
                 radius: int = 1) -> str:
     """The ``leakage`` table key of one test:
     ``<variant>_r<repeat>_i<iteration>_<raw|op radius>``."""
-    name = "raw" if op is None else f"{op}{radius}"
-    return f"{slug(variant)}_r{repeat}_i{iteration}_{name}"
+    return f"{slug(variant)}_r{repeat}_i{iteration}_{operation_name(op, radius)}"
 
 
 def chain_leakage(cfg: IteRoarConfig, out: str | Path, variant: str, repeat: int, iteration: int,
@@ -271,8 +275,7 @@ def chain_leakage(cfg: IteRoarConfig, out: str | Path, variant: str, repeat: int
                                recipe=cfg.recipe, epochs=epochs, batch_size=cfg.batch_size,
                                alpha=alpha, seed=cfg.seed, device=cfg.device, progress=progress)
     row: dict[str, object] = {"variant": variant, "repeat": repeat, "iteration": iteration,
-                              "operation": "raw" if op is None else f"{op}{radius}",
-                              **result.summary()}
+                              "operation": operation_name(op, radius), **result.summary()}
     table.write(key, [row])
     return row
 

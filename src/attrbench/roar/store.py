@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 
 from attrbench.atomic import atomic_path
+from attrbench.errors import AttrbenchError
 from attrbench.results import ResultStore
 
 #: The folder of the mask files in a results folder.
@@ -38,12 +39,32 @@ def slug(variant: str) -> str:
 def recorded_value(store: ResultStore, table: str, key: str, column: str) -> str | None:
     """``column`` of the first row of shard ``key`` of ``table``; None if the shard or the
     column does not exist (shards written before the column was recorded)."""
-    if not store.table(table).has(key):
+    shard = store.table(table)
+    if not shard.has(key):
         return None
-    frame = pd.read_parquet(store.table(table).path(key))
+    frame = pd.read_parquet(shard.path(key))
     if column not in frame.columns or frame.empty or pd.isna(frame[column].iloc[0]):
         return None
     return str(frame[column].iloc[0])
+
+
+def check_recorded(store: ResultStore, table: str, key: str, column: str, value: str,
+                   what: str, remedy: str) -> None:
+    """Refuse ``value`` if shard ``key`` of ``table`` recorded another ``column`` (the mixing
+    guard of ROAR's reference model and maps and of IteROAR's models).
+
+    A shard without the column (written before it was recorded) is not checked.
+
+    Raises:
+        AttrbenchError: naming ``what`` differs, both digests and ``remedy``.
+    """
+    recorded = recorded_value(store, table, key, column)
+    if recorded and recorded != value:
+        raise AttrbenchError(
+            f"{what} differs from the one this folder's finished rows used ({column} "
+            f"{recorded[:12]}... recorded in {store.root}/tables/{table}/{key}.parquet, "
+            f"{value[:12]}... now): the CPU, the library versions, the thread count or the code "
+            f"changed since. The rows would mix two models or two sets of maps; {remedy}")
 
 
 def mask_path(store: ResultStore, key: str) -> Path:
