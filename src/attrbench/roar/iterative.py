@@ -23,8 +23,8 @@ and its overlap row) needs nothing else on disk, so a folder reduced to ``config
 ``tables/`` (``scripts/ledger.py``) resumes at the first unfinished chain. A chain is computed
 in one piece: if a row of it exists but the masks it was continued from are gone (a new
 checkout), its rows (``i >= 1``, overlap, leakage) and files are discarded and the chain is
-computed again from ``f_0``, so its rows never mix two computations (retraining need not give the same weights on
-another machine). Mixing guard: every accuracy row records the SHA-256 of its model; a
+computed again from ``f_0``, so its rows never mix two computations (retraining need not give
+the same weights on another machine). Mixing guard: every accuracy row records the SHA-256 of its model; a
 retrained ``f_0`` that differs from the recorded one (other CPU, library versions, thread count
 or code) is refused, so the chains of one repeat always start from one model (the ledger keeps
 ``train/original_r<r>_i0/`` for that).
