@@ -306,3 +306,64 @@ def test_autosave_commits_only_the_ledger(tmp_path: Path, roar_run: Any) -> None
     again = subprocess.run(["bash", "scripts/ledger_autosave.sh"], cwd=repo, env=env,
                            capture_output=True, text=True, check=True)
     assert "committed" not in again.stdout  # nothing new: no empty commit
+
+
+def test_session_end_save_lets_a_chain_go_on(tmp_path: Path, tiny: dict[str, Any],
+                                             ledger: Any) -> None:
+    """A chain cut after iteration 1 (f_2 half trained) goes on in a new checkout from the
+    session-end ledger: nothing discarded, f_1 not retrained, the same rows as in one piece."""
+    cfg = IteRoarConfig(variants=("random",), tau=90, rho=0.3, repeats=1, **tiny)
+    whole = run_iteroar(cfg, tmp_path / "whole")["accuracy"]
+    out = tmp_path / "run"
+    shutil.copytree(tmp_path / "whole", out)
+    for i in (2, 3):  # cut while f_2 trained: its row, later rows, masks and overlap not made
+        (out / "tables" / "accuracy" / f"random_r0_i{i}.parquet").unlink()
+        shutil.rmtree(out / "train" / f"random_r0_i{i + 1}", ignore_errors=True)
+    (out / "masks" / "random_r0_i2.npz").unlink()
+    (out / "tables" / "overlap" / "random_r0.parquet").unlink()
+    (out / "tables" / "overlap_samples" / "random_r0.parquet").unlink()
+    plain = ledger.kept_files(out)
+    assert not any(p.parts[0] == "masks" for p in plain)
+    kept = ledger.kept_files(out, session_end=True, masks_of=("random_r0",))
+    assert {p.name for p in kept if p.parts[0] == "masks"} == {"random_r0_i0.npz",
+                                                               "random_r0_i1.npz"}
+    # f_2 has no row yet: kept (its resume.pt); f_1 has its row and its masks: not needed.
+    assert {p.parts[1] for p in kept if p.parts[0] == "train"} == {"original_r0_i0",
+                                                                  "random_r0_i2"}
+    with pytest.raises(SystemExit, match="--session-end"):
+        ledger.save(out, tmp_path / "ledger", masks_of=("random_r0",))
+    saved = tmp_path / "ledger"
+    ledger.save(out, saved, session_end=True, masks_of=("random_r0",))
+
+    fresh = tmp_path / "fresh"
+    ledger.restore(saved, fresh)
+    lines: list[str] = []
+    again = run_iteroar(cfg, fresh, log=lines.append)["accuracy"]
+    assert not any("masks are gone" in line for line in lines)
+    assert not (fresh / "train" / "random_r0_i1").exists()  # continued, not retrained
+    pd.testing.assert_frame_equal(again.drop(columns="seconds"), whole.drop(columns="seconds"))
+
+
+def test_prune_follows_the_run_only_in_a_restored_folder(tmp_path: Path, tiny: dict[str, Any],
+                                                         ledger: Any) -> None:
+    cfg = IteRoarConfig(variants=("random",), tau=90, rho=0.3, repeats=1, **tiny)
+    out = tmp_path / "run"
+    run_iteroar(cfg, out)
+    saved = tmp_path / "ledger"
+    ledger.save(out, saved, session_end=True, masks_of=("random_r0",))
+    row = Path("tables") / "accuracy" / "random_r0_i3.parquet"
+    (out / row).unlink()
+    assert ledger.prune(out, saved) == 0  # a folder not made by restore deletes nothing
+    assert (saved / row).exists()
+
+    fresh = tmp_path / "fresh"
+    ledger.restore(saved, fresh)
+    assert (fresh / ledger.RESTORED).is_file()
+    (fresh / row).unlink()  # as when the run discards a stale chain
+    assert ledger.prune(fresh, saved) == 1  # the plain (autosave) save: tables only
+    assert not (saved / row).exists() and (saved / "masks" / "random_r0_i0.npz").exists()
+    # A session-end save that names no chain drops the masks; the reference model stays.
+    ledger.save(fresh, saved, session_end=True)
+    assert ledger.prune(fresh, saved, session_end=True) == 3
+    assert not (saved / "masks").exists()
+    assert ledger.finished_training(saved / "train" / "original_r0_i0")
