@@ -120,6 +120,13 @@ def folder_lines(run: dict[str, Any], ledger: Path | None) -> list[str]:
             "To resume on a new checkout:", "", "```",
             f"python scripts/ledger.py restore {ledger} {folder}",
             f"bash {folder}.cmd   # restored beside the folder", "```", "",
+            "Before a working session ends (pause the jobs first: `kill -STOP`), a session-end "
+            "save keeps the retrain in flight (its `resume.pt`, so it goes on from its last "
+            "epoch) and, for IteROAR, the masks of the chain in flight (`--masks-of "
+            "<estimator>_r<repeat>`, as in its folder's `masks/`):", "", "```",
+            f"python scripts/ledger.py save --session-end {folder} {ledger}"
+            + ("   # IteROAR: add --masks-of CHAIN" if "iteroar" in str(folder) else ""),
+            "```", "",
             "The rows record the SHA-256 of their model and (ROAR) of each estimator's maps; a "
             "resume that would retrain a different reference model is refused, and recomputed "
             "maps are used only if they are the recorded ones or repeat at least 99.9 % of the "
@@ -567,10 +574,12 @@ random (the expensive chains first, since session 4 had measured the cheap rando
 of repeat 0; see "History" below), so an interrupted run holds one chain of each estimator of
 repeat 0 first. Each chain of repeat 0 is followed at once by the mask-leakage test of its
 iterations 0, 4 and 9 (first, middle, last; `--leakage`: a ResNet-20 trained on the masks alone,
-3 runs per arm, 5 epochs, true vs shuffled labels), while its masks are on disk: the masks are
-not in the ledger (tens of MB per chain), and a chain counts as finished only once its tests
-are stored. A finished chain is in the ledger; an unfinished one starts again from f_0 in a new
-checkout. Never more than two heavy jobs on this machine.
+3 runs per arm, 5 epochs, true vs shuffled labels), while its masks are on disk, and a chain
+counts as finished only once its tests are stored. The masks (about 0.7 MB per iteration) are
+not in the ledger while the run goes on; the session-end save below puts those of the chain in
+flight there, so a new checkout continues that chain (from its last finished iteration, or the
+leakage test) instead of computing it again from f_0. Never more than two heavy jobs on this
+machine.
 
 ```
 {ITEROAR_COMMAND}
