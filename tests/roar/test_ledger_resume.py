@@ -267,8 +267,8 @@ def test_iteroar_chain_without_its_masks_is_recomputed_in_one_piece(
     _set_column(out / "tables" / "accuracy" / "random_r0_i2.parquet", "model_sha256", "b" * 64)
     lines: list[str] = []
     again = run_iteroar(cfg, out, log=lines.append)["accuracy"]
-    assert any("random_r0: its masks are gone" in line and "discarding them" in line
-               for line in lines)
+    assert any("random_r0: the masks of its iterations after 0 are gone" in line
+               and "on from f_0" in line for line in lines)
     pd.testing.assert_frame_equal(again.drop(columns="seconds"), first.drop(columns="seconds"))
     assert (out / "tables" / "overlap" / "random_r0.parquet").exists()
 
@@ -367,3 +367,33 @@ def test_prune_follows_the_run_only_in_a_restored_folder(tmp_path: Path, tiny: d
     assert ledger.prune(fresh, saved, session_end=True) == 3
     assert not (saved / "masks").exists()
     assert ledger.finished_training(saved / "train" / "original_r0_i0")
+
+
+@pytest.mark.parametrize("keep_f2", [False, True])
+def test_iteroar_chain_goes_on_from_its_last_surviving_masks(
+        tmp_path: Path, tiny: dict[str, Any], keep_f2: bool) -> None:
+    """Masks of iterations 0 and 1 survive, 2 not: the chain goes on from f_2 if its finished
+    training folder is there (its masks remade from it), else from f_1 (f_2 retrained); the rows
+    after that point are recomputed, the ones before kept, and the chain ends as in one piece."""
+    cfg = IteRoarConfig(variants=("random",), tau=90, rho=0.3, repeats=1, **tiny)
+    out = tmp_path / "run"
+    first = run_iteroar(cfg, out)["accuracy"]
+    (out / "masks" / "random_r0_i2.npz").unlink()
+    (out / "tables" / "overlap" / "random_r0.parquet").unlink()  # unfinished chain
+    for i in (1, 3) if keep_f2 else (1, 2, 3):
+        shutil.rmtree(out / "train" / f"random_r0_i{i}")
+    f2 = out / "train" / "random_r0_i2" / "model.safetensors"
+    before = f2.stat().st_mtime_ns if keep_f2 else None
+    row3 = out / "tables" / "accuracy" / "random_r0_i3.parquet"
+    _set_column(row3, "model_sha256", "c" * 64)  # recomputed, so a stale value cannot survive
+    lines: list[str] = []
+    again = run_iteroar(cfg, out, log=lines.append)["accuracy"]
+    point = 2 if keep_f2 else 1
+    assert any(f"after {point} are gone" in line and f"on from iteration {point}" in line
+               for line in lines)
+    # f_1 is not retrained (its masks survive); f_2 is reloaded (kept) or retrained; f_3 retrained.
+    assert {p.name for p in (out / "train").iterdir()} == {"original_r0_i0", "random_r0_i2",
+                                                           "random_r0_i3"}
+    assert (f2.stat().st_mtime_ns == before) is keep_f2
+    pd.testing.assert_frame_equal(again.drop(columns="seconds"), first.drop(columns="seconds"))
+    assert (out / "tables" / "overlap" / "random_r0.parquet").exists()

@@ -20,11 +20,12 @@ repeat. Chains run repeat-major (every variant of repeat 0, in the configured or
 repeat 1), so an interrupted run has one chain of each estimator first. Resumable per (variant,
 iteration, repeat): finished models and masks are reused. A finished chain (all its accuracy rows
 and its overlap row) needs nothing else on disk, so a folder reduced to ``config.json`` and
-``tables/`` (``scripts/ledger.py``) resumes at the first unfinished chain. A chain is computed
-in one piece: if a row of it exists but the masks it was continued from are gone (a new
-checkout), its rows (``i >= 1``, overlap, leakage) and files are discarded and the chain is
-computed again from ``f_0``, so its rows never mix two computations (retraining need not give
-the same weights on another machine). Mixing guard: every accuracy row records the SHA-256 of its model; a
+``tables/`` (``scripts/ledger.py``) resumes at the first unfinished chain. An unfinished chain
+goes on from its last iteration whose masks survive (a new checkout restores them from a
+session-end ledger save): rows past it, which could not be continued, are discarded with their
+files, and so are the overlap rows; with no masks at all the chain is computed again from
+``f_0``. So one iteration is never computed twice into one chain (retraining need not give the
+same weights on another machine), while a chain may span sessions, the masks carrying it. Mixing guard: every accuracy row records the SHA-256 of its model; a
 retrained ``f_0`` that differs from the recorded one (other CPU, library versions, thread count
 or code) is refused, so the chains of one repeat always start from one model (the ledger keeps
 ``train/original_r<r>_i0/`` for that).
@@ -32,6 +33,7 @@ or code) is refused, so the chains of one repeat always start from one model (th
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 import warnings
@@ -161,35 +163,62 @@ def _finished(store: ResultStore, chain_key: str, r: int, iterations: int) -> bo
             and (iterations < 2 or store.table("overlap").has(chain_key)))
 
 
-def _discard_if_stale(store: ResultStore, chain_key: str, iterations: int,
-                      say: Callable[[str], None]) -> None:
-    """Discard chain ``chain_key``'s rows and files if they cannot be continued from disk.
+def _trained(folder: Path, epochs: int) -> bool:
+    """True if training folder ``folder`` holds all ``epochs`` (its model can be reloaded)."""
+    try:
+        return len(json.loads((folder / "history.json").read_text())) >= epochs
+    except (OSError, ValueError, TypeError):
+        return False
 
-    Stale: a row of iteration ``i >= 1`` (or the overlap row) exists while a mask it was
-    continued from (iterations ``0 .. i-1``) is missing. Then every row of the chain except the
-    shared ``f_0`` row, its overlap, per-sample overlap and leakage rows, masks and training
-    folders are deleted, so the chain is recomputed in one piece.
+
+def _continuable(store: ResultStore, chain_key: str, iterations: int, epochs: int) -> int:
+    """The last iteration ``p`` chain ``chain_key`` can go on from (0: from ``f_0``).
+
+    Rows ``1..p`` and masks ``0..p-1`` exist, and ``f_p``'s masks exist too or its finished
+    training folder does (they are made from it), so ``D_{p+1}`` can be rebuilt exactly.
     """
     accuracy = store.table("accuracy")
-    have = [mask_path(store, f"{chain_key}_i{j}").exists() for j in range(iterations)]
-    rows = [i for i in range(1, iterations + 1) if accuracy.has(f"{chain_key}_i{i}")]
-    stale = any(not all(have[:i]) for i in rows) or (
-        store.table("overlap").has(chain_key) and not all(have))
-    if not stale:
+    p = 0
+    while (p < iterations and mask_path(store, f"{chain_key}_i{p}").exists()
+           and accuracy.has(f"{chain_key}_i{p + 1}")):
+        p += 1
+    if (0 < p < iterations and not mask_path(store, f"{chain_key}_i{p}").exists()
+            and not _trained(store.path("train", f"{chain_key}_i{p}"), epochs)):
+        p -= 1  # f_p must be retrained to make its masks: its row goes too
+    return p
+
+
+def _cut_to_continuable(store: ResultStore, chain_key: str, iterations: int, epochs: int,
+                        say: Callable[[str], None]) -> None:
+    """Delete what chain ``chain_key`` holds beyond the point it can go on from.
+
+    A new checkout has the rows (and, after a session-end save, the masks) of an unfinished
+    chain; rows past the last iteration whose masks survive cannot be continued, since
+    retraining need not give the same weights on another machine. Those rows, their masks and
+    training folders, the chain's overlap rows and the leakage rows of deleted masks go, so the
+    chain is computed on from :func:`_continuable`'s iteration (from ``f_0`` if no masks
+    survive), never mixing two computations of one iteration.
+    """
+    p = _continuable(store, chain_key, iterations, epochs)
+    accuracy = store.table("accuracy")
+    beyond = [i for i in range(p + 1, iterations + 1) if accuracy.has(f"{chain_key}_i{i}")]
+    complete = p == iterations
+    if not beyond and (complete or not store.table("overlap").has(chain_key)):
         return
-    say(f"iteroar {chain_key}: its masks are gone, so its {len(rows)} finished iterations "
-        "cannot be continued; discarding them to compute the chain again from f_0")
-    for i in rows:
+    say(f"iteroar {chain_key}: the masks of its iterations after {p} are gone, so its "
+        f"{len(beyond)} rows after {p} cannot be continued; discarding them to compute the "
+        f"chain on from {'f_0' if p == 0 else f'iteration {p}'}")
+    for i in beyond:
         accuracy.delete(f"{chain_key}_i{i}")
     for name in ("overlap", "overlap_samples"):
         store.table(name).delete(chain_key)
     leakage = store.table("leakage")
-    for key in leakage.keys():
-        if key.startswith(f"{chain_key}_i"):
-            leakage.delete(key)
-    for j in range(iterations):
+    for j in range(p + 1, iterations):  # made by the deleted models f_j (f_p's stay)
         mask_path(store, f"{chain_key}_i{j}").unlink(missing_ok=True)
-    for i in range(1, iterations + 1):
+        for key in leakage.keys():
+            if key.startswith(f"{chain_key}_i{j}_"):
+                leakage.delete(key)
+    for i in range(p + 1, iterations + 1):
         shutil.rmtree(store.path("train", f"{chain_key}_i{i}"), ignore_errors=True)
 
 
@@ -251,7 +280,7 @@ def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
             if _finished(store, chain_key, r, iterations) and (
                     after_chain is None or after_chain.done(variant, r)):
                 continue  # its rows are all there; its models and masks are not needed
-            _discard_if_stale(store, chain_key, iterations, say)
+            _cut_to_continuable(store, chain_key, iterations, base.epochs, say)
             xtr, xte = x0tr, x0te
             test_masks: list[torch.Tensor] = []
             for i in range(iterations + 1):
