@@ -27,7 +27,8 @@ starting the retrain or the chain in flight again:
 * every unfinished retrain (a training folder without its accuracy row: ``resume.pt`` after its
   last completed epoch, about 3.5 MB); it resumes from that epoch on data rebuilt from the
   recomputed maps, which the probe rule checks as above;
-* ``--masks-of CHAIN`` (IteROAR, repeatable, e.g. ``smoothgrad_sq+sum_r0``): that chain's masks
+* ``--masks-of CHAIN`` (IteROAR, repeatable, e.g. ``smoothgrad_sq+sum_r0``, or ``auto``: the
+  chain of the newest mask file, i.e. the one in flight): that chain's masks
   (about 1.5 MB per iteration at 20,000 images) and the training folders of its iterations
   whose masks are not made yet, so the chain continues from its last iteration and its
   leakage test can still run. A session-end save replaces the ledger's masks and unfinished
@@ -118,6 +119,17 @@ def kept_files(folder: Path, *, session_end: bool = False,
     return sorted(set(names))
 
 
+def resolve_chains(folder: Path, masks_of: tuple[str, ...]) -> tuple[str, ...]:
+    """``masks_of`` with ``auto`` replaced by the chain in flight: the chain of the newest mask
+    file in ``folder/masks`` (a chain makes its first masks before its first retrain, and its
+    leakage test runs on them after its last), none if there is no mask."""
+    if "auto" not in masks_of:
+        return masks_of
+    masks = sorted((folder / "masks").glob("*_i*.npz"), key=lambda p: p.stat().st_mtime_ns)
+    newest = (masks[-1].stem.rpartition("_i")[0],) if masks else ()
+    return tuple(c for c in masks_of if c != "auto") + newest
+
+
 def _files(folder: Path, sub: Path) -> list[Path]:
     return [p.relative_to(folder) for p in sub.iterdir()
             if p.is_file() and not p.name.startswith(".")]
@@ -165,6 +177,7 @@ def save(run: Path, ledger: Path, *, session_end: bool = False,
     """
     if masks_of and not session_end:
         raise SystemExit("--masks-of belongs to a session-end save: add --session-end.")
+    masks_of = resolve_chains(run, masks_of)
     copied = unchanged = 0
     files = [(run / f, ledger / f)
              for f in kept_files(run, session_end=session_end, masks_of=masks_of)]
@@ -189,6 +202,7 @@ def prune(run: Path, ledger: Path, *, session_end: bool = False,
     """
     if not (run / RESTORED).is_file() or not ledger.is_dir():
         return 0
+    masks_of = resolve_chains(run, masks_of)
     keep = set(kept_files(run, session_end=session_end, masks_of=masks_of))
     reference = [p.relative_to(ledger) for pattern in KEPT_TRAIN[benchmark_of(ledger)]
                  for p in ledger.glob(pattern)]
@@ -237,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--session-end", action="store_true",
                    help="also keep unfinished retrains and the masks of --masks-of chains")
     s.add_argument("--masks-of", action="append", default=[], metavar="CHAIN",
-                   help="IteROAR chain (e.g. smoothgrad_sq+sum_r0) whose masks are kept")
+                   help="IteROAR chain (e.g. smoothgrad_sq+sum_r0) whose masks are kept; "
+                        "'auto': the chain in flight (of the newest mask file)")
     s.add_argument("run", type=Path)
     s.add_argument("ledger", type=Path)
     r = sub.add_parser("restore", help="copy the ledger's files into a run folder where missing")

@@ -16,11 +16,20 @@ RUNS=${RUNS:-runs/roar16}
 LEDGER=${LEDGER:-docs/results/ledger/roar16}
 INTERVAL=${INTERVAL:-600}
 ONCE=${ONCE:-}            # non-empty: one round, then exit (tests)
+# SESSION_END non-empty: a session-end save (scripts/ledger.py save --session-end; IteROAR with
+# --masks-of auto), so the next session goes on with the retrain and the chain in flight. Pause
+# the jobs first, make it the last save (with ONCE=1), and stop the loop:
+#     kill -STOP $(pgrep -f "attrbench (roar|iteroar)"); pkill -f ledger_autosave.sh
+#     SESSION_END=1 ONCE=1 scripts/ledger_autosave.sh
+SESSION_END=${SESSION_END:-}
 PY=${PY:-.venv/bin/python}
 branch=$(git symbolic-ref -q HEAD) || { echo "ledger_autosave: HEAD is detached"; exit 1; }
 while true; do
   for r in roar iteroar kar; do
-    [ -f "$RUNS/$r/config.json" ] && "$PY" scripts/ledger.py save "$RUNS/$r" "$LEDGER/$r"
+    end=()
+    [ -n "$SESSION_END" ] && end=(--session-end)
+    [ -n "$SESSION_END" ] && [ "$r" = iteroar ] && end+=(--masks-of auto)
+    [ -f "$RUNS/$r/config.json" ] && "$PY" scripts/ledger.py save "${end[@]}" "$RUNS/$r" "$LEDGER/$r"
   done
   parent=$(git rev-parse HEAD)
   index=$(mktemp)

@@ -125,8 +125,11 @@ def folder_lines(run: dict[str, Any], ledger: Path | None) -> list[str]:
             "epoch) and, for IteROAR, the masks of the chain in flight (`--masks-of "
             "<estimator>_r<repeat>`, as in its folder's `masks/`):", "", "```",
             f"python scripts/ledger.py save --session-end {folder} {ledger}"
-            + ("   # IteROAR: add --masks-of CHAIN" if "iteroar" in str(folder) else ""),
-            "```", "",
+            + ("   # IteROAR: add --masks-of CHAIN (or auto)" if "iteroar" in str(folder)
+               else ""),
+            "```", "", "`scripts/roar16_session.sh start` and `end` do both for every run "
+            "of issue 16 (set-up, restore, start on a snapshot of `src/`, autosave; pause, "
+            "session-end save with `--masks-of auto`, commit).", "",
             "The rows record the SHA-256 of their model and (ROAR) of each estimator's maps; a "
             "resume that would retrain a different reference model is refused, and recomputed "
             "maps are used only if they are the recorded ones or repeat at least 99.9 % of the "

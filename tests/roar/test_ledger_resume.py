@@ -306,6 +306,10 @@ def test_autosave_commits_only_the_ledger(tmp_path: Path, roar_run: Any) -> None
     again = subprocess.run(["bash", "scripts/ledger_autosave.sh"], cwd=repo, env=env,
                            capture_output=True, text=True, check=True)
     assert "committed" not in again.stdout  # nothing new: no empty commit
+    end = subprocess.run(["bash", "scripts/ledger_autosave.sh"], cwd=repo,
+                         env={**env, "SESSION_END": "1"}, capture_output=True, text=True,
+                         check=True)
+    assert "files saved" in end.stdout and "committed" not in end.stdout  # nothing in flight
 
 
 def test_session_end_save_lets_a_chain_go_on(tmp_path: Path, tiny: dict[str, Any],
@@ -324,6 +328,7 @@ def test_session_end_save_lets_a_chain_go_on(tmp_path: Path, tiny: dict[str, Any
     (out / "tables" / "overlap_samples" / "random_r0.parquet").unlink()
     plain = ledger.kept_files(out)
     assert not any(p.parts[0] == "masks" for p in plain)
+    assert ledger.resolve_chains(out, ("auto",)) == ("random_r0",)  # of the newest mask
     kept = ledger.kept_files(out, session_end=True, masks_of=("random_r0",))
     assert {p.name for p in kept if p.parts[0] == "masks"} == {"random_r0_i0.npz",
                                                                "random_r0_i1.npz"}

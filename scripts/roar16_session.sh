@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Issue 16's long runs (ROAR, IteROAR on CIFAR-10) go on across working sessions through the
+# ledger (scripts/ledger.py; only git survives from one session to the next). One command at
+# each end of a session:
+#
+#   scripts/roar16_session.sh start    # set-up, restore from the ledger, start the jobs + autosave
+#   scripts/roar16_session.sh pause    # before tests or timings on this 2-core machine ...
+#   scripts/roar16_session.sh resume   # ... and after
+#   scripts/roar16_session.sh end      # pause the jobs, session-end save, commit; jobs stay paused
+#
+# `start` runs each folder's command (runs/roar16/<run>.cmd, restored from the ledger) on a
+# snapshot of src/ at HEAD (runs/roar16/snap, revision in snap/REVISION), so editing src/ while
+# they run cannot reach them. `end` keeps the retrain in flight (resume.pt) and the masks of the
+# IteROAR chain in flight; leave it 10 minutes before the session's limit. After `end` nothing
+# is saved any more (the autosave is stopped), so a resumed job could not mix into the ledger.
+set -eu
+cd "$(dirname "$0")/.."
+RUNS=runs/roar16
+LEDGER=docs/results/ledger/roar16
+PY=.venv/bin/python
+jobs() { pgrep -f "attrbench (roar|iteroar) " || true; }
+
+case "${1:-}" in
+start)
+  [ -x "$PY" ] || make venv
+  if [ ! -d runs/data/cifar10-jpeg ]; then
+    mkdir -p runs/data && tar -xf ../shared/data/cifar10/cifar10-jpeg.tar -C runs/data
+  fi
+  if [ -n "$(jobs)" ]; then echo "jobs already running: $(jobs | tr '\n' ' ')"; exit 1; fi
+  rm -rf "$RUNS/snap" && mkdir -p "$RUNS/snap"
+  git archive HEAD src | tar -x -C "$RUNS/snap" && git rev-parse HEAD > "$RUNS/snap/REVISION"
+  for r in roar iteroar; do
+    "$PY" scripts/ledger.py restore "$LEDGER/$r" "$RUNS/$r"
+    bash "$RUNS/$r.cmd"
+  done
+  sleep 5
+  for p in $(jobs); do echo -10 > "/proc/$p/autogroup" || true; done  # ahead of interactive work
+  if ! pgrep -f ledger_autosave.sh > /dev/null; then
+    nohup setsid scripts/ledger_autosave.sh >> "$RUNS/ledger.log" 2>&1 &
+  fi
+  echo "started $(date +%T) at $(cat "$RUNS/snap/REVISION"): jobs $(jobs | tr '\n' ' ')"
+  ;;
+pause) [ -z "$(jobs)" ] || kill -STOP $(jobs) ;;
+resume) [ -z "$(jobs)" ] || kill -CONT $(jobs) ;;
+end)
+  [ -z "$(jobs)" ] || kill -STOP $(jobs)
+  pkill -f ledger_autosave.sh || true
+  SESSION_END=1 ONCE=1 scripts/ledger_autosave.sh
+  echo "session-end save done $(date +%T); the jobs are paused (the autosave is stopped)"
+  ;;
+*) echo "usage: $0 start|pause|resume|end"; exit 2 ;;
+esac
