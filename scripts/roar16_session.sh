@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 RUNS=runs/roar16
 LEDGER=docs/results/ledger/roar16
 PY=.venv/bin/python
-jobs() { pgrep -f "attrbench (roar|iteroar) " || true; }
+running() { pgrep -f "attrbench (roar|iteroar) " || true; }
 
 case "${1:-}" in
 start)
@@ -26,7 +26,7 @@ start)
   if [ ! -d runs/data/cifar10-jpeg ]; then
     mkdir -p runs/data && tar -xf ../shared/data/cifar10/cifar10-jpeg.tar -C runs/data
   fi
-  if [ -n "$(jobs)" ]; then echo "jobs already running: $(jobs | tr '\n' ' ')"; exit 1; fi
+  if [ -n "$(running)" ]; then echo "jobs already running: $(running | tr '\n' ' ')"; exit 1; fi
   rm -rf "$RUNS/snap" && mkdir -p "$RUNS/snap"
   git archive HEAD src | tar -x -C "$RUNS/snap" && git rev-parse HEAD > "$RUNS/snap/REVISION"
   for r in roar iteroar; do
@@ -34,16 +34,16 @@ start)
     bash "$RUNS/$r.cmd"
   done
   sleep 5
-  for p in $(jobs); do echo -10 > "/proc/$p/autogroup" || true; done  # ahead of interactive work
+  for p in $(running); do echo -10 > "/proc/$p/autogroup" || true; done  # ahead of interactive work
   if ! pgrep -f ledger_autosave.sh > /dev/null; then
     nohup setsid scripts/ledger_autosave.sh >> "$RUNS/ledger.log" 2>&1 &
   fi
-  echo "started $(date +%T) at $(cat "$RUNS/snap/REVISION"): jobs $(jobs | tr '\n' ' ')"
+  echo "started $(date +%T) at $(cat "$RUNS/snap/REVISION"): jobs $(running | tr '\n' ' ')"
   ;;
-pause) [ -z "$(jobs)" ] || kill -STOP $(jobs) ;;
-resume) [ -z "$(jobs)" ] || kill -CONT $(jobs) ;;
+pause) [ -z "$(running)" ] || kill -STOP $(running) ;;
+resume) [ -z "$(running)" ] || kill -CONT $(running) ;;
 end)
-  [ -z "$(jobs)" ] || kill -STOP $(jobs)
+  [ -z "$(running)" ] || kill -STOP $(running)
   pkill -f ledger_autosave.sh || true
   SESSION_END=1 ONCE=1 scripts/ledger_autosave.sh
   echo "session-end save done $(date +%T); the jobs are paused (the autosave is stopped)"
