@@ -517,10 +517,23 @@ ITEROAR_CLAIMS = (
 )
 
 
+def baseline_is_fill(cfg: dict[str, Any]) -> tuple[str, ...]:
+    """The variants that can never pick a removed pixel again: path methods whose baseline is
+    the fill value. IG's map ``(x - x') * mean gradient`` is exactly 0 where ``x`` was filled
+    with ``x'`` (zero fill, baseline 0.0), so its MMO and MAMO are 0 and its CMA ``ρA`` by
+    construction, not as evidence for the paper's expectations."""
+    if cfg.get("fill") != "zero":
+        return ()
+    params = cfg.get("method_params", {})
+    return tuple(v for v in cfg.get("variants", ()) if v.split("|")[0] == "integrated_gradients"
+                 and float(params.get("integrated_gradients", {}).get("baseline", 0.0)) == 0.0)
+
+
 def iteroar_claims(run: dict[str, Any]) -> pd.DataFrame:
     """The paper's expectations against the finished chains (random masks as the yardstick)."""
     ov, lk = run["overlap"], run["leakage"]
     est = ov[ov["variant"] != RANDOM] if not ov.empty else ov
+    trivial = baseline_is_fill(run["config"])
     rows = []
     for claim, col in zip(ITEROAR_CLAIMS[:3], ("mmo", "mamo", "cma")):
         if est.empty:
@@ -535,6 +548,9 @@ def iteroar_claims(run: dict[str, Any]) -> pd.DataFrame:
             ok = est[col] <= 0.1 * est[f"random_{col}"]
             ev = ", ".join(f"{short(v)} {m:.1f} px (random {r:.1f})" for v, m, r in
                            zip(est["variant"], est[col], est[f"random_{col}"]))
+        if trivial and any(v in trivial for v in est["variant"]):
+            ev += (f" ({', '.join(short(v) for v in trivial)}: by construction, its baseline "
+                   "being the fill value)")
         rows.append({"claim": claim, "status": f"holds for {int(ok.sum())} of {len(ok)} "
                      "finished chains", "evidence": ev})
     if lk.empty:
@@ -583,6 +599,10 @@ not in the ledger while the run goes on; the session-end save below puts those o
 flight there, so a new checkout continues that chain (from its last finished iteration, or the
 leakage test) instead of computing it again from f_0. Never more than two heavy jobs on this
 machine.
+
+Read IG's overlap with care: its map `(x - x') * mean gradient` with baseline `x' = 0` is
+exactly 0 at every pixel a previous iteration filled with 0, so IG can never remove a pixel
+twice (MMO = MAMO = 0, CMA = ρA by construction); the claims table says so where it counts IG.
 
 ```
 {ITEROAR_COMMAND}

@@ -169,3 +169,29 @@ def test_page_names_recomputed_maps(tmp_path: Path, tiny: dict[str, Any], script
         "vg", [{"variant": VG, "probe_agreement": 0.99995}])
     page = script.roar_page(script.read_run(tmp_path / "roar"), None)
     assert "used because the probe's removal decisions agree: VG 99.995 %." in page
+
+
+def test_ig_never_reselects_a_zero_filled_pixel(script: Any) -> None:
+    """The premise of ``baseline_is_fill``: IG with baseline 0 gives exactly 0 at pixels filled
+    with 0 (all channels), so an IteROAR chain of IG cannot overlap; only that variant is named."""
+    import torch
+
+    from attrbench.roar.scores import split_scores
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(),
+                                torch.nn.Flatten(), torch.nn.Linear(4 * 8 * 8, 3))
+    x = torch.randn(5, 3, 8, 8)
+    filled = torch.rand(5, 8, 8) < 0.3
+    x = x.masked_fill(filled[:, None], 0.0)
+    scores = split_scores(model, x, "integrated_gradients|abs_sum", "spatial", seed=0,
+                          batch_size=5, device=torch.device("cpu"),
+                          params={"steps": 4})
+    assert scores.shape == (5, 8, 8)
+    assert torch.all(scores[filled] == 0) and torch.all(scores[~filled] > 0)
+    ig = "integrated_gradients|abs_sum"
+    cfg = {"fill": "zero", "variants": [VG, ig], "method_params": {}}
+    assert script.baseline_is_fill(cfg) == (ig,)
+    assert script.baseline_is_fill({**cfg, "fill": "mean"}) == ()
+    assert script.baseline_is_fill({**cfg, "method_params": {
+        "integrated_gradients": {"baseline": 0.5}}}) == ()
