@@ -61,6 +61,7 @@ import sys
 from pathlib import Path
 
 from attrbench.atomic import atomic_path
+from attrbench.training.loop import training_finished as finished_training
 
 #: Written into a run folder by :func:`restore`: its rows came from the ledger, so a row missing
 #: from it was deleted by the run and may leave the ledger too.
@@ -107,7 +108,7 @@ def kept_files(folder: Path, *, session_end: bool = False,
     names += [p.relative_to(folder) for p in (folder / "probes").glob("*.npz")]
     for pattern in KEPT_TRAIN[benchmark_of(folder)]:
         for train in sorted(folder.glob(pattern)):
-            if finished_training(train):
+            if finished_training(train):  # an unfinished one changes every epoch: session end
                 names += _files(folder, train)
     if session_end:
         for train in sorted((folder / "train").glob("*")):
@@ -145,18 +146,6 @@ def _in_flight(folder: Path, key: str, masks_of: tuple[str, ...]) -> bool:
             and not (folder / "masks" / f"{key}.npz").is_file())
 
 
-def finished_training(train: Path) -> bool:
-    """True if the training folder ``train`` holds its last epoch (``history.json`` as long as
-    ``run.json``'s epochs, and ``resume.pt``); an unfinished one is left out of the ledger, since
-    it changes every epoch and a resume retrains it anyway."""
-    try:
-        epochs = int(json.loads((train / "run.json").read_text())["config"]["epochs"])
-        done = len(json.loads((train / "history.json").read_text()))
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    return done >= epochs and (train / "resume.pt").is_file()
-
-
 def _sidecar(folder: Path) -> Path:
     """``<folder>.cmd``: the command line of the run."""
     return folder.with_name(folder.name + ".cmd")
@@ -177,7 +166,6 @@ def save(run: Path, ledger: Path, *, session_end: bool = False,
     """
     if masks_of and not session_end:
         raise SystemExit("--masks-of belongs to a session-end save: add --session-end.")
-    masks_of = resolve_chains(run, masks_of)
     copied = unchanged = 0
     files = [(run / f, ledger / f)
              for f in kept_files(run, session_end=session_end, masks_of=masks_of)]
@@ -202,7 +190,6 @@ def prune(run: Path, ledger: Path, *, session_end: bool = False,
     """
     if not (run / RESTORED).is_file() or not ledger.is_dir():
         return 0
-    masks_of = resolve_chains(run, masks_of)
     keep = set(kept_files(run, session_end=session_end, masks_of=masks_of))
     reference = [p.relative_to(ledger) for pattern in KEPT_TRAIN[benchmark_of(ledger)]
                  for p in ledger.glob(pattern)]
@@ -260,7 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("run", type=Path)
     args = ap.parse_args(argv)
     if args.command == "save":
-        opts = {"session_end": args.session_end, "masks_of": tuple(args.masks_of)}
+        # 'auto' resolved once, so the save and the prune name the same chains.
+        opts = {"session_end": args.session_end,
+                "masks_of": resolve_chains(args.run, tuple(args.masks_of))}
         copied, unchanged = save(args.run, args.ledger, **opts)
         removed = prune(args.run, args.ledger, **opts)
         print(f"ledger {args.ledger}: {copied} files saved, {unchanged} unchanged"

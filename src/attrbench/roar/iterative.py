@@ -33,7 +33,6 @@ or code) is refused, so the chains of one repeat always start from one model (th
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 import warnings
@@ -62,6 +61,7 @@ from attrbench.results.identity import state_dict_sha256
 from attrbench.roar.store import check_recorded, mask_path, read_masks, slug, write_masks
 from attrbench.roar.tensor_data import TensorImageDataset, dataset_tensors, train_on_tensors
 from attrbench.runtime import resolve_device
+from attrbench.training.loop import training_finished
 from attrbench.training.user_model import ModelSource, fresh_copies
 
 TARGETS: tuple[str, ...] = ("predicted", "label")
@@ -163,15 +163,7 @@ def _finished(store: ResultStore, chain_key: str, r: int, iterations: int) -> bo
             and (iterations < 2 or store.table("overlap").has(chain_key)))
 
 
-def _trained(folder: Path, epochs: int) -> bool:
-    """True if training folder ``folder`` holds all ``epochs`` (its model can be reloaded)."""
-    try:
-        return len(json.loads((folder / "history.json").read_text())) >= epochs
-    except (OSError, ValueError, TypeError):
-        return False
-
-
-def _continuable(store: ResultStore, chain_key: str, iterations: int, epochs: int) -> int:
+def _continuable(store: ResultStore, chain_key: str, iterations: int) -> int:
     """The last iteration ``p`` chain ``chain_key`` can go on from (0: from ``f_0``).
 
     Rows ``1..p`` and masks ``0..p-1`` exist, and ``f_p``'s masks exist too or its finished
@@ -183,12 +175,12 @@ def _continuable(store: ResultStore, chain_key: str, iterations: int, epochs: in
            and accuracy.has(f"{chain_key}_i{p + 1}")):
         p += 1
     if (0 < p < iterations and not mask_path(store, f"{chain_key}_i{p}").exists()
-            and not _trained(store.path("train", f"{chain_key}_i{p}"), epochs)):
+            and not training_finished(store.path("train", f"{chain_key}_i{p}"))):
         p -= 1  # f_p must be retrained to make its masks: its row goes too
     return p
 
 
-def _cut_to_continuable(store: ResultStore, chain_key: str, iterations: int, epochs: int,
+def _cut_to_continuable(store: ResultStore, chain_key: str, iterations: int,
                         say: Callable[[str], None]) -> None:
     """Delete what chain ``chain_key`` holds beyond the point it can go on from.
 
@@ -199,7 +191,7 @@ def _cut_to_continuable(store: ResultStore, chain_key: str, iterations: int, epo
     chain is computed on from :func:`_continuable`'s iteration (from ``f_0`` if no masks
     survive), never mixing two computations of one iteration.
     """
-    p = _continuable(store, chain_key, iterations, epochs)
+    p = _continuable(store, chain_key, iterations)
     accuracy = store.table("accuracy")
     beyond = [i for i in range(p + 1, iterations + 1) if accuracy.has(f"{chain_key}_i{i}")]
     complete = p == iterations
@@ -280,7 +272,7 @@ def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
             if _finished(store, chain_key, r, iterations) and (
                     after_chain is None or after_chain.done(variant, r)):
                 continue  # its rows are all there; its models and masks are not needed
-            _cut_to_continuable(store, chain_key, iterations, base.epochs, say)
+            _cut_to_continuable(store, chain_key, iterations, say)
             xtr, xte = x0tr, x0te
             test_masks: list[torch.Tensor] = []
             for i in range(iterations + 1):

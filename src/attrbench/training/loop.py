@@ -85,6 +85,19 @@ class TrainResult:
     checkpoint: Path
 
 
+def training_finished(out_dir: str | Path) -> bool:
+    """True if training folder ``out_dir`` holds its last epoch: ``history.json`` as long as the
+    epochs its ``run.json`` asks for, and ``resume.pt`` (written last), so :func:`train` with the
+    same settings loads that model instead of training."""
+    out_dir = Path(out_dir)
+    try:
+        epochs = int(json.loads((out_dir / _RUN_FILE).read_text())["config"]["epochs"])
+        done = len(json.loads((out_dir / _HISTORY_FILE).read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return done >= epochs and (out_dir / _STATE_FILE).is_file()
+
+
 def _epoch_seed(seed: int, epoch: int, stream: int) -> int:
     """A distinct, reproducible seed per (run seed, epoch, random stream)."""
     return (seed * 1_000_003 + epoch * 7_919 + stream * 104_729) % (2**63 - 1)
