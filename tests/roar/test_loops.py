@@ -37,6 +37,39 @@ def test_roar_rows_and_resume(tmp_path: Path, tiny: dict[str, Any]) -> None:
         run_roar(RoarConfig(variants=("random",), thresholds=(50,), repeats=2, **tiny), tmp_path)
 
 
+def test_roar_variant_order_same_rows_same_folder(tmp_path: Path, tiny: dict[str, Any]) -> None:
+    """order="variant" retrains every threshold of a variant before the next variant; the order
+    is not part of the folder's identity, so a threshold-ordered run resumes it, and the rows
+    equal a threshold-ordered run's."""
+    lines: list[str] = []
+    variants = ("random", "VG_abs")
+    by_variant = RoarConfig(variants=variants, thresholds=(30, 60), repeats=1, order="variant",
+                            **tiny)
+    table = run_roar(by_variant, tmp_path / "v", log=lines.append)
+    trained = [line.split(":")[0] for line in lines if not line.startswith("maps")]
+    assert trained == ["roar none t=0 repeat 0", "roar random t=60 repeat 0",
+                       "roar random t=30 repeat 0", "roar vanilla_gradient|abs_sum t=60 repeat 0",
+                       "roar vanilla_gradient|abs_sum t=30 repeat 0"]
+    lines.clear()
+    by_threshold = RoarConfig(variants=variants, thresholds=(30, 60), repeats=1, **tiny)
+    reference = run_roar(by_threshold, tmp_path / "t", log=lines.append)
+    assert [line.split(":")[0] for line in lines if not line.startswith("maps")][1:3] == [
+        "roar random t=60 repeat 0", "roar vanilla_gradient|abs_sum t=60 repeat 0"]
+    cols = ["variant", "threshold", "repeat", "test_accuracy", "removed_fraction"]
+    key = ["variant", "threshold", "repeat"]
+    pd.testing.assert_frame_equal(table[cols].sort_values(key).reset_index(drop=True),
+                                  reference[cols].sort_values(key).reset_index(drop=True))
+    # The other order resumes the folder: the lost row alone is retrained.
+    next((tmp_path / "v" / "tables" / "accuracy").glob("random_t30_r0.parquet")).unlink()
+    lines.clear()
+    again = run_roar(by_threshold, tmp_path / "v", log=lines.append)
+    assert lines == [f"roar random t=30 repeat 0: test accuracy "
+                     f"{table.set_index(key).loc[('random', 30.0, 0), 'test_accuracy']:.3f}"]
+    assert len(again) == len(table)
+    with pytest.raises(AttrbenchError, match="Unknown order 'estimator'; use one of: threshold"):
+        RoarConfig(order="estimator", **tiny)
+
+
 def test_kar_element_unit(tmp_path: Path, tiny: dict[str, Any]) -> None:
     cfg = RoarConfig(variants=("vanilla_gradient",), thresholds=(30,), repeats=1, keep=True,
                      unit="element", fill="zero", **tiny)

@@ -14,7 +14,7 @@ from attrbench.errors import AttrbenchError
 from attrbench.methods import create_method
 from attrbench.roar import RoarConfig, run_roar
 from attrbench.results.identity import state_dict_sha256
-from attrbench.roar.benchmark import informative_order
+from attrbench.roar.benchmark import informative_order, run_order
 from attrbench.roar.config import CIFAR_METHOD_PARAMS
 from attrbench.roar.iterative import IteRoarConfig
 from attrbench.roar.scores import split_scores
@@ -26,6 +26,17 @@ def test_informative_order() -> None:
     assert informative_order((30, 60)) == [60, 30]
     nine = informative_order(range(10, 100, 10))
     assert sorted(nine) == list(range(10, 100, 10)) and nine[:3] == [90, 50, 10]
+
+
+def test_run_order() -> None:
+    by_threshold = run_order((10, 50, 90), ("random", "VG"))
+    assert by_threshold == [("random", 90), ("VG", 90), ("random", 50), ("VG", 50),
+                            ("random", 10), ("VG", 10)]
+    by_variant = run_order((10, 50, 90), ("random", "VG"), "variant")
+    assert by_variant == [("random", 90), ("random", 50), ("random", 10), ("VG", 90),
+                          ("VG", 50), ("VG", 10)]
+    assert sorted(by_variant) == sorted(by_threshold)
+    assert RoarConfig(order="variant").identity() == RoarConfig().identity()
 
 
 def test_cifar_preset_values_and_identity() -> None:

@@ -55,6 +55,11 @@ Config = Annotated[Optional[Path], option(
 NoReport = Annotated[bool, _o("Skip figures and report.html.", "--no-report")]
 Thresholds = Annotated[OptStr, _o("Percent removed, e.g. 10,30,50,70,90.")]
 Kar = Annotated[bool, _o("Keep-and-retrain: remove the least important t %.", "--kar")]
+Order = Annotated[OptStr, _o(
+    "threshold (all variants at 90 %, then 50 %, ...: the most informative rows first) or "
+    "variant (all thresholds of one variant, then the next: each variant\x27s maps are needed "
+    "once, for runs that span sessions whose maps/ cache is lost); the rows are the same "
+    "\\[default: threshold].")]
 Tau = Annotated[Optional[float], _o("Percentile threshold per map \\[default: 95].")]
 Rho = Annotated[Optional[float], _o("Largest masked fraction of the area \\[default: 0.5].")]
 Iterations = Annotated[OptInt, _o("I \\[default: rho / (1 - tau/100)].")]
@@ -106,7 +111,8 @@ def roar_command(
     out: Out = None, preset: Preset = "cpu", dataset: Dataset = None, model: Model = None,
     recipe: Recipe = None, epochs: Epochs = None, batch_size: BatchSize = None,
     method: Method = None, thresholds: Thresholds = None, kar: Kar = False,
-    repeats: Repeats = None, unit: Unit = None, fill: Fill = None, train_limit: Limit = None,
+    order: Order = None, repeats: Repeats = None, unit: Unit = None, fill: Fill = None,
+    train_limit: Limit = None,
     test_limit: Limit = None, seed: Seed = None, device: Device = None, data_root: DataRoot = None,
     image_size: ImageSize = None, config: Config = None, no_report: NoReport = False,
 ) -> None:
@@ -116,7 +122,8 @@ def roar_command(
 
     flags = dict(dataset=dataset, model=model, recipe=recipe, epochs=epochs, batch_size=batch_size,
                  variants=_split_list(method), thresholds=_floats(thresholds, "--thresholds"),
-                 keep=kar or None, repeats=repeats, unit=unit, fill=fill, train_limit=train_limit,
+                 keep=kar or None, order=order, repeats=repeats, unit=unit, fill=fill,
+                 train_limit=train_limit,
                  test_limit=test_limit, seed=seed, device=device, data_root=data_root,
                  image_size=image_size)
     cfg = _build(RoarConfig, "roar", config, preset, flags)

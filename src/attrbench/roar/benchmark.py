@@ -8,14 +8,19 @@ random baseline), threshold ``t`` and repeat ``r`` the train *and* test splits a
 test accuracy of the retrained model is one row of the ``accuracy`` table. ``t = 0`` (the
 unmodified data) is trained once per repeat and shared by all variants.
 
-Run order (so that an interrupted run has the most informative rows first): the ``t = 0``
-retrain of every repeat, then threshold-major: the thresholds in :func:`informative_order`
-(90, 50, 10, 70, 30 for the paper's five), and at each threshold every variant (the random
-baseline first) with all its repeats before the next threshold, so a threshold's comparison
-with random, repeat spread included, is complete before the next one starts. Each variant's
-maps are computed once, on first use, and cached in ``maps/<variant>_<model digest>.npz``
-(atomic; keyed by the variant and the SHA-256 of the repeat-0 model's weights), so a resumed run
-never recomputes them; their cost is the ``maps`` table.
+Run order (:func:`run_order`): the ``t = 0`` retrain of every repeat first, then
+``order="threshold"`` (the default, so that an interrupted run has the most informative rows
+first): the thresholds in :func:`informative_order` (90, 50, 10, 70, 30 for the paper's five),
+and at each threshold every variant (the random baseline first) with all its repeats before the
+next threshold, so a threshold's comparison with random, repeat spread included, is complete
+before the next one starts. ``order="variant"`` runs all thresholds (informative order) of one
+variant before the next variant: the fewest map computations for a run that spans sessions
+whose ``maps/`` cache does not survive (each variant's maps are needed in one stretch instead of
+once per threshold); the rows are the same either way, so the order is not part of a folder's
+identity. Each variant's maps are computed once, on first use, and cached in
+``maps/<variant>_<model digest>.npz`` (atomic; keyed by the variant and the SHA-256 of the
+repeat-0 model's weights), so a resumed run never recomputes them while that cache is there;
+their cost is the ``maps`` table.
 
 Precomputed maps (``run_roar(maps=)``, :mod:`attrbench.roar.precomputed`) rank like one more
 variant each, after the configured ones; they must come from a model trained on the unmodified
@@ -56,7 +61,8 @@ from attrbench.results import ResultStore
 from attrbench.results.identity import state_dict_sha256
 from attrbench.roar.config import RetrainConfig
 from attrbench.roar.precomputed import given_maps
-from attrbench.roar.removal import channel_means, check_thresholds, fill_removed, removal_masks
+from attrbench.roar.removal import (channel_means, check_choice, check_thresholds, fill_removed,
+                                    removal_masks)
 from attrbench.roar.scores import RANDOM, split_scores
 from attrbench.roar.store import check_recorded, recorded_value, slug
 from attrbench.roar.tensor_data import TensorImageDataset, dataset_tensors, train_on_tensors
@@ -68,6 +74,9 @@ ORIGINAL = "none"
 
 #: Images per split whose maps are kept as the probe that recomputed maps are checked against.
 PROBE_IMAGES = 64
+
+#: Run orders of :func:`run_order`.
+ORDERS = ("threshold", "variant")
 
 #: Share of the probe's removal decisions recomputed maps must repeat to be used (0.1 % may flip:
 #: float rounding of near-tied scores at a threshold's boundary).
@@ -82,15 +91,27 @@ class RoarConfig(RetrainConfig):
         thresholds: percentages ``t`` of features removed (ROAR) or of the least important
             features removed (KAR), each in (0, 100); ``t = 0`` is always run as the reference.
         keep: KAR instead of ROAR.
+        order: ``"threshold"`` (threshold-major, most informative rows first) or
+            ``"variant"`` (variant-major, fewest map computations); see :func:`run_order`.
+            Not part of a folder's identity.
     """
 
     thresholds: tuple[float, ...] = (10.0, 30.0, 50.0, 70.0, 90.0)
     keep: bool = False
+    order: str = "threshold"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         object.__setattr__(self, "thresholds",
                            tuple(t for t in check_thresholds(self.thresholds) if t > 0))
+        check_choice("order", self.order, ORDERS)
+
+    def identity(self, model: ModelSource | None = None) -> dict[str, Any]:
+        """As :meth:`RetrainConfig.identity`, without ``order`` (it changes when rows are
+        trained, not what they are)."""
+        out = super().identity(model)
+        out.pop("order")
+        return out
 
     @property
     def benchmark(self) -> str:
@@ -140,6 +161,21 @@ def informative_order(thresholds: Sequence[float]) -> list[float]:
             order.append(gap[m])
             gaps += [gap[m + 1:], gap[:m]]
     return order
+
+
+def run_order(thresholds: Sequence[float], variants: Sequence[str],
+              order: str = "threshold") -> list[tuple[str, float]]:
+    """The (variant, threshold) points of a run in the order they are retrained.
+
+    ``"threshold"``: for each threshold of :func:`informative_order`, every variant in the given
+    order; ``"variant"``: for each variant, every threshold of :func:`informative_order`. Both
+    are permutations of the same points.
+    """
+    ts = informative_order(thresholds)
+    if order == "variant":
+        return [(v, t) for v in variants for t in ts]
+    check_choice("order", order, ORDERS)
+    return [(v, t) for t in ts for v in variants]
 
 
 def _lossless(scores: torch.Tensor) -> np.ndarray:
@@ -333,37 +369,36 @@ def run_roar(cfg: RoarConfig, out: str | Path, *, progress: bool = False,
                            "The retrained repeat-0 model (the one the maps come from)",
                            f"restore its training folder {store.path('train', key)} or start "
                            "a new results folder.")
-    for t in informative_order(cfg.thresholds):
-        for variant in (*cfg.variants, *given):
-            todo = [r for r in range(cfg.repeats)
-                    if not accuracy.has(f"{slug(variant)}_t{t:g}_r{r}")]
-            if not todo:
-                continue
-            if variant in given:
-                current = (variant, list(given[variant].scores))
-            elif current is None or current[0] != variant:
-                assert original is not None  # pending rows retrain repeat 0 above
-                current = None  # free the previous variant's maps first
-                scores, seconds, sha = cached_split_scores(store, cfg, original, digest, variant,
-                                                           (xtr, xte), device)
-                current = (variant, scores)
-                if sha:
-                    _check_maps(store, cfg, variant, digest, scores, sha, say)
-                    if not probe_path(store, variant, digest).exists():
-                        write_probe(store, variant, digest, scores)
-                if seconds is not None and not maps.has(slug(variant)):
-                    maps.write(slug(variant), [{
-                        "variant": variant, "model_sha256": digest, "seconds": seconds,
-                        "images": len(xtr) + len(xte),
-                        "params": str(cfg.params_of(variant)), "maps_sha256": sha}])
-                    say(f"maps {variant}: {seconds:.0f} s")
-            # The removal depends on the maps and t only: one modified data set for all repeats.
-            masks = [removal_masks(s, t, keep=cfg.keep) for s in current[1]]
-            removed = float(masks[1].double().mean())
-            xa, xb = (fill_removed(x, m, cfg.fill, dataset_mean=mean)
-                      for x, m in zip((xtr, xte), masks))
-            del masks
-            for r in todo:
-                retrain(f"{slug(variant)}_t{t:g}_r{r}", variant, t, r, xa, xb, removed)
+    for variant, t in run_order(cfg.thresholds, (*cfg.variants, *given), cfg.order):
+        todo = [r for r in range(cfg.repeats)
+                if not accuracy.has(f"{slug(variant)}_t{t:g}_r{r}")]
+        if not todo:
+            continue
+        if variant in given:
+            current = (variant, list(given[variant].scores))
+        elif current is None or current[0] != variant:
+            assert original is not None  # pending rows retrain repeat 0 above
+            current = None  # free the previous variant's maps first
+            scores, seconds, sha = cached_split_scores(store, cfg, original, digest, variant,
+                                                       (xtr, xte), device)
+            current = (variant, scores)
+            if sha:
+                _check_maps(store, cfg, variant, digest, scores, sha, say)
+                if not probe_path(store, variant, digest).exists():
+                    write_probe(store, variant, digest, scores)
+            if seconds is not None and not maps.has(slug(variant)):
+                maps.write(slug(variant), [{
+                    "variant": variant, "model_sha256": digest, "seconds": seconds,
+                    "images": len(xtr) + len(xte),
+                    "params": str(cfg.params_of(variant)), "maps_sha256": sha}])
+                say(f"maps {variant}: {seconds:.0f} s")
+        # The removal depends on the maps and t only: one modified data set for all repeats.
+        masks = [removal_masks(s, t, keep=cfg.keep) for s in current[1]]
+        removed = float(masks[1].double().mean())
+        xa, xb = (fill_removed(x, m, cfg.fill, dataset_mean=mean)
+                  for x, m in zip((xtr, xte), masks))
+        del masks
+        for r in todo:
+            retrain(f"{slug(variant)}_t{t:g}_r{r}", variant, t, r, xa, xb, removed)
     return accuracy.read()
 
