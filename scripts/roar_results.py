@@ -342,8 +342,9 @@ def progress_lines(run: dict[str, Any], expected: int) -> list[str]:
                      "in total (training and evaluation; maps not included).")
     maps = run["maps"]
     if not maps.empty:
-        lines.append("- Map computation (once per estimator, on the repeat-0 model, "
-                     f"{int(maps['images'].iloc[0])} images): " + ", ".join(
+        lines.append("- Map computation, first measurement (on the repeat-0 model, "
+                     f"{int(maps['images'].iloc[0])} images; repeated in every session that "
+                     "uses the estimator, as the cache is not kept): " + ", ".join(
                          f"{short(v)} {minutes(float(s))}"
                          for v, s in zip(maps["variant"], maps["seconds"])) + ".")
     again = run.get("maps_recomputed", pd.DataFrame())
@@ -357,8 +358,9 @@ def progress_lines(run: dict[str, Any], expected: int) -> list[str]:
         left = per * (expected - done)
         maps_left = maps_left_seconds(run)
         extra = ("" if maps_left is None else
-                 f", plus about {minutes(maps_left)} for the maps not yet computed (scaled from "
-                 "the measured per-gradient rate)")
+                 f", plus about {minutes(maps_left)} of maps (each estimator with rows left "
+                 "computes its maps once more in a later session: measured, or scaled from the "
+                 "measured per-gradient rate)")
         lines.append(f"- Estimated time left: about {minutes(left)} of retraining on one "
                      f"core{extra}.")
     return lines
@@ -374,8 +376,12 @@ def gradients_per_image(variant: str, params: dict[str, Any]) -> int | None:
 
 
 def maps_left_seconds(run: dict[str, Any]) -> float | None:
-    """Seconds of the estimators' maps not computed yet, from the fastest measured rate."""
-    cfg, maps = run["config"], run["maps"]
+    """Seconds of estimator maps still to compute: every estimator with rows left needs its maps
+    once more (their cache, 200 MB per estimator, is not in the ledger, so each working session
+    recomputes the maps it uses; with ``--order variant`` once per estimator and stretch). A
+    measured estimator counts its measured time, an unmeasured one is scaled from the fastest
+    measured per-gradient rate."""
+    cfg, maps, acc = run["config"], run["maps"], run["accuracy"]
     params = cfg.get("method_params") or {}
     if maps.empty:
         return None
@@ -387,11 +393,16 @@ def maps_left_seconds(run: dict[str, Any]) -> float | None:
     if not rates:
         return None
     images = float(maps["images"].iloc[0])
-    todo = [v for v in cfg["variants"] if v != RANDOM and v not in set(maps["variant"])]
-    grads = [gradients_per_image(v, params) for v in todo]
+    measured = dict(zip(maps["variant"], maps["seconds"].astype(float)))
+    per_variant = len(cfg["thresholds"]) * int(cfg["repeats"])
+    finished = acc["variant"].value_counts() if not acc.empty else pd.Series(dtype=int)
+    todo = [v for v in cfg["variants"]
+            if v != RANDOM and int(finished.get(v, 0)) < per_variant]
+    grads = [gradients_per_image(v, params) for v in todo if v not in measured]
     if any(g is None for g in grads):
         return None
-    return min(rates) * images * float(sum(grads))  # type: ignore[arg-type]
+    return (sum(measured[v] for v in todo if v in measured)
+            + min(rates) * images * float(sum(grads)))  # type: ignore[arg-type]
 
 
 def settings_lines(cfg: dict[str, Any]) -> list[str]:

@@ -141,6 +141,11 @@ def test_maps_left_is_scaled_from_the_measured_rate(tmp_path: Path, tiny: dict[s
     store.table("maps").write("vg", [{"variant": VG, "model_sha256": "x", "seconds": 10.0,
                                       "images": 100, "params": "{}"}])
     run = script.read_run(tmp_path / "roar")
+    # Both have rows left: VG's maps once more (the cache does not survive a session), measured.
+    assert script.maps_left_seconds(run) == pytest.approx(10.0 + 0.1 * 100 * 15)
+    acc = {("none", 0.0): [0.85], (VG, 50.0): [0.5, 0.5], (VG, 90.0): [0.3, 0.3]}
+    _roar_folder(tmp_path / "roar", tiny, acc)  # VG finished: only SG² is left
+    run = script.read_run(tmp_path / "roar")
     assert script.maps_left_seconds(run) == pytest.approx(0.1 * 100 * 15)
 
 
