@@ -55,6 +55,13 @@ Config = Annotated[Optional[Path], option(
 NoReport = Annotated[bool, _o("Skip figures and report.html.", "--no-report")]
 Thresholds = Annotated[OptStr, _o("Percent removed, e.g. 10,30,50,70,90.")]
 Kar = Annotated[bool, _o("Keep-and-retrain: remove the least important t %.", "--kar")]
+Shard = Annotated[OptStr, _o(
+    "K/N: run only shard K of N into the same --out (N processes or machines on a shared "
+    "filesystem, each resuming alone); auto: K, N from torchrun or SLURM. roar: block K of the "
+    "(estimator, threshold) points listed estimator-major, shard 0 also trains the t = 0 models "
+    "and the others wait for its repeat-0 model; iteroar: the chains c with c % N == K "
+    "(repeat-major), shard 0 also trains every repeat\x27s f_0 and the others wait for it. "
+    "The report is written by the shard that finds every row on disk.")]
 Order = Annotated[OptStr, _o(
     "threshold (all variants at 90 %, then 50 %, ...: the most informative rows first) or "
     "variant (all thresholds of one variant, then the next: each variant\x27s maps are needed "
@@ -98,9 +105,28 @@ def _build(cls: Any, section: str, config: Path | None, preset: str, flags: dict
     return build_config(cls, config, section, flags, factory=functools.partial(cls.preset, preset))
 
 
-def _finish(out: Path, no_report: bool, t0: float) -> None:
+def _shard(text: str | None, cfg: Any) -> tuple[tuple[int, int] | None, Any]:
+    """``--shard`` parsed, and ``cfg`` on this shard's GPU (``cuda:LOCAL_RANK``) if it uses
+    CUDA."""
+    if text is None:
+        return None, cfg
+    import dataclasses
+
+    from attrbench.results.shards import parse_shard, shard_device
+    from attrbench.runtime import resolve_device
+
+    device = shard_device(resolve_device(cfg.device))
+    return parse_shard(text), dataclasses.replace(cfg, device=str(device))
+
+
+def _finish(out: Path, no_report: bool, t0: float, missing: int = 0,
+            what: str = "row(s)") -> None:
     typer.echo(f"finished in {time.perf_counter() - t0:.0f} s; results in {out}")
-    if not no_report:
+    if missing:
+        typer.echo(f"{missing} {what} of other shards are not on disk yet; when every shard has "
+                   f"finished, `attrbench report {out}` (or rerunning without --shard) writes "
+                   "the report.")
+    elif not no_report:
         from attrbench.roar.report import write_roar_report
 
         typer.echo(f"report: {write_roar_report(out)}")
@@ -115,6 +141,7 @@ def roar_command(
     train_limit: Limit = None,
     test_limit: Limit = None, seed: Seed = None, device: Device = None, data_root: DataRoot = None,
     image_size: ImageSize = None, config: Config = None, no_report: NoReport = False,
+    shard: Shard = None,
 ) -> None:
     """ROAR / KAR: remove the top t % of features per estimator, retrain, report accuracy vs t."""
     from attrbench.results import summarise
@@ -127,12 +154,13 @@ def roar_command(
                  test_limit=test_limit, seed=seed, device=device, data_root=data_root,
                  image_size=image_size)
     cfg = _build(RoarConfig, "roar", config, preset, flags)
+    part, cfg = _shard(shard, cfg)
     out = out or Path(f"runs/{cfg.benchmark}")
     t0 = time.perf_counter()
-    table = run_roar(cfg, out, log=typer.echo)
+    table = run_roar(cfg, out, log=typer.echo, shard=part)
     typer.echo(summarise(table, ("benchmark", "variant", "threshold"), "test_accuracy")
                .to_string(index=False))
-    _finish(out, no_report, t0)
+    _finish(out, no_report, t0, int(table.attrs.get("missing_rows", 0)))
 
 
 @app.command("iteroar")
@@ -145,7 +173,7 @@ def iteroar_command(
     data_root: DataRoot = None, image_size: ImageSize = None, config: Config = None,
     leakage: Leakage = False, leakage_iteration: LeakageIteration = None, mask_op: MaskOp = None,
     leakage_runs: LeakageRuns = 3, leakage_epochs: LeakageEpochs = 5,
-    no_report: NoReport = False,
+    no_report: NoReport = False, shard: Shard = None,
 ) -> None:
     """IteROAR: retrain, re-explain and occlude the top (100 - tau) % I times; MMO, MAMO, CMA."""
     from attrbench.roar.iterative import IteRoarConfig, run_iteroar
@@ -160,14 +188,16 @@ def iteroar_command(
                  test_limit=test_limit, seed=seed, device=device, data_root=data_root,
                  image_size=image_size)
     cfg = _build(IteRoarConfig, "iteroar", config, preset, flags)
+    part, cfg = _shard(shard, cfg)
     out = out or Path("runs/iteroar")
     assert cfg.iterations is not None
     hook = None if not leakage else ChainLeakage(
         cfg, Path(out), tuple(leakage_iteration or [cfg.iterations - 1]),
         ops=(None, *(mask_op or [])), runs=leakage_runs, epochs=leakage_epochs, log=typer.echo)
     t0 = time.perf_counter()
-    tables = run_iteroar(cfg, out, log=typer.echo, after_chain=hook)
+    tables = run_iteroar(cfg, out, log=typer.echo, after_chain=hook, shard=part)
     cols = ["variant", "repeat", "mmo", "mamo", "mamo_frac_mask", "random_mamo", "cma",
             "cma_frac_area", "random_cma"]
     typer.echo(tables["overlap"][cols].round(3).to_string(index=False))
-    _finish(out, no_report, t0)
+    _finish(out, no_report, t0, int(tables["accuracy"].attrs.get("missing_chains", 0)),
+            "chain(s)")

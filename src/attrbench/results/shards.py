@@ -1,15 +1,20 @@
-"""Sharded evaluation: which image chunks one of N independent processes computes.
+"""Sharded runs: which units of work one of N independent processes computes.
 
-Shard ``K/N`` computes the chunks ``c`` with ``c % N == K`` into the same results folder. No
-process group is involved: every chunk is its own atomically written Parquet file, so shards can
-run at the same time on different machines over a shared filesystem, each resumes on its own, and
-the report reads whatever shards are on disk.
+Shard ``K/N`` computes the chunks ``c`` with ``c % N == K`` into the same results folder
+(:func:`in_shard`; FPA, robustness, IteROAR chains) or one contiguous block of an ordered list
+of units (:func:`block_shard`; ROAR / KAR points, so that a shard needs few estimators' maps).
+No process group is involved: every unit is its own atomically written file, so shards can run
+at the same time on different machines over a shared filesystem, each resumes on its own, and
+the report reads whatever shards are on disk. A unit that needs another shard's output (a
+retraining benchmark's reference model) waits for it (:func:`wait_for`).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import time
+from collections.abc import Callable
 
 import torch
 
@@ -85,6 +90,34 @@ def shard_from_env() -> tuple[int, int]:
 def in_shard(chunk: int, shard: tuple[int, int] | None) -> bool:
     """True if ``chunk`` belongs to ``shard`` (``None`` = all chunks)."""
     return shard is None or chunk % shard[1] == shard[0]
+
+
+def block_shard(index: int, count: int, n: int) -> int:
+    """The shard (of ``n``) owning unit ``index`` of ``count`` ordered units when each shard
+    takes one contiguous block: ``index * n // count`` (block sizes differ by at most one)."""
+    if not 0 <= index < count:
+        raise ValueError(f"unit {index} is outside 0..{count - 1}")
+    return index * n // count
+
+
+def wait_for(ready: Callable[[], bool], what: str, say: Callable[[str], None], *,
+             poll_s: float = 30.0, timeout_s: float | None = None) -> None:
+    """Return once ``ready()`` is true, checking every ``poll_s`` seconds; ``say`` is told once
+    what this shard waits for.
+
+    Raises:
+        AttrbenchError: ``timeout_s`` passed first.
+    """
+    start = time.monotonic()
+    told = False
+    while not ready():
+        if timeout_s is not None and time.monotonic() - start >= timeout_s:
+            raise AttrbenchError(f"Waited {timeout_s:g} s for {what}; start the shard that makes "
+                                 "it (or run without --shard).")
+        if not told:
+            say(f"waiting for {what} (checked every {poll_s:g} s)")
+            told = True
+        time.sleep(poll_s)
 
 
 def shard_device(device: torch.device) -> torch.device:

@@ -22,6 +22,14 @@ identity. Each variant's maps are computed once, on first use, and cached in
 repeat-0 model's weights), so a resumed run never recomputes them while that cache is there;
 their cost is the ``maps`` table.
 
+Sharded (``run_roar(shard=(K, N))``, ``attrbench roar --shard K/N``, :mod:`attrbench.results.
+shards`): the (variant, threshold) points, listed variant-major whatever ``order`` says, are cut
+into N contiguous blocks and shard K retrains block K (all repeats of each point), so a shard
+needs the maps of few estimators. Shard 0 also trains every ``t = 0`` row; the others wait for
+its repeat-0 model (its row and finished training folder) before they compute maps. Shards share
+one folder (every row, map and training folder is its own atomically written file) and may run
+on different machines over a shared filesystem.
+
 Precomputed maps (``run_roar(maps=)``, :mod:`attrbench.roar.precomputed`) rank like one more
 variant each, after the configured ones; they must come from a model trained on the unmodified
 data, and their SHA-256 is part of the folder's identity.
@@ -59,6 +67,7 @@ from attrbench.atomic import atomic_path
 from attrbench.errors import AttrbenchError
 from attrbench.results import ResultStore
 from attrbench.results.identity import state_dict_sha256
+from attrbench.results.shards import block_shard, check_shard, wait_for
 from attrbench.roar.config import RetrainConfig
 from attrbench.roar.precomputed import given_maps
 from attrbench.roar.removal import (channel_means, check_choice, check_thresholds, fill_removed,
@@ -67,6 +76,7 @@ from attrbench.roar.scores import RANDOM, split_scores
 from attrbench.roar.store import check_recorded, recorded_value, slug
 from attrbench.roar.tensor_data import TensorImageDataset, dataset_tensors, train_on_tensors
 from attrbench.runtime import resolve_device
+from attrbench.training.loop import training_finished
 from attrbench.training.user_model import ModelSource, fresh_copies
 from attrbench.training import TrainResult
 
@@ -297,7 +307,8 @@ def _check_maps(store: ResultStore, cfg: RoarConfig, variant: str, digest: str,
 def run_roar(cfg: RoarConfig, out: str | Path, *, progress: bool = False,
              log: Callable[[str], None] | None = None,
              model: ModelSource | None = None,
-             maps: Mapping[str, Any] | None = None) -> pd.DataFrame:
+             maps: Mapping[str, Any] | None = None, shard: tuple[int, int] | None = None,
+             poll_s: float = 30.0) -> pd.DataFrame:
     """Run (or resume) ROAR / KAR and return the tidy ``accuracy`` table.
 
     Args:
@@ -316,11 +327,16 @@ def run_roar(cfg: RoarConfig, out: str | Path, *, progress: bool = False,
             (:mod:`attrbench.roar.precomputed`). They must be attributions of a model trained on
             the unmodified data, for the class it predicts, as ROAR's own maps are; their
             SHA-256 binds the folder. Checked before anything is trained.
+        shard: ``(K, N)``: retrain only block K of N (see the module docstring); ``None``
+            retrains everything.
+        poll_s: seconds between checks while a shard waits for shard 0's repeat-0 model.
 
     Returns:
         One row per (variant, threshold, repeat): ``benchmark, variant, unit, fill, threshold,
         repeat, seed, test_accuracy, train_accuracy, removed_fraction, epochs, seconds``
-        (accuracies as fractions in [0, 1]); ``variant == "none"`` rows are ``t = 0``.
+        (accuracies as fractions in [0, 1]); ``variant == "none"`` rows are ``t = 0``. All rows
+        on disk, other shards' included; ``attrs["missing_rows"]`` counts the rows not there
+        yet.
     """
     train_ds, test_ds = cfg.load_split("train"), cfg.load_split("test")
     xtr, ytr, idtr = dataset_tensors(train_ds)
@@ -355,12 +371,29 @@ def run_roar(cfg: RoarConfig, out: str | Path, *, progress: bool = False,
     original: nn.Module | None = None
     digest = ""
     current: tuple[str, list[torch.Tensor]] | None = None  # one variant's maps in memory
-    pending = any(not accuracy.has(f"{slug(v)}_t{t:g}_r{r}") for t in cfg.thresholds
-                  for v in (*cfg.variants, *given) for r in range(cfg.repeats))
+    variants = (*cfg.variants, *given)
+    part = None if shard is None else check_shard(*shard)
+    blocks = run_order(cfg.thresholds, variants, "variant")  # shard blocks ignore cfg.order
+
+    def mine(point: tuple[str, float]) -> bool:
+        return part is None or block_shard(blocks.index(point), len(blocks), part[1]) == part[0]
+
+    def rows_left(points: Sequence[tuple[str, float]]) -> bool:
+        return any(not accuracy.has(f"{slug(v)}_t{t:g}_r{r}") for v, t in points
+                   for r in range(cfg.repeats))
+
+    lead = part is None or part[0] == 0  # trains the t = 0 rows, repeat 0's for every shard
+    pending = rows_left(blocks) if lead else rows_left([p for p in blocks if mine(p)])
     for r in range(cfg.repeats):
         key = f"{ORIGINAL}_t0_r{r}"
-        if accuracy.has(key) and (r > 0 or not pending):
+        if (accuracy.has(key) and (r > 0 or not pending)) or (r > 0 and not lead):
             continue  # a finished row needs nothing else; only repeat 0's model makes maps
+        if not lead:
+            assert part is not None
+            folder = store.path("train", key)
+            wait_for(lambda: accuracy.has(key) and training_finished(folder),
+                     f"shard 0 of {part[1]} to train {key}, the model the maps come from",
+                     say, poll_s=poll_s)
         result = retrain(key, ORIGINAL, 0.0, r, xtr, xte, 0.0)
         if r == 0:
             original = result.model
@@ -369,7 +402,9 @@ def run_roar(cfg: RoarConfig, out: str | Path, *, progress: bool = False,
                            "The retrained repeat-0 model (the one the maps come from)",
                            f"restore its training folder {store.path('train', key)} or start "
                            "a new results folder.")
-    for variant, t in run_order(cfg.thresholds, (*cfg.variants, *given), cfg.order):
+    for variant, t in run_order(cfg.thresholds, variants, cfg.order):
+        if not mine((variant, t)):
+            continue
         todo = [r for r in range(cfg.repeats)
                 if not accuracy.has(f"{slug(variant)}_t{t:g}_r{r}")]
         if not todo:
@@ -400,5 +435,7 @@ def run_roar(cfg: RoarConfig, out: str | Path, *, progress: bool = False,
         del masks
         for r in todo:
             retrain(f"{slug(variant)}_t{t:g}_r{r}", variant, t, r, xa, xb, removed)
-    return accuracy.read()
+    table = accuracy.read()
+    table.attrs["missing_rows"] = cfg.repeats * (1 + len(blocks)) - len(table)
+    return table
 

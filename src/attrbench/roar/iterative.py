@@ -29,6 +29,11 @@ same weights on another machine), while a chain may span sessions, the masks car
 retrained ``f_0`` that differs from the recorded one (other CPU, library versions, thread count
 or code) is refused, so the chains of one repeat always start from one model (the ledger keeps
 ``train/original_r<r>_i0/`` for that).
+
+Sharded (``run_iteroar(shard=(K, N))``, ``attrbench iteroar --shard K/N``): chain ``c`` (0-based in
+the repeat-major order) belongs to shard ``c % N``; shard 0 first trains (or loads) the ``f_0``
+of every repeat that has an unfinished chain, and the other shards wait for the ``f_0`` of their
+chain's repeat (its row and finished training folder), so no two shards ever train one folder.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ from attrbench.metrics.functional.overlap import (
     top_fraction_masks,
 )
 from attrbench.results import ResultStore
+from attrbench.results.shards import check_shard, in_shard, wait_for
 from attrbench.roar.config import RetrainConfig
 from attrbench.roar.removal import channel_means, check_choice, fill_removed
 from attrbench.roar.scores import split_scores
@@ -218,7 +224,8 @@ def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
                  log: Callable[[str], None] | None = None,
                  model: ModelSource | None = None,
                  maps: object = None,
-                 after_chain: ChainHook | None = None) -> dict[str, pd.DataFrame]:
+                 after_chain: ChainHook | None = None, shard: tuple[int, int] | None = None,
+                 poll_s: float = 30.0) -> dict[str, pd.DataFrame]:
     """Run (or resume) IteROAR for every variant and repeat.
 
     Args:
@@ -238,11 +245,15 @@ def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
             chain counts as finished only once ``after_chain.done`` says so too, and one whose
             rows exist but whose masks are gone is recomputed for it (models checked against
             their recorded SHA-256).
+        shard: ``(K, N)``: run only the chains of shard K (module docstring); ``None``: all.
+        poll_s: seconds between checks while a shard waits for shard 0's ``f_0``.
 
     Returns:
         Tables ``accuracy`` (variant, repeat, iteration, test/train accuracy, fractions masked),
         ``overlap`` (one row per variant and repeat: :func:`overlap_summary` of the test masks)
-        and ``overlap_samples`` (per test sample and iteration, counts).
+        and ``overlap_samples`` (per test sample and iteration, counts), with what is on disk,
+        other shards' chains included; ``accuracy.attrs["missing_chains"]`` counts the chains
+        not finished yet.
 
     Raises:
         AttrbenchError: τ/ρ out of range, an iteration count beyond the ρA budget, or maps.
@@ -266,64 +277,87 @@ def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
     mean = channel_means(x0tr)
     iterations = cfg.iterations
     assert iterations is not None
-    for r in range(cfg.repeats):  # repeat-major: every variant's chain of repeat 0 first
-        for variant in cfg.variants:
-            chain_key = f"{slug(variant)}_r{r}"
-            if _finished(store, chain_key, r, iterations) and (
-                    after_chain is None or after_chain.done(variant, r)):
-                continue  # its rows are all there; its models and masks are not needed
-            _cut_to_continuable(store, chain_key, iterations, say)
-            xtr, xte = x0tr, x0te
-            test_masks: list[torch.Tensor] = []
-            for i in range(iterations + 1):
-                key = f"original_r{r}_i0" if i == 0 else f"{chain_key}_i{i}"
-                mkey = f"{chain_key}_i{i}"
-                need_masks = i < iterations and not mask_path(store, mkey).exists()
-                if not accuracy.has(key) or need_masks:
-                    t0 = time.perf_counter()
-                    result = train_on_tensors(
-                        base, _dataset(train_ds, xtr, ytr, idtr), _dataset(test_ds, xte, yte, idte),
-                        store.path("train", key), key=f"iteroar/{key}",
-                        seed=cfg.seed + 1000 * r + i, progress=progress,
-                        model=build)
-                    sha = state_dict_sha256(result.model)
-                    check_recorded(store, "accuracy", key, "model_sha256", sha,
-                                   f"The retrained model {key}",
-                                   f"restore {store.path('train', key)} or start a new folder.")
-                    if not accuracy.has(key):
-                        removed = float((xte != x0te).any(1).double().mean()) if i else 0.0
-                        accuracy.write(key, [{
-                            "benchmark": "iteroar", "variant": variant if i else "none",
-                            "repeat": r, "iteration": i, "seed": cfg.seed + 1000 * r + i,
-                            "test_accuracy": float(result.test_accuracy),
-                            "train_accuracy": float(result.history[-1]["train_accuracy"]),
-                            "changed_fraction": removed, "seconds": time.perf_counter() - t0,
-                            "model_sha256": sha}])
-                        say(f"iteroar {variant} repeat {r} iteration {i}: "
-                            f"test accuracy {result.test_accuracy:.3f}")
-                if i == iterations:
-                    break
-                if need_masks:
-                    write_masks(store, mkey, **{
-                        name: _masks(cfg, result.model, variant, x, y, seed=2 * (
-                            cfg.seed + 1000 * r + i) + (name == "test"), device=device)
-                        for name, x, y in (("train", xtr, ytr), ("test", xte, yte))})
-                masks = read_masks(mask_path(store, mkey))
-                if int(masks["test"][0].sum()) != k:
-                    raise AttrbenchError(f"Stored masks {mkey} do not hold {k} pixels each; "
-                                         "delete the results folder and rerun.")
-                test_masks.append(masks["test"])
-                xtr = fill_removed(xtr, masks["train"], cfg.fill, dataset_mean=mean)
-                xte = fill_removed(xte, masks["test"], cfg.fill, dataset_mean=mean)
-            if not store.table("overlap").has(chain_key) and len(test_masks) >= 2:
-                seq = torch.stack(test_masks)
-                summary = overlap_summary(seq, rho=cfg.rho)
-                store.table("overlap_samples").write(chain_key, _sample_rows(variant, r, idte, seq))
-                store.table("overlap").write(chain_key, [{"variant": variant, "repeat": r,
-                                                    "tau": cfg.tau, "rho": cfg.rho, **summary}])
-            if after_chain is not None:
-                after_chain(variant, r)
-    return {name: store.table(name).read() for name in ("accuracy", "overlap", "overlap_samples")}
+    part = None if shard is None else check_shard(*shard)
+    chains = [(r, variant) for r in range(cfg.repeats) for variant in cfg.variants]
+
+    def finished(r: int, variant: str) -> bool:
+        return _finished(store, f"{slug(variant)}_r{r}", r, iterations) and (
+            after_chain is None or after_chain.done(variant, r))
+
+    def fit(key: str, i: int, r: int, variant: str, xtr: torch.Tensor,
+            xte: torch.Tensor) -> Any:
+        """Train (or load, if finished) model ``key`` on ``D_i``; write its row once."""
+        t0 = time.perf_counter()
+        result = train_on_tensors(
+            base, _dataset(train_ds, xtr, ytr, idtr), _dataset(test_ds, xte, yte, idte),
+            store.path("train", key), key=f"iteroar/{key}",
+            seed=cfg.seed + 1000 * r + i, progress=progress, model=build)
+        sha = state_dict_sha256(result.model)
+        check_recorded(store, "accuracy", key, "model_sha256", sha,
+                       f"The retrained model {key}",
+                       f"restore {store.path('train', key)} or start a new folder.")
+        if not accuracy.has(key):
+            removed = float((xte != x0te).any(1).double().mean()) if i else 0.0
+            accuracy.write(key, [{
+                "benchmark": "iteroar", "variant": variant if i else "none",
+                "repeat": r, "iteration": i, "seed": cfg.seed + 1000 * r + i,
+                "test_accuracy": float(result.test_accuracy),
+                "train_accuracy": float(result.history[-1]["train_accuracy"]),
+                "changed_fraction": removed, "seconds": time.perf_counter() - t0,
+                "model_sha256": sha}])
+            say(f"iteroar {variant} repeat {r} iteration {i}: "
+                f"test accuracy {result.test_accuracy:.3f}")
+        return result
+
+    if part is not None and part[0] == 0:  # every shard's f_0 first, so none waits long
+        for r in sorted({r for r, variant in chains if not finished(r, variant)}):
+            fit(f"original_r{r}_i0", 0, r, "none", x0tr, x0te)
+    for c, (r, variant) in enumerate(chains):  # repeat-major: every chain of repeat 0 first
+        if part is not None and not in_shard(c, part):
+            continue
+        chain_key = f"{slug(variant)}_r{r}"
+        if finished(r, variant):
+            continue  # its rows are all there; its models and masks are not needed
+        _cut_to_continuable(store, chain_key, iterations, say)
+        xtr, xte = x0tr, x0te
+        test_masks: list[torch.Tensor] = []
+        for i in range(iterations + 1):
+            key = f"original_r{r}_i0" if i == 0 else f"{chain_key}_i{i}"
+            mkey = f"{chain_key}_i{i}"
+            need_masks = i < iterations and not mask_path(store, mkey).exists()
+            if not accuracy.has(key) or need_masks:
+                if i == 0 and part is not None and part[0] != 0:
+                    folder = store.path("train", key)
+                    wait_for(lambda: accuracy.has(key) and training_finished(folder),
+                             f"shard 0 of {part[1]} to train {key} (f_0 of repeat {r})", say,
+                             poll_s=poll_s)
+                result = fit(key, i, r, variant, xtr, xte)
+            if i == iterations:
+                break
+            if need_masks:
+                write_masks(store, mkey, **{
+                    name: _masks(cfg, result.model, variant, x, y, seed=2 * (
+                        cfg.seed + 1000 * r + i) + (name == "test"), device=device)
+                    for name, x, y in (("train", xtr, ytr), ("test", xte, yte))})
+            masks = read_masks(mask_path(store, mkey))
+            if int(masks["test"][0].sum()) != k:
+                raise AttrbenchError(f"Stored masks {mkey} do not hold {k} pixels each; "
+                                     "delete the results folder and rerun.")
+            test_masks.append(masks["test"])
+            xtr = fill_removed(xtr, masks["train"], cfg.fill, dataset_mean=mean)
+            xte = fill_removed(xte, masks["test"], cfg.fill, dataset_mean=mean)
+        if not store.table("overlap").has(chain_key) and len(test_masks) >= 2:
+            seq = torch.stack(test_masks)
+            summary = overlap_summary(seq, rho=cfg.rho)
+            store.table("overlap_samples").write(chain_key, _sample_rows(variant, r, idte, seq))
+            store.table("overlap").write(chain_key, [{"variant": variant, "repeat": r,
+                                                "tau": cfg.tau, "rho": cfg.rho, **summary}])
+        if after_chain is not None:
+            after_chain(variant, r)
+    tables = {name: store.table(name).read()
+              for name in ("accuracy", "overlap", "overlap_samples")}
+    tables["accuracy"].attrs["missing_chains"] = sum(not finished(r, v) for r, v in chains)
+    return tables
 
 
 def chain_masks(out: str | Path, variant: str, repeat: int, split: str = "test") -> torch.Tensor:
