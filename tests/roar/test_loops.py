@@ -14,6 +14,7 @@ from attrbench.errors import AttrbenchError
 from attrbench.metrics.functional.overlap import overlap_summary
 from attrbench.results import summarise
 from attrbench.roar import RoarConfig, run_roar
+from attrbench.roar.benchmark import data_key
 from attrbench.roar.iterative import IteRoarConfig, chain_masks, run_iteroar
 
 
@@ -68,6 +69,33 @@ def test_roar_variant_order_same_rows_same_folder(tmp_path: Path, tiny: dict[str
     assert len(again) == len(table)
     with pytest.raises(AttrbenchError, match="Unknown order 'estimator'; use one of: threshold"):
         RoarConfig(order="estimator", **tiny)
+
+
+def test_kar_reuses_the_roar_reference_models(tmp_path: Path, tiny: dict[str, Any]) -> None:
+    """t = 0 data is the same for ROAR and KAR: KAR loads ROAR's copied t = 0 training folder
+    (nothing retrained) and so ranks by the very maps ROAR used."""
+    roar = RoarConfig(variants=("VG_abs",), thresholds=(30,), repeats=1, **tiny)
+    first = run_roar(roar, tmp_path / "roar").set_index("variant")
+    copied = tmp_path / "kar" / "train" / "none_t0_r0"
+    shutil.copytree(tmp_path / "roar" / "train" / "none_t0_r0", copied)
+    stamp = (copied / "model.safetensors").stat().st_mtime_ns
+    kar = run_roar(RoarConfig(variants=("VG_abs",), thresholds=(30,), repeats=1, keep=True,
+                              **tiny), tmp_path / "kar").set_index("variant")
+    assert (copied / "model.safetensors").stat().st_mtime_ns == stamp  # loaded, not trained
+    for col in ("model_sha256", "test_accuracy"):
+        assert kar.loc["none", col] == first.loc["none", col]
+    maps = [pd.read_parquet(next((tmp_path / b / "tables" / "maps").glob("*.parquet")))
+            for b in ("roar", "kar")]
+    assert maps[0]["maps_sha256"].item() == maps[1]["maps_sha256"].item()
+    assert kar.loc["vanilla_gradient|abs_sum", "benchmark"] == "kar"
+
+
+def test_data_key_keeps_a_legacy_kar_reference(tmp_path: Path, tiny: dict[str, Any]) -> None:
+    kar = RoarConfig(variants=("VG_abs",), thresholds=(30,), keep=True, **tiny)
+    assert data_key(kar, tmp_path, "none_t0_r0", "none") == "roar/none_t0_r0"
+    assert data_key(kar, tmp_path, "vg_t30_r0", "VG") == "kar/vg_t30_r0"
+    (tmp_path / "run.json").write_text('{"config": {"dataset": "in-memory:kar/none_t0_r0"}}')
+    assert data_key(kar, tmp_path, "none_t0_r0", "none") == "kar/none_t0_r0"
 
 
 def test_kar_element_unit(tmp_path: Path, tiny: dict[str, Any]) -> None:

@@ -6,7 +6,9 @@ trained on the unmodified data (repeat 0), for the class it predicts. For every 
 random baseline), threshold ``t`` and repeat ``r`` the train *and* test splits are modified
 (:mod:`attrbench.roar.removal`) and the model is retrained from scratch with seed ``seed + r``; the
 test accuracy of the retrained model is one row of the ``accuracy`` table. ``t = 0`` (the
-unmodified data) is trained once per repeat and shared by all variants.
+unmodified data) is trained once per repeat and shared by all variants; its data being the same
+for ROAR and KAR, a KAR folder reuses a ROAR folder's ``t = 0`` training folders copied into it
+(:func:`data_key`), and with them the maps ROAR ranked by.
 
 Run order (:func:`run_order`): the ``t = 0`` retrain of every repeat first, then
 ``order="threshold"`` (the default, so that an interrupted run has the most informative rows
@@ -52,6 +54,7 @@ model and, up to float rounding that moves no decision beyond that bound, one se
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -74,7 +77,8 @@ from attrbench.roar.removal import (channel_means, check_choice, check_threshold
                                     removal_masks)
 from attrbench.roar.scores import RANDOM, split_scores
 from attrbench.roar.store import check_recorded, recorded_value, slug
-from attrbench.roar.tensor_data import TensorImageDataset, dataset_tensors, train_on_tensors
+from attrbench.roar.tensor_data import (MEMORY_PREFIX, TensorImageDataset, dataset_tensors,
+                                       train_on_tensors)
 from attrbench.runtime import resolve_device
 from attrbench.training.loop import training_finished
 from attrbench.training.user_model import ModelSource, fresh_copies
@@ -171,6 +175,26 @@ def informative_order(thresholds: Sequence[float]) -> list[float]:
             order.append(gap[m])
             gaps += [gap[m + 1:], gap[:m]]
     return order
+
+
+def data_key(cfg: RoarConfig, folder: Path, key: str, variant: str) -> str:
+    """The name a retrain's data is recorded under in its ``run.json`` (a training folder is
+    resumed only with the same name).
+
+    ``"<benchmark>/<key>"``, except the ``t = 0`` rows: their data, seed and recipe are the same
+    for ROAR and KAR, so both name them ``"roar/<key>"`` and a KAR folder can reuse a ROAR
+    folder's ``train/none_t0_r*`` (copy them in before its first run: no retrain, and the same
+    repeat-0 model gives KAR the very maps ROAR ranked by). A KAR folder whose ``t = 0`` training
+    was started under ``"kar/<key>"`` (before session 7 of wave 2) keeps that name.
+    """
+    if variant != ORIGINAL:
+        return f"{cfg.benchmark}/{key}"
+    legacy = f"{cfg.benchmark}/{key}"
+    try:
+        recorded = json.loads((folder / "run.json").read_text())["config"]["dataset"]
+    except (OSError, ValueError, KeyError, TypeError):
+        recorded = None
+    return legacy if recorded == MEMORY_PREFIX + legacy else f"roar/{key}"
 
 
 def run_order(thresholds: Sequence[float], variants: Sequence[str],
@@ -358,8 +382,8 @@ def run_roar(cfg: RoarConfig, out: str | Path, *, progress: bool = False,
         t0 = time.perf_counter()
         result = train_on_tensors(base, _split(train_ds, xa, ytr, idtr),
                                   _split(test_ds, xb, yte, idte), store.path("train", key),
-                                  key=f"{cfg.benchmark}/{key}", seed=cfg.seed + r,
-                                  progress=progress, model=build)
+                                  key=data_key(cfg, store.path("train", key), key, variant),
+                                  seed=cfg.seed + r, progress=progress, model=build)
         if not accuracy.has(key):
             accuracy.write(key, [_row(cfg, variant, t, r, result, removed,
                                                time.perf_counter() - t0)])
