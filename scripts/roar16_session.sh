@@ -8,7 +8,9 @@
 #   scripts/roar16_session.sh resume   # ... and after
 #   scripts/roar16_session.sh end      # pause the jobs, session-end save, commit; jobs stay paused
 #
-# `start` runs each folder's command (runs/roar16/<run>.cmd, restored from the ledger) on a
+# `start` runs the command of every run the ledger has one for (docs/results/ledger/roar16/
+# <run>.cmd, restored to runs/roar16/<run>.cmd; a run stops being started when its .cmd says
+# so, e.g. `exit 0  # done`, and a new run starts once its .cmd is committed) on a
 # snapshot of src/ at HEAD (runs/roar16/snap, revision in snap/REVISION), so editing src/ while
 # they run cannot reach them. `end` keeps the retrain in flight (resume.pt) and the masks of the
 # IteROAR chain in flight; leave it 10 minutes before the session's limit. After `end` nothing
@@ -29,8 +31,13 @@ start)
   if [ -n "$(running)" ]; then echo "jobs already running: $(running | tr '\n' ' ')"; exit 1; fi
   rm -rf "$RUNS/snap" && mkdir -p "$RUNS/snap"
   git archive HEAD src | tar -x -C "$RUNS/snap" && git rev-parse HEAD > "$RUNS/snap/REVISION"
-  for r in roar iteroar; do
-    "$PY" scripts/ledger.py restore "$LEDGER/$r" "$RUNS/$r"
+  for cmd in "$LEDGER"/*.cmd; do  # roar, iteroar, kar: each run the ledger has a command for
+    r=$(basename "$cmd" .cmd)
+    if [ -d "$LEDGER/$r" ]; then
+      "$PY" scripts/ledger.py restore "$LEDGER/$r" "$RUNS/$r"
+    else  # a run not started yet: only its command is in the ledger
+      mkdir -p "$RUNS" && cp "$cmd" "$RUNS/$r.cmd"
+    fi
     bash "$RUNS/$r.cmd"
   done
   sleep 5

@@ -423,6 +423,28 @@ def settings_lines(cfg: dict[str, Any]) -> list[str]:
     ]
 
 
+#: What starts KAR (issue 16) once both cores are free, as docs/results/ledger/roar16/kar.cmd:
+#: the t = 0 repeat-0 model copied from ROAR's ledger (attrbench.roar.benchmark.data_key), two
+#: shards, estimator-major order.
+KAR_COMMAND = (
+    "cd /work/main && mkdir -p runs/roar16/kar/train && { [ -d runs/roar16/kar/train/none_t0_r0 ] "
+    "|| cp -r docs/results/ledger/roar16/roar/train/none_t0_r0 runs/roar16/kar/train/; } && "
+    "for k in 0 1; do OMP_NUM_THREADS=1 PYTHONPATH=runs/roar16/snap/src nohup setsid "
+    ".venv/bin/attrbench roar --preset cifar --kar --order variant --shard $k/2 --data-root "
+    "runs/data --no-report --out runs/roar16/kar >> runs/roar16/kar.log 2>&1 & done")
+
+KAR_PLAN = f"""Plan: KAR runs once both cores are free (ROAR finished, IteROAR's repeat-0 chains
+finished), as two shards of one folder (`--shard 0/2`, `1/2`: each a contiguous block of the
+(estimator, threshold) points, estimator-major, so each computes few estimators' maps), with
+ROAR's repeat-0 `t = 0` model copied in, so KAR ranks by the very maps ROAR used and that model
+is not retrained. Committed as `docs/results/ledger/roar16/kar.cmd`, `scripts/roar16_session.sh
+start` runs it:
+
+```
+{KAR_COMMAND}
+```"""
+
+
 def roar_page(roar: dict[str, Any] | None, kar: dict[str, Any] | None) -> str:
     """docs/results/roar.md."""
     out = ["# ROAR and KAR on CIFAR-10 (ResNet-20, CPU)", "",
@@ -440,7 +462,8 @@ def roar_page(roar: dict[str, Any] | None, kar: dict[str, Any] | None) -> str:
     for name, run in (("ROAR", roar), ("KAR", kar)):
         out += [f"## {name}", ""]
         if run is None:
-            out += ["Not started.", ""]
+            out += ["Not started."] + ([] if name == "ROAR" else ["", KAR_PLAN])
+            out += [""]
             continue
         cfg = run["config"]
         out += ["Command:", "", "```", run["command"] or "(no .cmd file beside the folder)", "```",

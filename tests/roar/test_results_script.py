@@ -65,6 +65,8 @@ def test_claims_on_a_finished_run(tmp_path: Path, tiny: dict[str, Any], script: 
     assert claims["ROAR paper: SG² degrades accuracy faster than random"] == "holds"
     page = script.roar_page(run, None)
     assert "**14 of 14**" in page and "84.0 ± 1.4 (2)" in page
+    kar = page[page.index("## KAR"):]  # not started: its plan and the command that starts it
+    assert "Not started." in kar and script.KAR_COMMAND in kar and "--kar" in script.KAR_COMMAND
     sep = script.separation(run["accuracy"], False, 2).set_index(["variant", "threshold"])
     assert bool(sep.loc[(SQ, 90.0), "separated"]) and not bool(sep.loc[(VG, 90.0), "separated"])
     assert sep.loc[(SQ, 90.0), "diff"] == pytest.approx(0.425 - 0.61)
