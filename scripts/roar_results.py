@@ -433,16 +433,19 @@ KAR_COMMAND = (
     ".venv/bin/attrbench roar --preset cifar --kar --order variant --shard $k/2 --data-root "
     "runs/data --no-report --out runs/roar16/kar >> runs/roar16/kar.log 2>&1 & done")
 
-KAR_PLAN = f"""Plan: KAR runs once both cores are free (ROAR finished, IteROAR's repeat-0 chains
-finished), as two shards of one folder (`--shard 0/2`, `1/2`: each a contiguous block of the
-(estimator, threshold) points, estimator-major, so each computes few estimators' maps), with
-ROAR's repeat-0 `t = 0` model copied in, so KAR ranks by the very maps ROAR used and that model
-is not retrained. Committed as `docs/results/ledger/roar16/kar.cmd`, `scripts/roar16_session.sh
-start` runs it:
+KAR_PLAN = f"""Plan: KAR runs as two shards of one folder (`--shard 0/2`, `1/2`: each a
+contiguous block of the (estimator, threshold) points, estimator-major, so each computes few
+estimators' maps), one per core that frees up: shard 0 once IteROAR's repeat-0 chains are
+finished (commit the command below with `for k in 0`), shard 1 once ROAR is finished (`for k in
+0 1`). ROAR's repeat-0 `t = 0` model is copied in, so KAR ranks by the very maps ROAR used and
+that model is not retrained. Committed as `docs/results/ledger/roar16/kar.cmd`,
+`scripts/roar16_session.sh start` runs it:
 
 ```
 {KAR_COMMAND}
-```"""
+```
+
+"""
 
 
 def roar_page(roar: dict[str, Any] | None, kar: dict[str, Any] | None) -> str:
