@@ -10,8 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-import attrbench.roar.benchmark as roar_benchmark
-import attrbench.roar.iterative as iterative
+import attrbench.roar.store as roar_store
 from attrbench.errors import AttrbenchError
 from attrbench.results.shards import block_shard, wait_for
 from attrbench.roar import RoarConfig, run_roar
@@ -75,7 +74,7 @@ def test_roar_shard_waits_for_shard_zeros_reference(tmp_path: Path, tiny: dict[s
         assert not ready()
         raise RuntimeError("stop")
 
-    monkeypatch.setattr(roar_benchmark, "wait_for", refuse)
+    monkeypatch.setattr(roar_store, "wait_for", refuse)
     cfg = RoarConfig(variants=("random", "VG_abs"), thresholds=(30, 60), repeats=2, **tiny)
     with pytest.raises(RuntimeError, match="stop"):
         run_roar(cfg, tmp_path, shard=(1, 2))
@@ -88,13 +87,13 @@ def test_iteroar_shards_make_the_unsharded_chains(tmp_path: Path, tiny: dict[str
     cfg = IteRoarConfig(variants=("random", VG), tau=90, rho=0.2, repeats=1, **tiny)
     assert cfg.iterations == 2
     seen: list[str] = []
-    real_wait = iterative.wait_for
+    real_wait = roar_store.wait_for
 
     def record(ready: Any, what: str, say: Any, **kw: Any) -> None:
         seen.append(what)
         real_wait(ready, what, say, **kw)
 
-    monkeypatch.setattr(iterative, "wait_for", record)
+    monkeypatch.setattr(roar_store, "wait_for", record)
     lines: list[str] = []
     zero = run_iteroar(cfg, tmp_path / "s", shard=(0, 2), log=lines.append)
     assert lines == [line for line in lines if " random " in line or " none " in line]

@@ -138,10 +138,9 @@ def roar_command(
     recipe: Recipe = None, epochs: Epochs = None, batch_size: BatchSize = None,
     method: Method = None, thresholds: Thresholds = None, kar: Kar = False,
     order: Order = None, repeats: Repeats = None, unit: Unit = None, fill: Fill = None,
-    train_limit: Limit = None,
-    test_limit: Limit = None, seed: Seed = None, device: Device = None, data_root: DataRoot = None,
-    image_size: ImageSize = None, config: Config = None, no_report: NoReport = False,
-    shard: Shard = None,
+    train_limit: Limit = None, test_limit: Limit = None, seed: Seed = None,
+    device: Device = None, data_root: DataRoot = None, image_size: ImageSize = None,
+    config: Config = None, no_report: NoReport = False, shard: Shard = None,
 ) -> None:
     """ROAR / KAR: remove the top t % of features per estimator, retrain, report accuracy vs t."""
     from attrbench.results import summarise
@@ -150,9 +149,8 @@ def roar_command(
     flags = dict(dataset=dataset, model=model, recipe=recipe, epochs=epochs, batch_size=batch_size,
                  variants=_split_list(method), thresholds=_floats(thresholds, "--thresholds"),
                  keep=kar or None, order=order, repeats=repeats, unit=unit, fill=fill,
-                 train_limit=train_limit,
-                 test_limit=test_limit, seed=seed, device=device, data_root=data_root,
-                 image_size=image_size)
+                 train_limit=train_limit, test_limit=test_limit, seed=seed, device=device,
+                 data_root=data_root, image_size=image_size)
     cfg = _build(RoarConfig, "roar", config, preset, flags)
     part, cfg = _shard(shard, cfg)
     out = out or Path(f"runs/{cfg.benchmark}")

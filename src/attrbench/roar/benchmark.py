@@ -70,17 +70,16 @@ from attrbench.atomic import atomic_path
 from attrbench.errors import AttrbenchError
 from attrbench.results import ResultStore
 from attrbench.results.identity import state_dict_sha256
-from attrbench.results.shards import block_shard, check_shard, wait_for
+from attrbench.results.shards import block_shard, check_shard
 from attrbench.roar.config import RetrainConfig
 from attrbench.roar.precomputed import given_maps
 from attrbench.roar.removal import (channel_means, check_choice, check_thresholds, fill_removed,
                                     removal_masks)
 from attrbench.roar.scores import RANDOM, split_scores
-from attrbench.roar.store import check_recorded, recorded_value, slug
+from attrbench.roar.store import check_recorded, recorded_value, slug, wait_for_model
 from attrbench.roar.tensor_data import (MEMORY_PREFIX, TensorImageDataset, dataset_tensors,
                                        train_on_tensors)
 from attrbench.runtime import resolve_device
-from attrbench.training.loop import training_finished
 from attrbench.training.user_model import ModelSource, fresh_copies
 from attrbench.training import TrainResult
 
@@ -399,25 +398,23 @@ def run_roar(cfg: RoarConfig, out: str | Path, *, progress: bool = False,
     part = None if shard is None else check_shard(*shard)
     blocks = run_order(cfg.thresholds, variants, "variant")  # shard blocks ignore cfg.order
 
-    def mine(point: tuple[str, float]) -> bool:
-        return part is None or block_shard(blocks.index(point), len(blocks), part[1]) == part[0]
+    mine = {p for i, p in enumerate(blocks)
+            if part is None or block_shard(i, len(blocks), part[1]) == part[0]}
 
-    def rows_left(points: Sequence[tuple[str, float]]) -> bool:
+    def rows_left(points: Sequence[tuple[str, float]] | set[tuple[str, float]]) -> bool:
         return any(not accuracy.has(f"{slug(v)}_t{t:g}_r{r}") for v, t in points
                    for r in range(cfg.repeats))
 
     lead = part is None or part[0] == 0  # trains the t = 0 rows, repeat 0's for every shard
-    pending = rows_left(blocks) if lead else rows_left([p for p in blocks if mine(p)])
+    pending = rows_left(blocks if lead else mine)
     for r in range(cfg.repeats):
         key = f"{ORIGINAL}_t0_r{r}"
         if (accuracy.has(key) and (r > 0 or not pending)) or (r > 0 and not lead):
             continue  # a finished row needs nothing else; only repeat 0's model makes maps
         if not lead:
             assert part is not None
-            folder = store.path("train", key)
-            wait_for(lambda: accuracy.has(key) and training_finished(folder),
-                     f"shard 0 of {part[1]} to train {key}, the model the maps come from",
-                     say, poll_s=poll_s)
+            wait_for_model(store, key, f"shard 0 of {part[1]} to train {key}, the model the "
+                           "maps come from", say, poll_s)
         result = retrain(key, ORIGINAL, 0.0, r, xtr, xte, 0.0)
         if r == 0:
             original = result.model
@@ -427,7 +424,7 @@ def run_roar(cfg: RoarConfig, out: str | Path, *, progress: bool = False,
                            f"restore its training folder {store.path('train', key)} or start "
                            "a new results folder.")
     for variant, t in run_order(cfg.thresholds, variants, cfg.order):
-        if not mine((variant, t)):
+        if (variant, t) not in mine:
             continue
         todo = [r for r in range(cfg.repeats)
                 if not accuracy.has(f"{slug(variant)}_t{t:g}_r{r}")]

@@ -59,14 +59,16 @@ from attrbench.metrics.functional.overlap import (
     top_fraction_masks,
 )
 from attrbench.results import ResultStore
-from attrbench.results.shards import check_shard, in_shard, wait_for
+from attrbench.results.shards import check_shard, in_shard
 from attrbench.roar.config import RetrainConfig
 from attrbench.roar.removal import channel_means, check_choice, fill_removed
 from attrbench.roar.scores import split_scores
 from attrbench.results.identity import state_dict_sha256
-from attrbench.roar.store import check_recorded, mask_path, read_masks, slug, write_masks
+from attrbench.roar.store import (check_recorded, mask_path, read_masks, slug, wait_for_model,
+                                  write_masks)
 from attrbench.roar.tensor_data import TensorImageDataset, dataset_tensors, train_on_tensors
 from attrbench.runtime import resolve_device
+from attrbench.training import TrainResult
 from attrbench.training.loop import training_finished
 from attrbench.training.user_model import ModelSource, fresh_copies
 
@@ -285,7 +287,7 @@ def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
             after_chain is None or after_chain.done(variant, r))
 
     def fit(key: str, i: int, r: int, variant: str, xtr: torch.Tensor,
-            xte: torch.Tensor) -> Any:
+            xte: torch.Tensor) -> TrainResult:
         """Train (or load, if finished) model ``key`` on ``D_i``; write its row once."""
         t0 = time.perf_counter()
         result = train_on_tensors(
@@ -327,10 +329,8 @@ def run_iteroar(cfg: IteRoarConfig, out: str | Path, *, progress: bool = False,
             need_masks = i < iterations and not mask_path(store, mkey).exists()
             if not accuracy.has(key) or need_masks:
                 if i == 0 and part is not None and part[0] != 0:
-                    folder = store.path("train", key)
-                    wait_for(lambda: accuracy.has(key) and training_finished(folder),
-                             f"shard 0 of {part[1]} to train {key} (f_0 of repeat {r})", say,
-                             poll_s=poll_s)
+                    wait_for_model(store, key, f"shard 0 of {part[1]} to train {key} (f_0 of "
+                                   f"repeat {r})", say, poll_s)
                 result = fit(key, i, r, variant, xtr, xte)
             if i == iterations:
                 break

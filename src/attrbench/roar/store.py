@@ -15,6 +15,7 @@ one ROAR folders have always had: existing folders resume.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,8 @@ import torch
 from attrbench.atomic import atomic_path
 from attrbench.errors import AttrbenchError
 from attrbench.results import ResultStore
+from attrbench.results.shards import wait_for
+from attrbench.training.loop import training_finished
 
 #: The folder of the mask files in a results folder.
 MASKS = "masks"
@@ -34,6 +37,16 @@ def slug(variant: str) -> str:
     ``"vanilla_gradient+abs_sum"``, ``"precomputed:my|sum"`` -> ``"precomputed=my+sum"``); the
     start of every ROAR key (kept as it is: folders written before resume with it)."""
     return variant.replace("|", "+").replace("/", "-").replace(":", "=")
+
+
+def wait_for_model(store: ResultStore, key: str, what: str, say: Callable[[str], None],
+                   poll_s: float) -> None:
+    """Wait until shard 0 has trained model ``key``: its ``accuracy`` row and its finished
+    training folder (loading a finished folder writes nothing, so another shard may then load
+    it; it never trains it). ``what`` completes "waiting for ..." in the message."""
+    folder = store.path("train", key)
+    wait_for(lambda: store.table("accuracy").has(key) and training_finished(folder), what, say,
+             poll_s=poll_s)
 
 
 def recorded_value(store: ResultStore, table: str, key: str, column: str) -> str | None:
